@@ -1,0 +1,156 @@
+"""Conversations and their messages in SQLite. Every message is also recallable (episodic)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from memory import fts
+from memory.db import Database
+from memory.long_term import outbox
+from memory.models import Conversation, Message, now
+from memory.rows import (
+    conversation_to_row,
+    insert_sql,
+    message_to_row,
+    row_to_conversation,
+    row_to_message,
+)
+from memory.secrets import redact
+
+_CONV_MUTABLE = {"title", "model", "system_prompt", "archived", "incognito"}
+_MSG_MUTABLE = {
+    "content", "status", "model", "used_memories", "prompt_tokens", "completion_tokens",
+    "memory_tokens", "cost", "latency_ms", "error",
+}
+
+
+class Chats:
+    def __init__(self, db: Database):
+        self.db = db
+
+    # ------------------------------------------------------------------ conversations
+    def create(self, c: Conversation) -> Conversation:
+        with self.db.tx() as conn:
+            sql, params = insert_sql("conversations", conversation_to_row(c))
+            conn.execute(sql, params)
+        return c
+
+    def get(self, conversation_id: str, profile: str) -> Conversation:
+        return row_to_conversation(self.db.by_id("conversations", conversation_id, profile, "conversation"))
+
+    def update(self, conversation_id: str, profile: str, **changes: Any) -> Conversation:
+        unknown = set(changes) - _CONV_MUTABLE
+        if unknown:
+            raise ValueError(f"cannot change {', '.join(sorted(unknown))}")
+        c = replace(self.get(conversation_id, profile), **changes, updated_at=now())
+        row = conversation_to_row(c)
+        cols = [*changes, "updated_at"]
+        with self.db.tx() as conn:
+            conn.execute(
+                f"UPDATE conversations SET {', '.join(f'{k} = ?' for k in cols)} WHERE id = ?",
+                (*[row[k] for k in cols], c.id),
+            )
+        return c
+
+    def delete(self, conversation_id: str, profile: str) -> int:
+        """Delete a conversation and its messages (also from the vector index)."""
+        c = self.get(conversation_id, profile)
+        with self.db.tx() as conn:
+            ids = [r[0] for r in conn.execute("SELECT id FROM messages WHERE conversation_id = ?", (c.id,))]
+            for mid in ids:
+                outbox(conn, profile, "message", mid, "delete")
+            conn.execute("DELETE FROM messages WHERE conversation_id = ?", (c.id,))
+            conn.execute("DELETE FROM conversations WHERE id = ?", (c.id,))
+        return len(ids)
+
+    def list(self, profile: str, *, archived: bool | None = False, limit: int = 200) -> list[Conversation]:
+        where, params = "profile = ?", [profile]
+        if archived is not None:
+            where += " AND archived = ?"
+            params.append(int(archived))
+        rows = self.db.query(
+            f"SELECT * FROM conversations WHERE {where} ORDER BY updated_at DESC LIMIT ?", (*params, limit)
+        )
+        return [row_to_conversation(r) for r in rows]
+
+    # ------------------------------------------------------------------ messages
+    def add_message(self, m: Message) -> Message:
+        m = replace(m, content=redact(m.content))
+        with self.db.tx() as conn:
+            sql, params = insert_sql("messages", message_to_row(m))
+            conn.execute(sql, params)
+            conn.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (m.created_at, m.conversation_id))
+            if m.content.strip() and m.role in ("user", "assistant"):
+                outbox(conn, m.profile, "message", m.id, "upsert")
+        return m
+
+    def update_message(self, message_id: str, profile: str, **changes: Any) -> Message:
+        unknown = set(changes) - _MSG_MUTABLE
+        if unknown:
+            raise ValueError(f"cannot change {', '.join(sorted(unknown))}")
+        if "content" in changes:
+            changes["content"] = redact(changes["content"])
+        m = replace(self.get_message(message_id, profile), **changes)
+        row = message_to_row(m)
+        with self.db.tx() as conn:
+            conn.execute(
+                f"UPDATE messages SET {', '.join(f'{k} = ?' for k in changes)} WHERE id = ?",
+                (*[row[k] for k in changes], m.id),
+            )
+            if "content" in changes:
+                outbox(conn, profile, "message", m.id, "upsert")
+        return m
+
+    def delete_message(self, message_id: str, profile: str) -> None:
+        m = self.get_message(message_id, profile)
+        with self.db.tx() as conn:
+            conn.execute("DELETE FROM messages WHERE id = ?", (m.id,))
+            outbox(conn, profile, "message", m.id, "delete")
+
+    def get_message(self, message_id: str, profile: str) -> Message:
+        return row_to_message(self.db.by_id("messages", message_id, profile, "message"))
+
+    def messages(self, conversation_id: str, *, limit: int | None = None) -> list[Message]:
+        """Messages oldest first; with ``limit``, the last ``limit`` of them."""
+        if limit is None:
+            rows = self.db.query(
+                "SELECT * FROM messages WHERE conversation_id = ? ORDER BY created_at, rowid", (conversation_id,)
+            )
+        else:
+            rows = self.db.query(
+                "SELECT * FROM (SELECT rowid AS _r, * FROM messages WHERE conversation_id = ? "
+                "ORDER BY created_at DESC, rowid DESC LIMIT ?) ORDER BY created_at, _r",
+                (conversation_id, limit),
+            )
+        return [row_to_message(r) for r in rows]
+
+    def messages_by_ids(self, ids: list[str]) -> dict[str, Message]:
+        out: dict[str, Message] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            rows = self.db.query(f"SELECT * FROM messages WHERE id IN ({','.join('?' * len(chunk))})", tuple(chunk))
+            out.update({r["id"]: row_to_message(r) for r in rows})
+        return out
+
+    def count_messages(self, profile: str) -> int:
+        return int(self.db.scalar("SELECT COUNT(*) FROM messages WHERE profile = ?", (profile,)) or 0)
+
+    def search_messages(self, profile: str, query: str, *, limit: int = 50,
+                        conversation_id: str | None = None) -> list[tuple[Message, float]]:
+        """Lexical (FTS5 BM25) search over chat turns; higher score is better."""
+        expr = fts.match_expression(query)
+        if not expr:
+            return []
+        extra, params = "", [expr, profile]
+        if conversation_id:
+            extra = " AND m.conversation_id = ?"
+            params.append(conversation_id)
+        rows = self.db.query(
+            "SELECT m.*, -bm25(messages_fts) AS _score FROM messages_fts "
+            "JOIN messages m ON m.rowid = messages_fts.rowid "
+            f"WHERE messages_fts MATCH ? AND m.profile = ? AND m.role IN ('user', 'assistant'){extra} "
+            "ORDER BY _score DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [(row_to_message(r), float(r["_score"])) for r in rows]

@@ -1,0 +1,218 @@
+"""Settings: a TOML file, overridden by environment variables, validated by pydantic.
+
+Where the file lives, first match wins: ``$MEMCHAT_CONFIG``; ``$MEMCHAT_HOME/config.toml``
+when ``MEMCHAT_HOME`` is set and that file exists; the platform config dir
+(``~/.config/memchat/config.toml`` on Linux). Environment variables beat the file:
+``MEMCHAT_<FIELD>`` for top-level fields, ``MEMCHAT_<SECTION>__<FIELD>`` for nested ones,
+plus the conventional ``REDIS_URL`` and ``CHROMA_URL``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from pydantic import AliasChoices, BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from memory.errors import ConfigError
+
+APP = "memchat"
+DEFAULT_SYSTEM_PROMPT = (
+    "You are memchat, a helpful assistant with long-term memory. Use the remembered "
+    "context when it is relevant, say so when you rely on it, and never invent memories."
+)
+_PROFILE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+
+
+class MemorySettings(BaseModel):
+    """How memory is kept and recalled."""
+
+    review: bool = Field(False, description="New extracted memories wait as pending until accepted.")
+    session_ttl_hours: float = Field(24.0, gt=0, le=24 * 365, description="Lifetime of short-term session state.")
+    recent_turns: int = Field(100, ge=2, le=10_000, description="Recent turns kept per session in Redis.")
+    temporary_ttl_seconds: int = Field(3600, ge=1, description="Default lifetime of temporary values.")
+    recall_limit: int = Field(8, ge=0, le=100, description="Most memories injected into one prompt.")
+    token_budget: int = Field(1000, ge=0, le=100_000, description="Most prompt tokens spent on memories.")
+    retention_days: int | None = Field(None, ge=1, description="Drop unpinned memories not used for this long.")
+    purge_after_days: int = Field(30, ge=0, description="Soft-deleted memories are purged after this grace period.")
+
+
+class WorkerSettings(BaseModel):
+    """The background huey consumer."""
+
+    embedded: bool = Field(True, description="Run a consumer inside the TUI unless a live worker exists.")
+    workers: int = Field(2, ge=1, le=32, description="Worker threads for the consumer.")
+
+
+class UISettings(BaseModel):
+    """The Textual app."""
+
+    theme: str = Field("textual-dark", description="Any Textual theme name.")
+    keymap: dict[str, str] = Field(default_factory=dict, description="Binding id -> keys, e.g. {'send' = 'ctrl+s'}.")
+
+
+class Settings(BaseSettings):
+    """memchat configuration. Every field can be set in config.toml or the environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MEMCHAT_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        populate_by_name=True,
+        validate_default=True,
+    )
+
+    home: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_data_dir(APP)),
+        description="Data directory (SQLite, Chroma, embedded Redis, logs). Env: MEMCHAT_HOME.",
+    )
+    profile: str = Field("default", description="Memory profile; each is isolated in every tier.")
+    model: str | None = Field(None, description="Any litellm model string, e.g. openai/gpt-4o-mini.")
+    api_base: str | None = Field(None, description="Base URL of an OpenAI-compatible server.")
+    system_prompt: str = Field(DEFAULT_SYSTEM_PROMPT, description="Default system prompt / persona.")
+    redis_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("redis_url", "MEMCHAT_REDIS_URL", "REDIS_URL"),
+        description="Use this Redis instead of the embedded one. Env: REDIS_URL.",
+    )
+    chroma_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("chroma_url", "MEMCHAT_CHROMA_URL", "CHROMA_URL"),
+        description="A Chroma server URL; by default Chroma runs in the data dir.",
+    )
+    embedding_model: str | None = Field(
+        None, description="Folder with all-MiniLM-L6-v2 ONNX files. Env: MEMCHAT_EMBEDDING_MODEL."
+    )
+    memory: MemorySettings = Field(default_factory=MemorySettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    ui: UISettings = Field(default_factory=UISettings)
+
+    @field_validator("profile")
+    @classmethod
+    def _valid_profile(cls, v: str) -> str:
+        v = v.strip().lower()
+        if not _PROFILE_RE.match(v):
+            raise ValueError("profile names are 1-32 characters: a-z, 0-9, '-' and '_'")
+        return v
+
+    @field_validator("home", mode="before")
+    @classmethod
+    def _expand_home(cls, v: Any) -> Any:
+        return Path(os.path.expandvars(str(v))).expanduser() if v not in (None, "") else v
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
+        return (init_settings, env_settings, _FileSource(settings_cls))
+
+    # ----------------------------------------------------------------- derived paths
+    @property
+    def db_path(self) -> Path:
+        return self.home / "memchat.db"
+
+    @property
+    def chroma_path(self) -> Path:
+        return self.home / "chroma"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "logs"
+
+
+def config_path() -> Path:
+    """The config file memchat reads (it may not exist)."""
+    if os.environ.get("MEMCHAT_CONFIG"):
+        return Path(os.environ["MEMCHAT_CONFIG"]).expanduser()
+    if os.environ.get("MEMCHAT_HOME"):
+        p = Path(os.environ["MEMCHAT_HOME"]).expanduser() / "config.toml"
+        if p.exists():
+            return p
+    return Path(platformdirs.user_config_dir(APP)) / "config.toml"
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"config error in {path}: cannot read it ({e})") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        msg = str(e)
+        m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
+        where = f" line {m.group(1)}" if m else ""
+        what = re.sub(r"\s*\(at [^)]*\)", "", msg)
+        raise ConfigError(f"config error in {path}{where}: {what} (fix the TOML syntax)") from None
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    def __init__(self, settings_cls):
+        super().__init__(settings_cls)
+        self.data = _read_file(config_path())
+
+    def get_field_value(self, field, field_name):  # pragma: no cover - unused, required by ABC
+        return self.data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.data)
+
+
+def _line_of(path: Path, key: str) -> int | None:
+    try:
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if re.match(rf"\s*{re.escape(key)}\s*=", line):
+                return n
+    except OSError:
+        return None
+    return None
+
+
+def _explain(err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = [str(p) for p in first["loc"]]
+    dotted = ".".join(loc) or "(top level)"
+    problem = first["msg"]
+    if first["type"] == "extra_forbidden":
+        problem = "unknown setting (check the spelling; see README 'Configuration')"
+    path = config_path()
+    file_data = _read_file(path)
+    node: Any = file_data
+    for part in loc:
+        node = node.get(part) if isinstance(node, dict) else None
+    if node is not None:
+        line = _line_of(path, loc[-1]) if loc else None
+        where = f" line {line}" if line else ""
+        return f"config error in {path}{where}: {dotted}: {problem}"
+    env = "MEMCHAT_" + "__".join(p.upper() for p in loc)
+    return f"config error in environment variable {env}: {problem}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the config file and environment. Raises ConfigError with one clear line."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as e:
+        raise ConfigError(_explain(e)) from None
+
+
+def describe_fields() -> list[tuple[str, str, str]]:
+    """(name, default, description) for every setting, for docs and `memchat config`."""
+    rows: list[tuple[str, str, str]] = []
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, f in model.model_fields.items():
+            ann = f.annotation
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                walk(ann, f"{prefix}{name}.")
+                continue
+            default = "" if f.default_factory else repr(f.default)
+            rows.append((prefix + name, default, f.description or ""))
+
+    walk(Settings, "")
+    return rows

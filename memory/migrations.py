@@ -1,0 +1,241 @@
+"""Numbered schema migrations, applied once each and recorded in ``_migrations``.
+
+Append new steps to MIGRATIONS; never edit one that has shipped. Each runs inside the
+same ``BEGIN IMMEDIATE`` transaction as its bookkeeping row, so two processes opening a
+fresh database at once cannot both apply it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+
+Migration = tuple[int, str, Callable[[sqlite3.Connection], None]]
+
+
+def _m001_core(c: sqlite3.Connection) -> None:
+    c.executescript(
+        """
+        CREATE TABLE conversations (
+            id TEXT PRIMARY KEY,
+            profile TEXT NOT NULL,
+            title TEXT NOT NULL DEFAULT '',
+            model TEXT,
+            system_prompt TEXT,
+            archived INTEGER NOT NULL DEFAULT 0,
+            incognito INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE INDEX conversations_profile_updated ON conversations(profile, updated_at DESC);
+
+        CREATE TABLE messages (
+            id TEXT PRIMARY KEY,
+            conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            profile TEXT NOT NULL,
+            role TEXT NOT NULL,
+            content TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'complete',
+            model TEXT,
+            created_at REAL NOT NULL,
+            used_memories TEXT NOT NULL DEFAULT '[]',
+            prompt_tokens INTEGER,
+            completion_tokens INTEGER,
+            memory_tokens INTEGER,
+            cost REAL,
+            latency_ms REAL,
+            error TEXT
+        );
+        CREATE INDEX messages_conversation ON messages(conversation_id, created_at);
+        CREATE INDEX messages_profile ON messages(profile, created_at);
+
+        CREATE TABLE memories (
+            id TEXT PRIMARY KEY,
+            profile TEXT NOT NULL,
+            section TEXT NOT NULL,
+            content TEXT NOT NULL,
+            key TEXT,
+            value TEXT,
+            tags TEXT NOT NULL DEFAULT '[]',
+            entity_type TEXT,
+            entity_id TEXT,
+            confidence REAL NOT NULL DEFAULT 1.0,
+            importance REAL NOT NULL DEFAULT 0.5,
+            pinned INTEGER NOT NULL DEFAULT 0,
+            persistence TEXT NOT NULL DEFAULT 'permanent',
+            status TEXT NOT NULL DEFAULT 'active',
+            scope TEXT NOT NULL DEFAULT 'global',
+            expires_at REAL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            last_accessed_at REAL,
+            access_count INTEGER NOT NULL DEFAULT 0,
+            source_conversation_id TEXT,
+            source_message_ids TEXT NOT NULL DEFAULT '[]',
+            superseded_by TEXT,
+            valid_from REAL,
+            valid_to REAL,
+            deleted_at REAL
+        );
+        CREATE INDEX memories_profile_section ON memories(profile, section, status);
+        CREATE INDEX memories_profile_updated ON memories(profile, updated_at DESC);
+        CREATE INDEX memories_key ON memories(profile, section, key);
+        CREATE INDEX memories_expires ON memories(expires_at) WHERE expires_at IS NOT NULL;
+
+        CREATE TABLE memory_history (
+            id INTEGER PRIMARY KEY,
+            memory_id TEXT NOT NULL,
+            profile TEXT NOT NULL,
+            at REAL NOT NULL,
+            action TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            before TEXT,
+            after TEXT
+        );
+        CREATE INDEX memory_history_memory ON memory_history(memory_id, at);
+        -- The audit trail is append-only.
+        CREATE TRIGGER memory_history_no_update BEFORE UPDATE ON memory_history
+        BEGIN SELECT RAISE(ABORT, 'memory_history is append-only'); END;
+        """
+    )
+
+
+def _m002_fts(c: sqlite3.Connection) -> None:
+    c.executescript(
+        """
+        CREATE VIRTUAL TABLE memories_fts USING fts5(
+            content, key, value, tags, entity_id,
+            content='memories', content_rowid='rowid', tokenize='porter unicode61'
+        );
+        CREATE TRIGGER memories_ai AFTER INSERT ON memories BEGIN
+            INSERT INTO memories_fts(rowid, content, key, value, tags, entity_id)
+            VALUES (new.rowid, new.content, new.key, new.value, new.tags, new.entity_id);
+        END;
+        CREATE TRIGGER memories_ad AFTER DELETE ON memories BEGIN
+            INSERT INTO memories_fts(memories_fts, rowid, content, key, value, tags, entity_id)
+            VALUES ('delete', old.rowid, old.content, old.key, old.value, old.tags, old.entity_id);
+        END;
+        CREATE TRIGGER memories_au AFTER UPDATE OF content, key, value, tags, entity_id ON memories BEGIN
+            INSERT INTO memories_fts(memories_fts, rowid, content, key, value, tags, entity_id)
+            VALUES ('delete', old.rowid, old.content, old.key, old.value, old.tags, old.entity_id);
+            INSERT INTO memories_fts(rowid, content, key, value, tags, entity_id)
+            VALUES (new.rowid, new.content, new.key, new.value, new.tags, new.entity_id);
+        END;
+        INSERT INTO memories_fts(memories_fts) VALUES ('rebuild');
+
+        CREATE VIRTUAL TABLE messages_fts USING fts5(
+            content, content='messages', content_rowid='rowid', tokenize='porter unicode61'
+        );
+        CREATE TRIGGER messages_ai AFTER INSERT ON messages BEGIN
+            INSERT INTO messages_fts(rowid, content) VALUES (new.rowid, new.content);
+        END;
+        CREATE TRIGGER messages_ad AFTER DELETE ON messages BEGIN
+            INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.rowid, old.content);
+        END;
+        CREATE TRIGGER messages_au AFTER UPDATE OF content ON messages BEGIN
+            INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.rowid, old.content);
+            INSERT INTO messages_fts(rowid, content) VALUES (new.rowid, new.content);
+        END;
+        INSERT INTO messages_fts(messages_fts) VALUES ('rebuild');
+        """
+    )
+
+
+def _m003_outbox_kv(c: sqlite3.Connection) -> None:
+    c.executescript(
+        """
+        -- Vector-index writes queued in the same transaction as the row they index.
+        CREATE TABLE index_outbox (
+            id INTEGER PRIMARY KEY,
+            profile TEXT NOT NULL,
+            kind TEXT NOT NULL,          -- 'memory' or 'message'
+            item_id TEXT NOT NULL,
+            op TEXT NOT NULL,            -- 'upsert' or 'delete'
+            created_at REAL NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT
+        );
+        CREATE INDEX index_outbox_profile ON index_outbox(profile, id);
+
+        -- Short-term tier when no Redis can be had, and the durable copy synced from Redis.
+        CREATE TABLE kv (
+            profile TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            expires_at REAL,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (profile, key)
+        );
+        CREATE INDEX kv_expires ON kv(expires_at) WHERE expires_at IS NOT NULL;
+        """
+    )
+
+
+MIGRATIONS: list[Migration] = [
+    (1, "core tables: conversations, messages, memories, memory_history", _m001_core),
+    (2, "FTS5 over memories and messages, kept in sync by triggers", _m002_fts),
+    (3, "index outbox and short-term key/value fallback", _m003_outbox_kv),
+]
+
+LATEST = MIGRATIONS[-1][0]
+
+
+def applied(c: sqlite3.Connection) -> list[int]:
+    c.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+    )
+    return [r[0] for r in c.execute("SELECT id FROM _migrations ORDER BY id")]
+
+
+def migrate(c: sqlite3.Connection, upto: int | None = None) -> list[int]:
+    """Apply pending migrations (up to ``upto``); returns the ids applied now."""
+    done_now: list[int] = []
+    for number, name, step in MIGRATIONS:
+        if upto is not None and number > upto:
+            break
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            if number in applied(c):
+                c.execute("COMMIT")
+                continue
+            # executescript would COMMIT our transaction first; run statements one by one.
+            _run_in_transaction(c, step)
+            c.execute(
+                "INSERT INTO _migrations (id, name, applied_at) VALUES (?, ?, ?)",
+                (number, name, time.time()),
+            )
+            c.execute(f"PRAGMA user_version = {number}")
+            c.execute("COMMIT")
+            done_now.append(number)
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+    return done_now
+
+
+class _NoScript:
+    """Adapter that runs ``executescript`` text statement by statement in the open transaction."""
+
+    def __init__(self, c: sqlite3.Connection):
+        self.c = c
+
+    def executescript(self, script: str) -> None:
+        buf = ""
+        for line in script.splitlines(keepends=True):
+            if line.strip().startswith("--"):
+                continue
+            buf += line
+            if sqlite3.complete_statement(buf):
+                self.c.execute(buf)
+                buf = ""
+        if buf.strip():
+            self.c.execute(buf)
+
+    def execute(self, *a, **kw):
+        return self.c.execute(*a, **kw)
+
+
+def _run_in_transaction(c: sqlite3.Connection, step) -> None:
+    step(_NoScript(c))

@@ -1,0 +1,198 @@
+"""Plain dataclasses that cross layer boundaries.
+
+Everything the assistant, the worker and the TUI learn about memory arrives as one of these
+types; none of them carries a database handle, so they are safe to pass between threads.
+Timestamps are UNIX epoch seconds (float, UTC).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# The memory sections memchat knows about (the seeds' sections).
+SECTIONS: tuple[str, ...] = (
+    "preferences",
+    "facts",
+    "events",
+    "summaries",
+    "session_state",
+    "command_history",
+    "temporary",
+)
+PERSISTENCE: tuple[str, ...] = ("permanent", "session", "temporary")
+# active: recallable; pending: waiting for review; deleted: soft-deleted, purged later.
+STATUSES: tuple[str, ...] = ("active", "pending", "deleted")
+ROLES: tuple[str, ...] = ("system", "user", "assistant")
+# complete: a whole reply; partial: still streaming or cut by a crash;
+# cancelled / failed: the stream stopped early and the partial text is kept.
+MESSAGE_STATUSES: tuple[str, ...] = ("complete", "partial", "cancelled", "failed")
+
+
+def new_id() -> str:
+    """A new random id (32 hex characters); commands accept any unique prefix."""
+    return uuid.uuid4().hex
+
+
+def now() -> float:
+    return time.time()
+
+
+@dataclass
+class Memory:
+    content: str
+    section: str = "facts"
+    profile: str = "default"
+    id: str = field(default_factory=new_id)
+    key: str | None = None
+    value: str | None = None
+    tags: list[str] = field(default_factory=list)
+    entity_type: str | None = None
+    entity_id: str | None = None
+    confidence: float = 1.0
+    importance: float = 0.5
+    pinned: bool = False
+    persistence: str = "permanent"
+    status: str = "active"
+    scope: str = "global"  # "global", "project:<tag>" or "conversation:<id>"
+    expires_at: float | None = None
+    created_at: float = field(default_factory=now)
+    updated_at: float = field(default_factory=now)
+    last_accessed_at: float | None = None
+    access_count: int = 0
+    source_conversation_id: str | None = None
+    source_message_ids: list[str] = field(default_factory=list)
+    superseded_by: str | None = None
+    valid_from: float | None = None
+    valid_to: float | None = None
+    deleted_at: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def is_live(self) -> bool:
+        """True when recall may return it: active, not superseded, not expired."""
+        if self.status != "active" or self.superseded_by or self.deleted_at:
+            return False
+        return self.expires_at is None or self.expires_at > now()
+
+
+@dataclass
+class HistoryEntry:
+    memory_id: str
+    action: str  # added, updated, superseded, pinned, unpinned, deleted, restored, merged, ...
+    actor: str = "user"  # user, cli, worker:extract, import, ...
+    reason: str = ""
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    at: float = field(default_factory=now)
+    id: int | None = None
+
+
+@dataclass
+class Conversation:
+    id: str = field(default_factory=new_id)
+    profile: str = "default"
+    title: str = ""
+    model: str | None = None
+    system_prompt: str | None = None
+    archived: bool = False
+    incognito: bool = False
+    created_at: float = field(default_factory=now)
+    updated_at: float = field(default_factory=now)
+
+
+@dataclass
+class UsedMemory:
+    """A memory the assistant put into a prompt, as recorded on the reply."""
+
+    id: str
+    score: float
+    kind: str = "memory"  # "memory" or "message"
+
+
+@dataclass
+class Message:
+    conversation_id: str
+    role: str
+    content: str
+    profile: str = "default"
+    id: str = field(default_factory=new_id)
+    status: str = "complete"
+    model: str | None = None
+    created_at: float = field(default_factory=now)
+    used_memories: list[UsedMemory] = field(default_factory=list)
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    memory_tokens: int | None = None
+    cost: float | None = None
+    latency_ms: float | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Provenance:
+    conversation_id: str | None
+    message_ids: list[str]
+
+
+@dataclass
+class RecallHit:
+    """One recalled item: a stored memory or an episodic chat turn, with why it ranked."""
+
+    id: str  # memory id, or message id for episodic hits
+    kind: str  # "memory" or "message"
+    text: str
+    section: str
+    score: float
+    scores: dict[str, float]  # vector, lexical, recency, importance, pinned, access
+    provenance: Provenance
+    created_at: float
+    tokens: int = 0
+    memory: Memory | None = None
+    message: Message | None = None
+
+
+@dataclass
+class RecallFilters:
+    sections: list[str] | None = None
+    tags: list[str] | None = None
+    entity_id: str | None = None
+    conversation_id: str | None = None
+    since: float | None = None
+    until: float | None = None
+    include_messages: bool = True
+    exclude_conversation_id: str | None = None
+
+
+@dataclass
+class TierStats:
+    name: str
+    ok: bool
+    detail: str
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class TurnEvent:
+    """One step of a chat turn, streamed from the assistant to whoever shows it.
+
+    kind: "user_stored" (message = the stored user turn), "recalled" (hits, memory_tokens),
+    "waiting" (text says what it waits for, e.g. the model library loading), "delta"
+    (text = the next chunk), "done" (message = the stored reply), "error" (error = one
+    actionable line, message = the stored partial reply if any, error_type = class name).
+    """
+
+    kind: str
+    text: str = ""
+    message: Message | None = None
+    hits: list[RecallHit] = field(default_factory=list)
+    memory_tokens: int = 0
+    error: str | None = None
+    error_type: str | None = None

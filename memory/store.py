@@ -1,0 +1,361 @@
+"""MemoryStore: the one facade the assistant, the worker, the CLI and the TUI call.
+
+It owns the SQLite long-term tier (system of record), the Redis short-term tier (embedded
+server, ``REDIS_URL``, or SQLite when neither can be had) and, lazily, the vector tier.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from memory.chats import Chats
+from memory.config import Settings, load_settings
+from memory.db import Database
+from memory.errors import ShortTermUnavailable
+from memory.fsutil import private_dir
+from memory.long_term import LongTermMemories
+from memory.models import (
+    SECTIONS,
+    Conversation,
+    HistoryEntry,
+    Memory,
+    Message,
+    RecallFilters,
+    RecallHit,
+    TierStats,
+    now,
+)
+from memory.short_term import RedisShortTerm, ResilientShortTerm, SqliteShortTerm
+
+log = logging.getLogger("memchat.store")
+
+
+def _connect_short_term(settings: Settings, db: Database, start_redis: bool) -> tuple[ResilientShortTerm, Any, list[str]]:
+    """Pick the short-term backend; returns it, the embedded server handle (or None) and warnings."""
+    import redis
+
+    warnings: list[str] = []
+    fallback = SqliteShortTerm(db)
+    if settings.redis_url:
+        primary = RedisShortTerm(settings.redis_url)
+        try:
+            primary.ping()
+        except (redis.RedisError, OSError) as e:
+            warnings.append(
+                f"REDIS_URL {settings.redis_url} is unreachable ({e}); short-term memory is kept in "
+                "SQLite until it answers. Start that server or unset REDIS_URL to use the embedded one."
+            )
+        return ResilientShortTerm(primary, fallback, "redis-url"), None, warnings
+    if not start_redis:
+        return ResilientShortTerm(None, fallback, "sqlite"), None, warnings
+    from memory.redis_server import EmbeddedRedis
+
+    server = EmbeddedRedis(settings.home)
+    try:
+        url = server.ensure_running()
+        server.attach()
+    except ShortTermUnavailable as e:
+        warnings.append(f"{e}; short-term memory is kept in SQLite meanwhile")
+        return ResilientShortTerm(None, fallback, "sqlite"), None, warnings
+    return ResilientShortTerm(RedisShortTerm(url), fallback, "embedded"), server, warnings
+
+
+class MemoryStore:
+    """Both memory tiers behind one profile-scoped API."""
+
+    def __init__(self, settings: Settings | None = None, *, profile: str | None = None, start_redis: bool = True,
+                 _shared: MemoryStore | None = None):
+        self.settings = settings or load_settings()
+        self.profile = profile or self.settings.profile
+        if _shared is not None:  # another profile over the same connections
+            self.db, self.short, self._server, self.warnings = _shared.db, _shared.short, None, []
+            self._parent = _shared
+        else:
+            private_dir(self.settings.home)
+            self.db = Database(self.settings.db_path)
+            self.short, self._server, self.warnings = _connect_short_term(self.settings, self.db, start_redis)
+            self._parent = None
+        self.memories = LongTermMemories(self.db)
+        self.chats = Chats(self.db)
+        self._closed = False
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, settings: Settings | None = None, **kw: Any) -> MemoryStore:
+        return cls(settings, **kw)
+
+    def for_profile(self, profile: str) -> MemoryStore:
+        """The same store seen from another profile (shares connections and servers)."""
+        return MemoryStore(self.settings.model_copy(update={"profile": profile}), profile=profile, _shared=self)
+
+    def close(self) -> None:
+        if self._closed or self._parent is not None:
+            return
+        self._closed = True
+        if self._server is not None:
+            try:
+                self._server.release()
+            except Exception as e:  # noqa: BLE001 - closing must not raise
+                log.warning("could not stop the embedded Redis cleanly: %s", e)
+        self.db.close()
+
+    def __enter__(self) -> MemoryStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def _ttl(self) -> float:
+        return self.settings.memory.session_ttl_hours * 3600
+
+    # ------------------------------------------------------------------ memories
+    def add_memory(self, content: str, *, section: str = "facts", actor: str = "user", reason: str = "",
+                   **fields: Any) -> Memory:
+        content = content.strip()
+        if not content:
+            raise ValueError("a memory needs some text")
+        if section == "temporary" and "expires_at" not in fields:
+            fields["expires_at"] = now() + self.settings.memory.temporary_ttl_seconds
+            fields.setdefault("persistence", "temporary")
+        if self.settings.memory.review and actor.startswith("worker"):
+            fields.setdefault("status", "pending")
+        m = Memory(content=content, section=section, profile=self.profile, **fields)
+        m = self.memories.add(m, actor=actor, reason=reason)
+        if section == "preferences":
+            self.short.drop_prefs_cache(self.profile)
+        return m
+
+    def get_memory(self, memory_id: str) -> Memory:
+        return self.memories.get(memory_id, self.profile)
+
+    def update_memory(self, memory_id: str, *, actor: str = "user", reason: str = "", **changes: Any) -> Memory:
+        m = self.memories.update(memory_id, self.profile, actor=actor, reason=reason, **changes)
+        self.short.drop_prefs_cache(self.profile)
+        return m
+
+    def delete_memory(self, memory_id: str, *, actor: str = "user", reason: str = "") -> Memory:
+        m = self.memories.delete(memory_id, self.profile, actor=actor, reason=reason)
+        self.short.drop_prefs_cache(self.profile)
+        return m
+
+    def restore_memory(self, memory_id: str, *, actor: str = "user") -> Memory:
+        m = self.memories.restore(memory_id, self.profile, actor=actor)
+        self.short.drop_prefs_cache(self.profile)
+        return m
+
+    def pin_memory(self, memory_id: str, pinned: bool = True, *, actor: str = "user") -> Memory:
+        return self.memories.update(memory_id, self.profile, actor=actor, action="pinned" if pinned else "unpinned",
+                                    pinned=pinned)
+
+    def supersede_memory(self, old_id: str, content: str, *, actor: str = "worker", reason: str = "",
+                         **fields: Any) -> Memory:
+        old = self.get_memory(old_id)
+        fields.setdefault("section", old.section)
+        new = Memory(content=content, profile=self.profile, **fields)
+        return self.memories.supersede(old.id, new, actor=actor, reason=reason)
+
+    def list_memories(self, *, section: str | None = None, status: str | None = "active", limit: int = 100,
+                      offset: int = 0, order: str = "updated_at DESC") -> list[Memory]:
+        return self.memories.list(self.profile, section=section, status=status, limit=limit, offset=offset,
+                                  order=order)
+
+    def count_memories(self, *, section: str | None = None, status: str | None = "active") -> int:
+        return self.memories.count(self.profile, section=section, status=status)
+
+    def memory_history(self, memory_id: str) -> list[HistoryEntry]:
+        return self.memories.history(self.get_memory(memory_id).id)
+
+    def search_memories(self, query: str, *, limit: int = 20) -> list[tuple[Memory, float]]:
+        """Lexical search over live memories (BM25; higher is better)."""
+        return self.memories.search(self.profile, query, limit=limit)
+
+    # ------------------------------------------------------------------ preferences
+    def set_preference(self, key: str, value: str, *, actor: str = "user") -> Memory:
+        existing = self.memories.find_by_key(self.profile, "preferences", key)
+        content = f"{key}: {value}"
+        if existing:
+            m = self.update_memory(existing.id, actor=actor, reason="preference changed", value=value, content=content)
+        else:
+            m = self.add_memory(content, section="preferences", key=key, value=value, actor=actor)
+        self.short.drop_prefs_cache(self.profile)
+        return m
+
+    def preferences(self) -> dict[str, str]:
+        """All preferences: from the Redis cache, else SQLite (and then cached)."""
+        cached = self.short.cached_prefs(self.profile)
+        if cached is not None:
+            return cached
+        prefs = {m.key: m.value or "" for m in self.list_memories(section="preferences", limit=10_000) if m.key}
+        self.short.cache_prefs(self.profile, prefs)
+        return prefs
+
+    def get_preference(self, key: str, default: str | None = None) -> str | None:
+        return self.preferences().get(key, default)
+
+    # ------------------------------------------------------------------ session state and temporaries
+    def set_session_state(self, session: str, **values: Any) -> None:
+        self.short.set_state(self.profile, session, values, self._ttl)
+
+    def get_session_state(self, session: str) -> dict[str, Any]:
+        state = self.short.get_state(self.profile, session)
+        if not state and not self.short.degraded:
+            durable = self.short.fallback.get_state(self.profile, session)
+            if durable:  # synced copy from an earlier run: warm Redis again
+                self.short.set_state(self.profile, session, durable, self._ttl)
+                return durable
+        return state
+
+    def sync_session_state(self, session: str) -> None:
+        """Copy a session's Redis state into SQLite (kept by the sync job)."""
+        state = self.short.get_state(self.profile, session)
+        if state:
+            self.short.fallback.set_state(self.profile, session, state, self._ttl)
+
+    def set_temporary(self, key: str, value: str, ttl: float | None = None) -> None:
+        self.short.set_temp(self.profile, key, value, ttl or self.settings.memory.temporary_ttl_seconds)
+
+    def get_temporary(self, key: str) -> str | None:
+        return self.short.get_temp(self.profile, key)
+
+    def temporaries(self) -> list[tuple[str, str, float | None]]:
+        return self.short.temp_items(self.profile)
+
+    def active_sessions(self) -> list[tuple[str, float]]:
+        return self.short.active_sessions(self.profile)
+
+    def push_command(self, text: str, keep: int = 500) -> None:
+        """Remember a prompt for up-arrow recall (Redis, durable copy as a memory section)."""
+        if text.strip():
+            self.short.push_command(self.profile, text, keep)
+
+    def commands(self, n: int = 100) -> list[str]:
+        return self.short.commands(self.profile, n)
+
+    # ------------------------------------------------------------------ conversations and messages
+    def new_conversation(self, title: str = "", *, model: str | None = None, system_prompt: str | None = None,
+                         incognito: bool = False) -> Conversation:
+        return self.chats.create(Conversation(profile=self.profile, title=title, model=model,
+                                              system_prompt=system_prompt, incognito=incognito))
+
+    def get_conversation(self, conversation_id: str) -> Conversation:
+        return self.chats.get(conversation_id, self.profile)
+
+    def list_conversations(self, *, archived: bool | None = False, limit: int = 200) -> list[Conversation]:
+        return self.chats.list(self.profile, archived=archived, limit=limit)
+
+    def update_conversation(self, conversation_id: str, **changes: Any) -> Conversation:
+        return self.chats.update(conversation_id, self.profile, **changes)
+
+    def delete_conversation(self, conversation_id: str) -> int:
+        c = self.get_conversation(conversation_id)
+        self.short.end_session(self.profile, c.id)
+        return self.chats.delete(c.id, self.profile)
+
+    def add_message(self, conversation_id: str, role: str, content: str, **fields: Any) -> Message:
+        """Store a chat turn in SQLite first (durable), then in the session's recent turns."""
+        m = self.chats.add_message(Message(conversation_id=conversation_id, role=role, content=content,
+                                           profile=self.profile, **fields))
+        self._push_turn(m)
+        return m
+
+    def update_message(self, message_id: str, **changes: Any) -> Message:
+        m = self.chats.update_message(message_id, self.profile, **changes)
+        if "content" in changes or "status" in changes:
+            self._refresh_turns(m.conversation_id)
+        return m
+
+    def _push_turn(self, m: Message) -> None:
+        self.short.push_turn(self.profile, m.conversation_id,
+                             {"id": m.id, "role": m.role, "content": m.content, "at": m.created_at},
+                             self.settings.memory.recent_turns, self._ttl)
+
+    def _refresh_turns(self, conversation_id: str) -> None:
+        self.short.end_session(self.profile, conversation_id)
+        for m in self.chats.messages(conversation_id, limit=self.settings.memory.recent_turns):
+            self._push_turn(m)
+
+    def get_message(self, message_id: str) -> Message:
+        return self.chats.get_message(message_id, self.profile)
+
+    def messages(self, conversation_id: str, *, limit: int | None = None) -> list[Message]:
+        return self.chats.messages(conversation_id, limit=limit)
+
+    def recent_turns(self, conversation_id: str, n: int = 20) -> list[dict[str, Any]]:
+        """The last ``n`` turns: Redis when it has them, else SQLite (and Redis is refilled)."""
+        turns = self.short.recent_turns(self.profile, conversation_id, n)
+        if turns:
+            return turns
+        msgs = self.chats.messages(conversation_id, limit=n)
+        if msgs and not self.short.degraded:
+            for m in msgs:
+                self._push_turn(m)
+        return [{"id": m.id, "role": m.role, "content": m.content, "at": m.created_at} for m in msgs]
+
+    def search_messages(self, query: str, *, limit: int = 20) -> list[tuple[Message, float]]:
+        return self.chats.search_messages(self.profile, query, limit=limit)
+
+    # ------------------------------------------------------------------ vectors and recall
+    @property
+    def vectors(self):
+        """The Chroma vector tier, or None when no embedding model is available."""
+        if self._parent is not None:
+            return self._parent.vectors
+        with self._lock:
+            if not hasattr(self, "_vectors"):
+                from memory.embedder import get_embedder
+                from memory.vectors import VectorIndex
+
+                embedder = get_embedder(self.settings.embedding_model)
+                if embedder is None:
+                    self._vectors = None
+                else:
+                    url = self.settings.chroma_url
+                    self._vectors = VectorIndex(path=None if url else self.settings.chroma_path, url=url,
+                                                embedder=embedder)
+            return self._vectors
+
+    def index_pending(self, limit: int | None = None) -> int:
+        """Replay the index outbox into the vector tier; returns how many entries were applied."""
+        from memory.indexer import replay_outbox
+
+        return replay_outbox(self, limit=limit)
+
+    def reindex(self, progress=None) -> int:
+        """Rebuild this profile's vectors from SQLite. ``progress(done, total)`` is called as it goes."""
+        from memory.indexer import reindex
+
+        return reindex(self, progress=progress)
+
+    def recall(self, query: str, *, limit: int | None = None, token_budget: int | None = -1,
+               filters: RecallFilters | None = None) -> list[RecallHit]:
+        """Memories and past turns relevant to ``query``, best first, each with scores and provenance.
+
+        ``token_budget=-1`` uses the configured budget; ``None`` means no budget.
+        """
+        from memory.recall import recall
+
+        if limit is None:
+            limit = self.settings.memory.recall_limit
+        if token_budget == -1:
+            token_budget = self.settings.memory.token_budget
+        return recall(self, query, limit=limit, token_budget=token_budget, filters=filters or RecallFilters())
+
+    # ------------------------------------------------------------------ health
+    def stats(self) -> list[TierStats]:
+        long_counts = self.memories.counts_by_section(self.profile)
+        long_counts["messages"] = self.chats.count_messages(self.profile)
+        long_counts["conversations"] = len(self.chats.list(self.profile, archived=None, limit=1_000_000))
+        tiers = [TierStats("sqlite", True, str(self.settings.db_path), long_counts)]
+        short_counts = {"active_sessions": len(self.active_sessions()), "temporaries": len(self.temporaries())}
+        detail = self.short.degraded_reason or self.short.mode
+        tiers.append(TierStats("redis", not self.short.degraded, detail, short_counts))
+        return tiers
+
+    def wipe_short_term(self) -> int:
+        return self.short.wipe_profile(self.profile)
+
+
+__all__ = ["MemoryStore", "SECTIONS"]

