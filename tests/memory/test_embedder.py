@@ -1,0 +1,156 @@
+"""Embedder: real all-MiniLM-L6-v2 ONNX model from ../shared/models (no downloads)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from memory.embedder import Embedder, get_embedder, resolve_model_dir
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL_DIR = (
+    Path(os.environ.get("MEMCHAT_SHARED", ROOT.parent / "shared")) / "models" / "all-MiniLM-L6-v2"
+)
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Embedder:
+    if not (MODEL_DIR / "onnx" / "model.onnx").exists():
+        pytest.fail(f"the offline embedding model is missing at {MODEL_DIR}")
+    emb = Embedder(MODEL_DIR)
+    emb.load()
+    return emb
+
+
+def test_shape_dtype_and_unit_norm(embedder):
+    vecs = embedder.embed(["hello world", "", "Ünïcödé 🚀", "word " * 600])
+    assert vecs.shape == (4, 384)
+    assert vecs.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+    one = embedder.embed_one("hello world")
+    assert one.shape == (384,)
+    assert embedder.dim == 384
+    assert embedder.name == "all-MiniLM-L6-v2"
+
+
+def test_empty_list(embedder):
+    out = embedder.embed([])
+    assert out.shape == (0, 384)
+    assert out.dtype == np.float32
+
+
+def test_paraphrase_beats_unrelated(embedder):
+    q = embedder.embed_one("what's the name of my pet?")
+    related, unrelated = embedder.embed(["My cat is called Ziggy", "The stock market fell today"])
+    assert float(q @ related) > float(q @ unrelated) + 0.2
+
+
+def test_batch_equals_one_at_a_time(embedder):
+    texts = [
+        "short",
+        "a somewhat longer sentence about memory and recall in a chat assistant",
+        "",
+        "I prefer dark roast coffee in the morning, no sugar.",
+        "def add(a, b):\n    return a + b",
+        "x " * 400,  # truncated at 256 tokens
+        "Der Hund schläft.",
+    ]
+    batched = embedder.embed(texts, batch_size=3)  # length-sorted batches, order restored
+    for text, row in zip(texts, batched, strict=True):
+        assert float(row @ embedder.embed_one(text)) > 0.9999
+
+
+def test_thread_safe(embedder):
+    texts = [f"sentence number {i} about topic {i % 7}" for i in range(24)]
+    expected = embedder.embed(texts)
+    results: dict[int, np.ndarray] = {}
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            results[n] = embedder.embed(texts, batch_size=5)
+        except BaseException as e:  # pragma: no cover
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for out in results.values():
+        assert np.min(np.sum(out * expected, axis=1)) > 0.9999
+
+
+def test_lazy_init_from_threads():
+    emb = Embedder(MODEL_DIR)
+    assert not emb.loaded
+    outs: list[np.ndarray] = []
+    threads = [threading.Thread(target=lambda: outs.append(emb.embed_one("hi"))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(outs) == 4 and emb.loaded
+    assert all(float(o @ outs[0]) > 0.9999 for o in outs)
+
+
+def test_resolve_model_dir_layouts(tmp_path, monkeypatch):
+    onnx = MODEL_DIR / "onnx"
+    # chromadb layout: <dir>/onnx/model.onnx
+    assert resolve_model_dir(MODEL_DIR) == onnx.resolve()
+    assert resolve_model_dir(str(MODEL_DIR)) == onnx.resolve()
+    # flat layout: <dir>/model.onnx + tokenizer.json
+    assert resolve_model_dir(onnx) == onnx.resolve()
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for f in ("model.onnx", "tokenizer.json"):
+        (flat / f).symlink_to(onnx / f)
+    assert resolve_model_dir(flat) == flat.resolve()
+    assert resolve_model_dir(flat / "model.onnx") == flat.resolve()
+    # missing / incomplete folders
+    assert resolve_model_dir(tmp_path / "nope") is None
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    (partial / "model.onnx").write_bytes(b"")
+    assert resolve_model_dir(partial) is None
+
+
+def test_resolve_default_chroma_cache(tmp_path, monkeypatch):
+    import memory.embedder as mod
+
+    cache = tmp_path / "cache" / "onnx"
+    monkeypatch.setattr(mod, "CHROMA_CACHE_DIR", cache)
+    assert resolve_model_dir(None) is None
+    cache.mkdir(parents=True)
+    for f in ("model.onnx", "tokenizer.json"):
+        (cache / f).symlink_to(MODEL_DIR / "onnx" / f)
+    assert resolve_model_dir(None) == cache.resolve()
+    assert resolve_model_dir("") == cache.resolve()
+
+
+def test_missing_model_is_actionable(tmp_path):
+    with pytest.raises(FileNotFoundError, match="MEMCHAT_EMBEDDING_MODEL"):
+        Embedder(tmp_path / "nothing-here")
+
+
+def test_get_embedder_cache(tmp_path):
+    a = get_embedder(MODEL_DIR)
+    b = get_embedder(MODEL_DIR / "onnx")
+    assert a is not None and a is b
+    assert get_embedder(tmp_path / "missing") is None
+
+
+def test_flat_folder_name(tmp_path):
+    flat = tmp_path / "my-model"
+    flat.mkdir()
+    (flat / "model.onnx").symlink_to(MODEL_DIR / "onnx" / "model.onnx")
+    shutil.copy(MODEL_DIR / "onnx" / "tokenizer.json", flat / "tokenizer.json")
+    emb = Embedder(flat)
+    assert emb.name == "my-model"
+    assert emb.model_dir == flat.resolve()
