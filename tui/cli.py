@@ -1,0 +1,114 @@
+"""The `memchat` command: a thin shell over the same facades the TUI and worker use.
+
+Subcommands live in small modules (cli_memory, cli_doctor, ...) and are imported only when
+they run, so `memchat` alone opens the TUI without paying for litellm or chromadb.
+
+Exit codes: 0 ok · 1 failure (doctor FAIL, not found, storage) · 2 usage · 3 configuration ·
+4 LLM provider error · 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+import click
+
+EXIT_FAILURE, EXIT_USAGE, EXIT_CONFIG, EXIT_PROVIDER = 1, 2, 3, 4
+
+# name -> "module:attribute", loaded on demand.
+_SUBCOMMANDS = {
+    "ask": "tui.cli_ask:ask",
+    "chat": "tui.cli_chat:chat",
+    "config": "tui.cli_doctor:config_cmd",
+    "doctor": "tui.cli_doctor:doctor",
+    "inspect": "tui.cli_chat:inspect",
+    "memory": "tui.cli_memory:memory",
+    "worker": "tui.cli_worker:worker",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(_SUBCOMMANDS))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in _SUBCOMMANDS:
+            module, attr = _SUBCOMMANDS[name].split(":")
+            try:
+                return getattr(importlib.import_module(module), attr)
+            except ModuleNotFoundError as e:
+                if e.name == module:
+                    return None  # not built yet
+                raise
+        return super().get_command(ctx, name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from memory.errors import ConfigError, MemchatError
+
+        try:
+            return super().invoke(ctx)
+        except ConfigError as e:
+            click.echo(f"memchat: {e}", err=True)
+            ctx.exit(EXIT_CONFIG)
+        except MemchatError as e:
+            click.echo(f"memchat: {e}", err=True)
+            ctx.exit(EXIT_FAILURE)
+        except Exception as e:  # an assistant error carries its own exit code
+            code = getattr(e, "exit_code", None)
+            if code is None:
+                raise
+            click.echo(f"memchat: {e}", err=True)
+            ctx.exit(code)
+
+
+@click.group(cls=LazyGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--profile", "-p", envvar="MEMCHAT_PROFILE", help="Memory profile to use (isolated in every tier).")
+@click.version_option(package_name="memchat")
+@click.pass_context
+def cli(ctx: click.Context, profile: str | None) -> None:
+    """memchat: a terminal chat assistant that remembers.
+
+    Run `memchat` alone to open the chat app. Examples:
+
+    \b
+      memchat doctor                      check every tier and the model
+      memchat memory add "I prefer tea" --section preferences
+      memchat memory search "drinks"
+      memchat ask "what do I like to drink?"
+    """
+    ctx.ensure_object(dict)
+    if profile:
+        os.environ["MEMCHAT_PROFILE"] = profile
+    ctx.obj["profile"] = profile
+    if ctx.invoked_subcommand is None:
+        chat_cmd = cli.get_command(ctx, "chat")
+        if chat_cmd is None:
+            click.echo("The chat app is not built yet; try `memchat --help`.")
+            return
+        ctx.invoke(chat_cmd)
+
+
+def open_store(**kw: Any):
+    """The MemoryStore for the current profile, printing tier warnings to stderr once."""
+    from memory.config import load_settings
+    from memory.store import MemoryStore
+
+    store = MemoryStore(load_settings(), **kw)
+    for w in store.warnings:
+        click.echo(f"memchat: warning: {w}", err=True)
+    return store
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="memchat", standalone_mode=True)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

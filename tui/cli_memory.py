@@ -1,0 +1,172 @@
+"""`memchat memory …`: add, list, search, show, edit, pin, forget, history."""
+
+from __future__ import annotations
+
+import click
+
+from memory.models import SECTIONS
+from tui.cli import open_store
+from tui.output import console, print_json, safe, when
+
+
+@click.group()
+def memory() -> None:
+    """See and change what memchat remembers."""
+
+
+@memory.command("add")
+@click.argument("text", nargs=-1, required=True)
+@click.option("--section", "-s", type=click.Choice(SECTIONS), default="facts", show_default=True)
+@click.option("--tag", "-t", "tags", multiple=True, help="A tag (repeat for more).")
+@click.option("--key", help="A key, for key/value memories such as preferences.")
+@click.option("--pin", is_flag=True, help="Pin it: always a candidate for recall.")
+@click.option("--importance", type=click.FloatRange(0, 1), default=0.5, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the stored memory as JSON.")
+def add(text: tuple[str, ...], section: str, tags: tuple[str, ...], key: str | None, pin: bool,
+        importance: float, as_json: bool) -> None:
+    """Remember TEXT.
+
+    \b
+    memchat memory add "My cat is called Ziggy" --tag pets
+    memchat memory add "dark mode" --section preferences --key theme
+    """
+    with open_store() as store:
+        content = " ".join(text)
+        if section == "preferences" and key:
+            m = store.set_preference(key, content, actor="cli")
+        else:
+            m = store.add_memory(content, section=section, tags=list(tags), key=key, pinned=pin,
+                                 importance=importance, actor="cli")
+        store_index(store)
+    if as_json:
+        print_json(m)
+    else:
+        click.echo(f"remembered {m.id[:8]} [{m.section}] {safe(m.content, 80)}")
+
+
+def store_index(store) -> None:
+    """Bring the vector tier up to date when it is available (no-op otherwise)."""
+    index = getattr(store, "index_pending", None)
+    if index is not None:
+        index()
+
+
+@memory.command("list")
+@click.option("--section", "-s", type=click.Choice(SECTIONS))
+@click.option("--limit", "-n", type=click.IntRange(1), default=50, show_default=True)
+@click.option("--all", "show_all", is_flag=True, help="Include deleted and pending memories.")
+@click.option("--json", "as_json", is_flag=True)
+def list_(section: str | None, limit: int, show_all: bool, as_json: bool) -> None:
+    """List memories, pinned first, then most recently changed."""
+    with open_store(start_redis=False) as store:
+        rows = store.list_memories(section=section, limit=limit, status=None if show_all else "active")
+        total = store.count_memories(section=section)
+    if as_json:
+        print_json(rows)
+        return
+    from rich.table import Table
+
+    t = Table(title=f"{len(rows)} of {total} memories · profile {store.profile}", title_justify="left")
+    for col in ("id", "section", "memory", "tags", "updated"):
+        t.add_column(col, overflow="fold" if col == "memory" else "ellipsis")
+    for m in rows:
+        mark = "📌 " if m.pinned else ""
+        t.add_row(m.id[:8], m.section, mark + safe(m.content, 100), ",".join(m.tags), when(m.updated_at))
+    console().print(t)
+
+
+@memory.command("search")
+@click.argument("query", nargs=-1, required=True)
+@click.option("--limit", "-n", type=click.IntRange(1, 200), default=10, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def search(query: tuple[str, ...], limit: int, as_json: bool) -> None:
+    """Find memories (and past chat turns) relevant to QUERY, with scores and sources."""
+    text = " ".join(query)
+    with open_store() as store:
+        hits = store.recall(text, limit=limit, token_budget=None)
+    if as_json:
+        print_json(hits)
+        return
+    if not hits:
+        click.echo("nothing relevant remembered")
+        return
+    from rich.table import Table
+
+    t = Table(title=f"recall for {safe(text, 60)!r}", title_justify="left")
+    for col in ("score", "id", "kind", "memory", "why", "source"):
+        t.add_column(col, overflow="fold" if col == "memory" else "ellipsis")
+    for h in hits:
+        why = " ".join(f"{k[:3]}={v:.2f}" for k, v in h.scores.items() if v)
+        src = (h.provenance.conversation_id or "")[:8]
+        if h.provenance.message_ids:
+            src += f" msg {h.provenance.message_ids[0][:8]}"
+        t.add_row(f"{h.score:.3f}", h.id[:8], h.section, safe(h.text, 120), why, src)
+    console().print(t)
+
+
+@memory.command("show")
+@click.argument("memory_id")
+@click.option("--json", "as_json", is_flag=True)
+def show(memory_id: str, as_json: bool) -> None:
+    """Show one memory in full, with its history."""
+    with open_store(start_redis=False) as store:
+        m = store.get_memory(memory_id)
+        history = store.memory_history(m.id)
+    if as_json:
+        print_json({"memory": m, "history": history})
+        return
+    c = console()
+    c.print(f"[bold]{m.id}[/] [{m.section}] {'📌 pinned' if m.pinned else ''}")
+    c.print(safe(m.content))
+    c.print(f"tags: {', '.join(m.tags) or '-'}  importance {m.importance:.2f}  confidence {m.confidence:.2f}  "
+            f"status {m.status}  used {m.access_count}×")
+    if m.source_message_ids:
+        c.print(f"source: conversation {(m.source_conversation_id or '?')[:8]}, messages "
+                + ", ".join(i[:8] for i in m.source_message_ids))
+    if m.superseded_by:
+        c.print(f"superseded by {m.superseded_by[:8]}")
+    c.print("[bold]history[/]")
+    for h in history:
+        c.print(f"  {when(h.at)}  {h.action:<10} by {h.actor}  {safe(h.reason, 80)}")
+
+
+@memory.command("edit")
+@click.argument("memory_id")
+@click.argument("text", nargs=-1, required=True)
+def edit(memory_id: str, text: tuple[str, ...]) -> None:
+    """Replace a memory's text (the old text stays in its history)."""
+    with open_store() as store:
+        m = store.update_memory(memory_id, content=" ".join(text), actor="cli", reason="edited")
+        store_index(store)
+    click.echo(f"updated {m.id[:8]}: {safe(m.content, 80)}")
+
+
+@memory.command("pin")
+@click.argument("memory_id")
+@click.option("--off", is_flag=True, help="Unpin instead.")
+def pin(memory_id: str, off: bool) -> None:
+    """Pin a memory so recall always considers it (or --off to unpin)."""
+    with open_store() as store:
+        m = store.pin_memory(memory_id, not off, actor="cli")
+        store_index(store)
+    click.echo(f"{'unpinned' if off else 'pinned'} {m.id[:8]}")
+
+
+@memory.command("forget")
+@click.argument("memory_id")
+def forget(memory_id: str) -> None:
+    """Delete a memory (soft: hidden at once, purged after the grace period)."""
+    with open_store() as store:
+        m = store.delete_memory(memory_id, actor="cli")
+        store_index(store)
+    click.echo(f"forgot {m.id[:8]}; `memchat memory restore {m.id[:8]}` undoes it")
+
+
+@memory.command("restore")
+@click.argument("memory_id")
+def restore(memory_id: str) -> None:
+    """Undo `forget` during the grace period."""
+    with open_store() as store:
+        m = store.restore_memory(memory_id, actor="cli")
+        store_index(store)
+    click.echo(f"restored {m.id[:8]}")
