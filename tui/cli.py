@@ -21,11 +21,14 @@ EXIT_FAILURE, EXIT_USAGE, EXIT_CONFIG, EXIT_PROVIDER = 1, 2, 3, 4
 # name -> "module:attribute", loaded on demand.
 _SUBCOMMANDS = {
     "ask": "tui.cli_ask:ask",
+    "backup": "tui.cli_data:backup_cmd",
     "chat": "tui.cli_chat:chat",
     "config": "tui.cli_doctor:config_cmd",
     "doctor": "tui.cli_doctor:doctor",
     "inspect": "tui.cli_chat:inspect",
     "memory": "tui.cli_memory:memory",
+    "profiles": "tui.cli_data:profiles_cmd",
+    "restore": "tui.cli_data:restore_cmd",
     "worker": "tui.cli_worker:worker",
 }
 

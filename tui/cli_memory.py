@@ -14,6 +14,16 @@ def memory() -> None:
     """See and change what memchat remembers."""
 
 
+def _register_transfer_commands() -> None:
+    from tui.cli_data import export_cmd, import_cmd
+
+    memory.add_command(export_cmd)
+    memory.add_command(import_cmd)
+
+
+_register_transfer_commands()
+
+
 @memory.command("add")
 @click.argument("text", nargs=-1, required=True)
 @click.option("--section", "-s", type=click.Choice(SECTIONS), default="facts", show_default=True)
@@ -170,3 +180,30 @@ def restore(memory_id: str) -> None:
         m = store.restore_memory(memory_id, actor="cli")
         store_index(store)
     click.echo(f"restored {m.id[:8]}")
+
+
+@memory.command("reindex")
+def reindex() -> None:
+    """Rebuild the vector index of this profile from SQLite (e.g. after changing the embedding model)."""
+    with open_store(start_redis=False) as store:
+        if store.vectors is None:
+            click.echo("memchat: no embedding model available, so there is no vector index to rebuild; "
+                       "set MEMCHAT_EMBEDDING_MODEL (see `memchat doctor`)", err=True)
+            raise SystemExit(1)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        with Progress(TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=console(), transient=True) as bar:
+            task = bar.add_task("reindex", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            n = store.reindex(progress=progress)
+    click.echo(f"reindexed {n} items for profile {store.profile}")

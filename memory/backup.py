@@ -1,0 +1,134 @@
+"""Backups a person can restore from: SQLite via the online backup API, Chroma, a manifest.
+
+SQLite is the system of record: its copy is taken with sqlite3's online backup API, so a live
+store (worker writing) yields a consistent snapshot. The Chroma folder is copied alongside;
+if it turns out inconsistent, ``memchat memory reindex`` rebuilds it from SQLite, because
+every vector can be recomputed from the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sqlite3
+import time
+from datetime import datetime
+from pathlib import Path
+
+from memory.errors import MemchatError
+from memory.fsutil import private_dir
+from memory.migrations import LATEST
+
+MANIFEST = "manifest.json"
+FORMAT = 1
+
+
+class BackupError(MemchatError):
+    """A backup could not be written, or a folder is not a usable backup."""
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def default_backup_dir(home: Path) -> Path:
+    return home / "backups" / datetime.now().strftime("memchat-%Y%m%d-%H%M%S")
+
+
+def backup(store, dest: Path | None = None) -> Path:
+    """Write a backup of ``store``'s data dir (all profiles) into ``dest``; returns the folder."""
+    dest = Path(dest) if dest else default_backup_dir(store.settings.home)
+    if dest.exists() and any(dest.iterdir()):
+        raise BackupError(f"{dest} is not empty; choose a new folder for the backup")
+    private_dir(dest)
+    db_copy = dest / "memchat.db"
+    try:
+        src = sqlite3.connect(store.settings.db_path)
+        out = sqlite3.connect(db_copy)
+        with out:
+            src.backup(out)
+        check = out.execute("PRAGMA integrity_check").fetchone()[0]
+        profiles = {
+            r[0]: {"memories": r[1]}
+            for r in out.execute("SELECT profile, COUNT(*) FROM memories WHERE status != 'deleted' GROUP BY profile")
+        }
+        for profile, n in out.execute("SELECT profile, COUNT(*) FROM messages GROUP BY profile"):
+            profiles.setdefault(profile, {"memories": 0})["messages"] = n
+        out.close()
+        src.close()
+    except sqlite3.Error as e:
+        raise BackupError(f"could not back up {store.settings.db_path}: {e}") from None
+    if check != "ok":
+        raise BackupError(f"the backup copy failed its integrity check ({check}); the source may be damaged")
+    db_copy.chmod(0o600)
+    chroma = store.settings.chroma_path
+    if chroma.exists() and not store.settings.chroma_url:
+        shutil.copytree(chroma, dest / "chroma")
+    manifest = {
+        "format": FORMAT,
+        "created_at": time.time(),
+        "schema_version": LATEST,
+        "profiles": profiles,
+        "files": {"memchat.db": _sha256(db_copy)},
+        "chroma": (dest / "chroma").exists(),
+    }
+    (dest / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    (dest / MANIFEST).chmod(0o600)
+    return dest
+
+
+def read_manifest(path: Path) -> dict:
+    mf = Path(path) / MANIFEST
+    if not mf.exists():
+        raise BackupError(f"{path} is not a memchat backup (no {MANIFEST})")
+    try:
+        manifest = json.loads(mf.read_text())
+    except (ValueError, OSError) as e:
+        raise BackupError(f"{mf} is unreadable ({e}); the backup is damaged") from None
+    if manifest.get("format") != FORMAT:
+        raise BackupError(f"{path} has backup format {manifest.get('format')}; this memchat reads format {FORMAT}")
+    for name, digest in manifest.get("files", {}).items():
+        f = Path(path) / name
+        if not f.exists() or _sha256(f) != digest:
+            raise BackupError(f"{f} is missing or does not match the manifest; the backup is damaged")
+    return manifest
+
+
+def restore(path: Path, home: Path, *, force: bool = False) -> dict:
+    """Restore the backup at ``path`` into the data dir ``home``.
+
+    An existing database is kept aside as ``memchat.db.before-restore-<time>`` (``force``
+    is required when one exists). Stop other memchat processes first.
+    """
+    path = Path(path)
+    manifest = read_manifest(path)
+    private_dir(home)
+    target = home / "memchat.db"
+    if target.exists():
+        if not force:
+            raise BackupError(f"{target} already exists; pass --force to replace it (it is kept aside)")
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        for suffix in ("", "-wal", "-shm"):
+            side = Path(str(target) + suffix)
+            if side.exists():
+                side.rename(Path(f"{target}.before-restore-{stamp}{suffix}"))
+        if (home / "chroma").exists():
+            (home / "chroma").rename(home / f"chroma.before-restore-{stamp}")
+    src = sqlite3.connect(path / "memchat.db")
+    out = sqlite3.connect(target)
+    with out:
+        src.backup(out)
+    out.close()
+    src.close()
+    target.chmod(0o600)
+    if (path / "chroma").exists():
+        shutil.copytree(path / "chroma", home / "chroma")
+    from memory import db as dbmod
+
+    dbmod._migrated.discard(str(target.resolve()))  # a restored older schema gets upgraded on open
+    return manifest

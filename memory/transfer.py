@@ -1,0 +1,313 @@
+"""Export and import memories (and conversations) as plain files a person can read.
+
+Formats: JSONL (one record a line: the default, streamable), JSON (one array) and Markdown
+(export only). Import also reads the seeds' key/value format (``category``, ``key``,
+``value``, ``tags``, ``entity_type``, ``entity_id``, ``timestamp``, ``provenance``).
+
+Import validates every record before writing anything: the caller gets each bad line's number
+and reason, and the store is unchanged unless it asks to skip invalid records. Re-importing
+adds nothing: ids are preserved, or, when another profile already owns an id, mapped to a
+stable new one (the same on every import).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from memory.models import PERSISTENCE, SECTIONS, Memory, now
+from memory.secrets import redact
+
+MAX_LINE_BYTES = 1_000_000
+MAX_JSON_BYTES = 200_000_000
+_NS = uuid.UUID("6f1c2a52-4c1e-4b0e-9a53-6d656d636861")
+
+
+class HistoryRecord(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    action: str
+    actor: str = "import"
+    reason: str = ""
+    at: float
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+
+
+class MemoryRecord(BaseModel):
+    """One memory as exported; unknown keys are ignored, known keys must have the right type."""
+
+    model_config = ConfigDict(extra="ignore", strict=False)
+    type: Literal["memory"] = "memory"
+    id: str | None = Field(None, pattern=r"^[0-9a-f]{32}$")
+    content: str = Field(min_length=1, max_length=100_000)
+    section: str = "facts"
+    key: str | None = None
+    value: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    entity_type: str | None = None
+    entity_id: str | None = None
+    confidence: float = Field(1.0, ge=0, le=1)
+    importance: float = Field(0.5, ge=0, le=1)
+    pinned: bool = False
+    persistence: str = "permanent"
+    status: Literal["active", "pending", "deleted"] = "active"
+    scope: str = "global"
+    expires_at: float | None = None
+    created_at: float | None = None
+    updated_at: float | None = None
+    source_conversation_id: str | None = None
+    source_message_ids: list[str] = Field(default_factory=list)
+    superseded_by: str | None = None
+    valid_from: float | None = None
+    valid_to: float | None = None
+    history: list[HistoryRecord] = Field(default_factory=list)
+
+    @field_validator("section")
+    @classmethod
+    def _section(cls, v: str) -> str:
+        if v not in SECTIONS:
+            raise ValueError(f"unknown section {v!r} (one of {', '.join(SECTIONS)})")
+        return v
+
+    @field_validator("persistence")
+    @classmethod
+    def _persistence(cls, v: str) -> str:
+        if v not in PERSISTENCE:
+            raise ValueError(f"unknown persistence {v!r} (one of {', '.join(PERSISTENCE)})")
+        return v
+
+
+class SeedRecord(BaseModel):
+    """The seeds' simple key/value memory format."""
+
+    model_config = ConfigDict(extra="ignore")
+    category: str
+    key: str = Field(min_length=1)
+    value: Any
+    tags: list[str] = Field(default_factory=list)
+    entity_type: str | None = None
+    entity_id: str | None = None
+    timestamp: float | str | None = None
+    provenance: Any = None
+
+    def to_memory_record(self) -> MemoryRecord:
+        value = self.value if isinstance(self.value, str) else json.dumps(self.value, ensure_ascii=False)
+        ts = _timestamp(self.timestamp) if self.timestamp is not None else None
+        stable = hashlib.sha256(f"{self.category}\0{self.key}\0{value}".encode()).hexdigest()[:32]
+        return MemoryRecord(
+            id=stable, content=f"{self.key}: {value}", section=self.category, key=self.key, value=value,
+            tags=self.tags, entity_type=self.entity_type, entity_id=self.entity_id, created_at=ts, updated_at=ts,
+            history=[HistoryRecord(action="imported", actor="import:seed", at=now(),
+                                   reason=f"provenance: {json.dumps(self.provenance)[:500]}")]
+            if self.provenance is not None else [],
+        )
+
+
+def _timestamp(v: float | str) -> float:
+    if isinstance(v, (int, float)):
+        return float(v)
+    return datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp()
+
+
+@dataclass
+class ImportReport:
+    records: list[MemoryRecord] = field(default_factory=list)
+    errors: list[tuple[int, str]] = field(default_factory=list)  # (line or entry number, reason)
+    added: int = 0
+    skipped_existing: int = 0
+
+
+def _reason(e: ValidationError) -> str:
+    first = e.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "record"
+    return f"{where}: {first['msg']}"
+
+
+def _validate(n: int, obj: Any, report: ImportReport) -> None:
+    if isinstance(obj, dict) and isinstance(obj.get("memories", obj.get("entries")), list):
+        for item in obj.get("memories", obj.get("entries")):  # a whole export wrapped in one object
+            _validate(n, item, report)
+        return
+    if not isinstance(obj, dict):
+        report.errors.append((n, f"expected a JSON object, got {type(obj).__name__}"))
+        return
+    try:
+        seed = "category" in obj and "content" not in obj
+        report.records.append(SeedRecord(**obj).to_memory_record() if seed else MemoryRecord(**obj))
+    except ValidationError as e:
+        report.errors.append((n, _reason(e)))
+    except (ValueError, TypeError) as e:
+        report.errors.append((n, str(e)))
+
+
+def _parse(n: int, raw: bytes, report: ImportReport) -> Any:
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        report.errors.append((n, f"not UTF-8 text (byte {e.start})"))
+    except json.JSONDecodeError as e:
+        report.errors.append((n if n else e.lineno, f"bad JSON: {e.msg} (column {e.colno})"))
+    return None
+
+
+def read_import(path: Path) -> ImportReport:
+    """Parse and validate a file; nothing is written.
+
+    JSONL errors carry the line number; a JSON document's errors carry the entry number.
+    """
+    report = ImportReport()
+    with open(path, "rb") as f:
+        first = f.readline(MAX_LINE_BYTES + 1)
+    stripped = first.lstrip()
+    whole_document = stripped.startswith(b"[") or (
+        stripped.startswith(b"{") and _parse(1, first, ImportReport()) is None
+    )
+    if whole_document:
+        size = path.stat().st_size
+        if size > MAX_JSON_BYTES:
+            report.errors.append((0, f"file is {size // 1_000_000} MB; split it or use JSONL (one record a line)"))
+            return report
+        doc = _parse(0, path.read_bytes(), report)
+        if doc is None:
+            return report
+        items = doc if isinstance(doc, list) else [doc]
+        for i, obj in enumerate(items, 1):
+            _validate(i, obj, report)
+        return report
+    with open(path, "rb") as f:
+        for n, raw in enumerate(_lines(f), 1):
+            if raw is None:
+                report.errors.append((n, f"line is longer than {MAX_LINE_BYTES // 1_000_000} MB"))
+            elif raw.strip():
+                obj = _parse(n, raw, report)
+                if obj is not None:
+                    _validate(n, obj, report)
+    return report
+
+
+def _lines(f) -> Iterator[bytes | None]:
+    """Lines of a binary file; None for a line over the limit (skipped without loading it)."""
+    while True:
+        line = f.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+            while line and not line.endswith(b"\n"):
+                line = f.readline(MAX_LINE_BYTES)
+            yield None
+            continue
+        yield line
+
+
+def _target_id(store, original: str | None, content: str) -> str:
+    if original is None:
+        return uuid.uuid5(_NS, f"{store.profile}\0{content}").hex
+    owner = store.db.scalar("SELECT profile FROM memories WHERE id = ?", (original,))
+    if owner is None or owner == store.profile:
+        return original
+    return uuid.uuid5(_NS, f"{store.profile}\0{original}").hex
+
+
+def apply_import(store, report: ImportReport, progress: Callable[[int, int], None] | None = None) -> ImportReport:
+    """Write the validated records into ``store``'s profile in one transaction."""
+    total = len(report.records)
+    with store.db.tx() as conn:
+        for i, rec in enumerate(report.records, 1):
+            mid = _target_id(store, rec.id, rec.content)
+            if store.db.scalar("SELECT 1 FROM memories WHERE id = ?", (mid,)):
+                report.skipped_existing += 1
+            else:
+                fields = rec.model_dump(exclude={"type", "id", "history", "content", "section"})
+                fields["created_at"] = fields["created_at"] or now()
+                fields["updated_at"] = fields["updated_at"] or fields["created_at"]
+                m = Memory(content=rec.content, section=rec.section, profile=store.profile, id=mid, **fields)
+                store.memories.add(m, actor="import", reason="imported from file")
+                for h in rec.history:
+                    conn.execute(
+                        "INSERT INTO memory_history (memory_id, profile, at, action, actor, reason, before, after) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (mid, store.profile, h.at, h.action, h.actor, redact(h.reason),
+                         json.dumps(h.before) if h.before else None, json.dumps(h.after) if h.after else None),
+                    )
+                report.added += 1
+            if progress:
+                progress(i, total)
+    store.short.drop_prefs_cache(store.profile)
+    return report
+
+
+# ---------------------------------------------------------------------- export
+def _export_dict(store, m: Memory) -> dict[str, Any]:
+    d = m.to_dict()
+    for k in ("profile", "access_count", "last_accessed_at", "deleted_at"):
+        d.pop(k, None)
+    d["content"] = redact(d["content"])
+    if d.get("value"):
+        d["value"] = redact(d["value"])
+    d["history"] = [
+        {"action": h.action, "actor": h.actor, "reason": redact(h.reason), "at": h.at, "before": h.before,
+         "after": h.after}
+        for h in store.memories.history(m.id)
+    ]
+    return {"type": "memory", **d}
+
+
+def iter_memories(store, section: str | None = None, include_deleted: bool = False) -> Iterator[Memory]:
+    offset = 0
+    while True:
+        batch = store.list_memories(section=section, status=None if include_deleted else "active",
+                                    limit=1000, offset=offset, order="created_at ASC")
+        if not batch:
+            return
+        yield from batch
+        offset += len(batch)
+
+
+def export_memories(store, fmt: str = "jsonl", section: str | None = None) -> Iterator[str]:
+    """Text chunks of the export, in ``fmt`` (jsonl, json or markdown)."""
+    if fmt == "jsonl":
+        for m in iter_memories(store, section):
+            yield json.dumps(_export_dict(store, m), ensure_ascii=False) + "\n"
+    elif fmt == "json":
+        yield "[\n"
+        for i, m in enumerate(iter_memories(store, section)):
+            yield ("," if i else "") + json.dumps(_export_dict(store, m), ensure_ascii=False) + "\n"
+        yield "]\n"
+    elif fmt == "markdown":
+        yield f"# memchat memories — profile {store.profile}\n"
+        by_section: dict[str, list[Memory]] = {}
+        for m in iter_memories(store, section):
+            by_section.setdefault(m.section, []).append(m)
+        for sec, items in by_section.items():
+            yield f"\n## {sec}\n\n"
+            for m in items:
+                when = datetime.fromtimestamp(m.created_at, tz=UTC).strftime("%Y-%m-%d")
+                tags = f" `{'` `'.join(m.tags)}`" if m.tags else ""
+                pin = " 📌" if m.pinned else ""
+                yield f"- {redact(m.content)}{pin}{tags} _({when}, {m.id[:8]})_\n"
+    else:
+        raise ValueError(f"unknown format {fmt!r}: use jsonl, json or markdown")
+
+
+def export_conversation(store, conversation_id: str, fmt: str = "markdown") -> str:
+    c = store.get_conversation(conversation_id)
+    msgs = store.messages(c.id)
+    if fmt == "json":
+        return json.dumps({"conversation": c.__dict__, "messages": [
+            {**m.to_dict(), "content": redact(m.content)} for m in msgs]}, ensure_ascii=False, indent=2, default=str)
+    if fmt != "markdown":
+        raise ValueError(f"unknown format {fmt!r}: use markdown or json")
+    out = [f"# {c.title or 'Untitled conversation'}\n"]
+    for m in msgs:
+        when = datetime.fromtimestamp(m.created_at, tz=UTC).strftime("%Y-%m-%d %H:%M")
+        note = f" _({m.status})_" if m.status != "complete" else ""
+        out.append(f"\n**{m.role}** · {when}{note}\n\n{redact(m.content)}\n")
+    return "".join(out)

@@ -1,0 +1,125 @@
+"""Data ownership commands: export, import, backup, restore, profiles."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from memory.models import SECTIONS
+from tui.cli import open_store
+from tui.output import console, print_json
+
+
+@click.command("export")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "json", "markdown"]), default="jsonl", show_default=True)
+@click.option("--section", "-s", type=click.Choice(SECTIONS))
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of stdout.")
+def export_cmd(fmt: str, section: str | None, output: Path | None) -> None:
+    """Export this profile's memories with full fields, provenance and history.
+
+    \b
+    memchat memory export > memories.jsonl
+    memchat memory export --format markdown -o memories.md
+    """
+    from memory.transfer import export_memories
+
+    with open_store(start_redis=False) as store:
+        if output:
+            with open(output, "w", encoding="utf-8") as f:
+                for chunk in export_memories(store, fmt, section):
+                    f.write(chunk)
+            output.chmod(0o600)
+            click.echo(f"exported to {output}", err=True)
+        else:
+            for chunk in export_memories(store, fmt, section):
+                sys.stdout.write(chunk)
+
+
+@click.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--skip-invalid", is_flag=True, help="Import the valid records even if some are bad.")
+@click.option("--json", "as_json", is_flag=True)
+def import_cmd(file: Path, skip_invalid: bool, as_json: bool) -> None:
+    """Import memories from FILE (memchat JSONL/JSON, or the seeds' key/value JSON).
+
+    Every record is validated first; with any bad record nothing is written unless
+    --skip-invalid. Importing the same file twice adds nothing.
+    """
+    from rich.progress import Progress
+
+    from memory.transfer import apply_import, read_import
+
+    report = read_import(file)
+    for n, reason in report.errors[:50]:
+        click.echo(f"{file}:{n}: {reason}", err=True)
+    if len(report.errors) > 50:
+        click.echo(f"... and {len(report.errors) - 50} more bad records", err=True)
+    if report.errors and not skip_invalid:
+        click.echo(f"memchat: {len(report.errors)} bad record(s); nothing imported "
+                   "(fix them, or pass --skip-invalid to import the rest)", err=True)
+        raise SystemExit(1)
+    with open_store() as store:
+        with Progress(console=console(), transient=True, disable=len(report.records) < 500) as bar:
+            task = bar.add_task("importing", total=len(report.records))
+            apply_import(store, report, progress=lambda done, total: bar.update(task, completed=done))
+        index = getattr(store, "index_pending", None)
+        if index:
+            index()
+    summary = {"added": report.added, "already_present": report.skipped_existing, "invalid": len(report.errors)}
+    if as_json:
+        print_json(summary)
+    else:
+        click.echo(f"imported {report.added}, already present {report.skipped_existing}, "
+                   f"skipped invalid {len(report.errors)}")
+
+
+@click.command("backup")
+@click.argument("path", required=False, type=click.Path(file_okay=False, path_type=Path))
+def backup_cmd(path: Path | None) -> None:
+    """Back up everything (all profiles) to PATH (default: a dated folder in the data dir)."""
+    from memory.backup import backup
+
+    with open_store(start_redis=False) as store:
+        dest = backup(store, path)
+    click.echo(f"backup written to {dest}")
+
+
+@click.command("restore")
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace an existing database (it is kept aside, not deleted).")
+def restore_cmd(path: Path, force: bool) -> None:
+    """Restore a backup made by `memchat backup` into the data dir. Stop other memchat processes first."""
+    from memory.backup import restore
+    from memory.config import load_settings
+
+    settings = load_settings()
+    manifest = restore(path, settings.home, force=force)
+    profiles = ", ".join(f"{p} ({c.get('memories', 0)} memories)" for p, c in manifest["profiles"].items())
+    click.echo(f"restored into {settings.home}: {profiles or 'no data'}")
+    with open_store(start_redis=False) as store:
+        if store.vectors is not None:
+            n = store.reindex() if hasattr(store, "reindex") else 0
+            click.echo(f"vector index rebuilt: {n} items")
+
+
+@click.command("profiles")
+@click.option("--json", "as_json", is_flag=True)
+def profiles_cmd(as_json: bool) -> None:
+    """List profiles with their memory and message counts."""
+    with open_store(start_redis=False) as store:
+        rows = store.db.query(
+            "SELECT profile, SUM(kind = 'memory') AS memories, SUM(kind = 'message') AS messages FROM ("
+            " SELECT profile, 'memory' AS kind FROM memories WHERE status = 'active'"
+            " UNION ALL SELECT profile, 'message' FROM messages) GROUP BY profile ORDER BY profile"
+        )
+        current = store.profile
+    if as_json:
+        print_json(rows)
+        return
+    if not any(r["profile"] == current for r in rows):
+        rows.append({"profile": current, "memories": 0, "messages": 0})
+    for r in rows:
+        mark = "*" if r["profile"] == current else " "
+        click.echo(f"{mark} {r['profile']:<20} {r['memories'] or 0:>7} memories {r['messages'] or 0:>7} messages")
