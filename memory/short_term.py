@@ -12,6 +12,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from memory.db import Database
@@ -263,17 +264,26 @@ class SqliteShortTerm:
 
 
 class ResilientShortTerm:
-    """Redis first; on a connection failure, SQLite until Redis answers again."""
+    """Redis first; on a connection failure, SQLite until Redis answers again.
+
+    Every RETRY_SECONDS while down it tries again (restarting the embedded server through
+    ``restart`` when there is one). On recovery it replays what was written to SQLite during
+    the outage: session state, temporaries and prompt history go back into Redis, and the
+    recent-turn lists of affected sessions are dropped so they refill from SQLite messages.
+    """
 
     RETRY_SECONDS = 5.0
 
-    def __init__(self, primary: RedisShortTerm | None, fallback: SqliteShortTerm, mode: str):
+    def __init__(self, primary: RedisShortTerm | None, fallback: SqliteShortTerm, mode: str,
+                 restart: Callable[[], None] | None = None):
         self.primary = primary
         self.fallback = fallback
         self.configured_mode = mode  # "redis-url", "embedded" or "sqlite"
+        self.restart = restart
         self.degraded_reason: str | None = None if primary else "no Redis server available"
         self._down_since: float | None = None if primary else time.monotonic()
-        self._lock = threading.Lock()
+        self._down_wall: float | None = None
+        self._lock = threading.RLock()
 
     @property
     def mode(self) -> str:
@@ -283,45 +293,84 @@ class ResilientShortTerm:
     def degraded(self) -> bool:
         return self.primary is None or self._down_since is not None
 
+    def _mark_down(self, e: BaseException) -> None:
+        with self._lock:
+            if self._down_since is None:
+                log.warning("Redis unreachable (%s); short-term memory continues in SQLite", e)
+                self._down_wall = now()
+            self._down_since = time.monotonic()
+            self.degraded_reason = f"Redis unreachable: {e}"
+
+    def _try_recover(self) -> bool:
+        """Called while down, at most every RETRY_SECONDS: bring Redis back and replay."""
+        try:
+            if self.restart is not None:
+                self.restart()
+            self.primary.ping()
+            self._replay()
+        except Exception as e:  # noqa: BLE001 - still down, whatever the reason
+            self._mark_down(e)
+            return False
+        with self._lock:
+            self._down_since = None
+            self.degraded_reason = None
+        log.warning("Redis is back; short-term memory written meanwhile was replayed")
+        return True
+
+    def _replay(self) -> None:
+        since = self._down_wall or 0.0
+        rows = self.fallback.db.query(
+            "SELECT profile, key, value, expires_at FROM kv WHERE updated_at >= ? "
+            "AND (expires_at IS NULL OR expires_at > ?)", (since, now()),
+        )
+        for r in rows:
+            profile, key, value = r["profile"], r["key"], json.loads(r["value"])
+            ttl = (r["expires_at"] - now()) if r["expires_at"] else None
+            if key.startswith("session:"):
+                self.primary.set_state(profile, key[8:], value, ttl or 86400)
+            elif key.startswith("tmp:"):
+                self.primary.set_temp(profile, key[4:], value, ttl or 86400)
+            elif key.startswith("turns:"):
+                self.primary.r.delete(self.primary.k(profile, "turns", key[6:]))
+            elif key == "commands":
+                for text in value:
+                    self.primary.push_command(profile, text, 10_000)
+                self.fallback._del(profile, "commands")
+            elif key == "prefs":
+                self.primary.drop_prefs_cache(profile)
+
     def _backend(self):
         if self.primary is None:
             return self.fallback
         with self._lock:
-            if self._down_since is not None and time.monotonic() - self._down_since < self.RETRY_SECONDS:
+            if self._down_since is None:
+                return self.primary
+            if time.monotonic() - self._down_since < self.RETRY_SECONDS:
                 return self.fallback
-        return self.primary
+            return self.primary if self._try_recover() else self.fallback
 
     def _call(self, name: str, *args):
         import redis
 
         backend = self._backend()
         try:
-            result = getattr(backend, name)(*args)
+            return getattr(backend, name)(*args)
         except (redis.ConnectionError, redis.TimeoutError, OSError) as e:
-            with self._lock:
-                if self._down_since is None:
-                    log.warning("Redis unreachable (%s); short-term memory continues in SQLite", e)
-                self._down_since = time.monotonic()
-                self.degraded_reason = f"Redis unreachable: {e}"
+            self._mark_down(e)
             return getattr(self.fallback, name)(*args)
-        if backend is self.primary and self._down_since is not None:
-            with self._lock:
-                self._down_since = None
-                self.degraded_reason = None
-        return result
 
     def ping(self) -> bool:
+        """True when Redis answers now (tries a recovery if it was down)."""
         if self.primary is None:
             return False
+        if self._down_since is not None:
+            with self._lock:
+                return self._try_recover()
         try:
-            ok = self.primary.ping()
+            return bool(self.primary.ping())
         except Exception as e:  # noqa: BLE001 - any failure means "down"
-            self.degraded_reason = f"Redis unreachable: {e}"
-            self._down_since = time.monotonic()
+            self._mark_down(e)
             return False
-        self._down_since = None
-        self.degraded_reason = None
-        return ok
 
     def __getattr__(self, name: str):
         if name.startswith("_") or not hasattr(SqliteShortTerm, name):

@@ -59,7 +59,7 @@ def _connect_short_term(settings: Settings, db: Database, start_redis: bool) -> 
     except ShortTermUnavailable as e:
         warnings.append(f"{e}; short-term memory is kept in SQLite meanwhile")
         return ResilientShortTerm(None, fallback, "sqlite"), None, warnings
-    return ResilientShortTerm(RedisShortTerm(url), fallback, "embedded"), server, warnings
+    return ResilientShortTerm(RedisShortTerm(url), fallback, "embedded", restart=server.attach), server, warnings
 
 
 class MemoryStore:

@@ -188,3 +188,33 @@ def test_integrity_and_schema(store):
     assert store.db.integrity() == "ok"
     assert store.db.schema_version() == LATEST
     assert sqlite3.connect(store.settings.db_path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_embedded_redis_killed_midway_restarts_and_loses_nothing(monkeypatch):
+    import os
+    import signal
+
+    from memory.short_term import ResilientShortTerm
+
+    monkeypatch.setattr(ResilientShortTerm, "RETRY_SECONDS", 0.2)
+    with MemoryStore(load_settings()) as s:
+        c = s.new_conversation()
+        s.add_message(c.id, "user", "before the outage")
+        s.set_session_state(c.id, phase="before")
+        pid = s._server.status()["pid"]
+        os.kill(pid, signal.SIGKILL)
+        for i in range(3):  # chatting goes on while Redis is dead
+            s.add_message(c.id, "user", f"during the outage {i}")
+        s.set_session_state(c.id, phase="during")
+        s.set_temporary("draft", "half-written", ttl=600)
+        s.push_command("a prompt typed during the outage")
+        assert s.short.degraded
+        time.sleep(0.3)
+        assert s.short.ping()  # the embedded server was restarted and the outage replayed
+        assert not s.short.degraded and s._server.status()["pid"] != pid
+        turns = [t["content"] for t in s.recent_turns(c.id, 10)]
+        assert turns == ["before the outage", "during the outage 0", "during the outage 1", "during the outage 2"]
+        assert s.short.primary.get_state(s.profile, c.id)["phase"] == "during"
+        assert s.short.primary.get_temp(s.profile, "draft") == "half-written"
+        assert s.short.primary.commands(s.profile, 10)[-1] == "a prompt typed during the outage"
+        assert len(s.messages(c.id)) == 4
