@@ -68,6 +68,8 @@ class Database:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA synchronous = NORMAL")
+            # Deleted content is overwritten, so a forget leaves nothing in free pages.
+            conn.execute("PRAGMA secure_delete = ON")
             key = str(self.path.resolve())
             with _migrate_lock:
                 if key not in _migrated:
@@ -180,3 +182,10 @@ class Database:
 
     def integrity(self) -> str:
         return str(self.scalar("PRAGMA quick_check"))
+
+    def scrub(self) -> None:
+        """After a forget: merge FTS segments (dropping deleted terms) and empty the WAL."""
+        with self.tx() as conn:
+            conn.execute("INSERT INTO memories_fts(memories_fts) VALUES ('optimize')")
+            conn.execute("INSERT INTO messages_fts(messages_fts) VALUES ('optimize')")
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

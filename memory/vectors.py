@@ -178,11 +178,10 @@ class VectorIndex:
             texts = [latest[i][0] for i in chunk]
             metas = [latest[i][1] for i in chunk]
             vectors = self.embedder.embed(texts, batch_size=EMBED_BATCH)
+            # No documents: SQLite is the one place text lives, so a forget has one place to reach.
             self._call(
                 profile,
-                lambda col, c=chunk, v=vectors, t=texts, m=metas: col.upsert(
-                    ids=c, embeddings=v, documents=t, metadatas=m
-                ),
+                lambda col, c=chunk, v=vectors, m=metas: col.upsert(ids=c, embeddings=v, metadatas=m),
                 create=True,
             )
         return len(ids)

@@ -25,6 +25,7 @@ _SUBCOMMANDS = {
     "chat": "tui.cli_chat:chat",
     "config": "tui.cli_doctor:config_cmd",
     "doctor": "tui.cli_doctor:doctor",
+    "forget": "tui.cli_data:forget_all_cmd",
     "inspect": "tui.cli_chat:inspect",
     "memory": "tui.cli_memory:memory",
     "profiles": "tui.cli_data:profiles_cmd",

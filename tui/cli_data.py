@@ -123,3 +123,23 @@ def profiles_cmd(as_json: bool) -> None:
     for r in rows:
         mark = "*" if r["profile"] == current else " "
         click.echo(f"{mark} {r['profile']:<20} {r['memories'] or 0:>7} memories {r['messages'] or 0:>7} messages")
+
+
+@click.command("forget")
+@click.option("--all", "everything", is_flag=True, required=True, help="Forget the whole profile.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def forget_all_cmd(everything: bool, yes: bool) -> None:
+    """Remove every trace of the current profile from every tier (SQLite, Chroma, Redis and its AOF).
+
+    Backups in the data dir are left alone: delete them from `<data dir>/backups` if they must go too.
+    """
+    from memory.forget import forget_profile
+
+    with open_store() as store:
+        if not yes:
+            click.confirm(f"Forget everything in profile {store.profile!r}: all memories, conversations and "
+                          "short-term state? This cannot be undone", abort=True)
+        counts = forget_profile(store)
+    click.echo(f"forgot profile {store.profile!r}: {counts.get('memories', 0)} memories, "
+               f"{counts.get('messages', 0)} messages, {counts.get('conversations', 0)} conversations, "
+               f"{counts.get('redis_keys', 0)} short-term keys")

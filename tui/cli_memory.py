@@ -163,13 +163,41 @@ def pin(memory_id: str, off: bool) -> None:
 
 
 @memory.command("forget")
-@click.argument("memory_id")
-def forget(memory_id: str) -> None:
-    """Delete a memory (soft: hidden at once, purged after the grace period)."""
+@click.argument("memory_id", required=False)
+@click.option("--about", "about", metavar="TEXT", help="Forget every memory and chat turn mentioning TEXT.")
+@click.option("--now", "now_", is_flag=True, help="Remove it everywhere at once instead of a soft delete.")
+@click.option("--keep-messages", is_flag=True, help="With --about: keep chat turns (they may teach it again).")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def forget(memory_id: str | None, about: str | None, now_: bool, keep_messages: bool, yes: bool) -> None:
+    """Forget a memory, or everything about a topic.
+
+    \b
+    memchat memory forget 1a2b3c          soft delete (undo with `memory restore`)
+    memchat memory forget 1a2b3c --now    remove from SQLite, history, vectors, Redis
+    memchat memory forget --about "Ziggy" remove every memory and chat turn about it
+    """
+    from memory.forget import describe, forget_about, forget_memory
+
+    if bool(memory_id) == bool(about):
+        raise click.UsageError("give a memory id or --about TEXT")
     with open_store() as store:
-        m = store.delete_memory(memory_id, actor="cli")
-        store_index(store)
-    click.echo(f"forgot {m.id[:8]}; `memchat memory restore {m.id[:8]}` undoes it")
+        if about:
+            if not yes:
+                click.confirm(f"Forget everything about {about!r} in profile {store.profile!r}, in every tier? "
+                              "This cannot be undone", abort=True)
+            report = forget_about(store, about, include_messages=not keep_messages)
+        elif now_:
+            report = forget_memory(store, memory_id)
+        else:
+            m = store.delete_memory(memory_id, actor="cli")
+            store_index(store)
+            click.echo(f"forgot {m.id[:8]}; `memchat memory restore {m.id[:8]}` undoes it "
+                       "(use --now to remove it everywhere at once)")
+            return
+    click.echo(describe(report))
+    if report.source_messages:
+        click.echo(f"note: {len(report.source_messages)} chat message(s) still mention it and could teach it again; "
+                   "`memchat memory forget --about TEXT` removes those too", err=True)
 
 
 @memory.command("restore")

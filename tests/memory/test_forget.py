@@ -1,0 +1,95 @@
+"""Forgetting removes the text from every tier: checked by scanning the files for a canary."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from memory.config import load_settings
+from memory.forget import forget_about, forget_memory, forget_profile
+from memory.store import MemoryStore
+
+CANARY = "Xylophonequokka"
+
+
+def _files_containing(root: Path, needle: str) -> list[str]:
+    hits = []
+    for p in root.rglob("*"):
+        if p.is_file() and not p.is_socket() and needle.encode() in p.read_bytes():
+            hits.append(str(p.relative_to(root)))
+    return hits
+
+
+@pytest.fixture
+def store():
+    s = MemoryStore(load_settings())  # embedded Redis with AOF in the test's home
+    yield s
+    s.close()
+
+
+def _wait_aof_rewrite(store) -> None:
+    for _ in range(100):
+        info = store.short.primary.r.info("persistence")
+        if not info.get("aof_rewrite_in_progress") and not info.get("aof_rewrite_scheduled"):
+            return
+        time.sleep(0.05)
+
+
+def test_forget_memory_removes_text_history_vectors_and_quoting_summaries(store, home):
+    m = store.add_memory(f"my childhood pet was called {CANARY}")
+    store.update_memory(m.id, content=f"my childhood pet was a parrot called {CANARY}")
+    s = store.add_memory(f"Summary: talked about {CANARY} the parrot", section="summaries")
+    keep = store.add_memory("I drink tea every morning")
+    store.index_pending()
+    assert store.vectors.count(store.profile) == 3
+
+    report = forget_memory(store, m.id)
+    assert report.memories == [m.id] and report.summaries == [s.id]
+    assert [x.id for x in store.list_memories(limit=100, status=None)] == [keep.id]
+    assert [h.action for h in store.memories.history(m.id)] == ["forgotten"]
+    assert store.vectors.count(store.profile) == 1
+    assert store.recall(CANARY, token_budget=None) == []
+    store.close()
+    assert _files_containing(home, CANARY) == []
+
+
+def test_forget_about_a_topic_reaches_every_tier(store, home):
+    c = store.new_conversation("pets")
+    store.add_message(c.id, "user", f"My parrot {CANARY} says hello")
+    store.add_message(c.id, "assistant", "What a lovely parrot!")
+    store.add_memory(f"The user's parrot is named {CANARY}", tags=["pets"])
+    store.set_temporary("draft", f"note about {CANARY}")
+    store.add_memory("The user lives in Porto")
+    store.index_pending()
+    assert any(CANARY in h.text for h in store.recall(f"what is my parrot called {CANARY}", token_budget=None))
+
+    report = forget_about(store, CANARY.lower())
+    assert len(report.memories) == 1 and len(report.messages) == 1 and report.redis_keys >= 1
+    assert all(CANARY not in h.text for h in store.recall(f"parrot {CANARY}", token_budget=None, limit=50))
+    assert all(CANARY not in t["content"] for t in store.recent_turns(c.id, 50))
+    assert store.get_temporary("draft") is None
+    assert [m.content for m in store.list_memories()] == ["The user lives in Porto"]
+    _wait_aof_rewrite(store)
+    store.close()
+    assert _files_containing(home, CANARY) == []
+
+
+def test_forget_profile_removes_every_trace_and_spares_others(store, home):
+    work = store.for_profile("work")
+    c = work.new_conversation("secret project")
+    work.add_message(c.id, "user", f"project codename {CANARY}")
+    work.add_memory(f"codename is {CANARY}")
+    work.set_session_state(c.id, codename=CANARY)
+    store.add_memory("home profile keeps this")
+    store.index_pending()
+
+    counts = forget_profile(work)
+    assert counts["memories"] == 1 and counts["messages"] == 1 and counts["redis_keys"] >= 1
+    assert work.list_memories() == [] and work.list_conversations() == []
+    assert work.vectors.count("work") == 0
+    assert [m.content for m in store.list_memories()] == ["home profile keeps this"]
+    _wait_aof_rewrite(store)
+    store.close()
+    assert _files_containing(home, CANARY) == []
