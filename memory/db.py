@@ -34,9 +34,10 @@ def _storage_error(path: Path, e: sqlite3.Error) -> StorageError:
             "close other memchat windows or workers and try again (nothing was lost)"
         )
     if "malformed" in text or "not a database" in text or "corrupt" in text:
+        backups = sorted((path.parent / "backups").glob("memchat-*"))
+        how = f"`memchat restore --force {backups[-1]}` (your newest backup)" if backups else "`memchat restore BACKUP`"
         return StorageError(
-            f"the database {path} is damaged ({text}); restore it with `memchat restore BACKUP` "
-            "or move it aside and start fresh"
+            f"the database {path} is damaged ({text}); restore it with {how} or move it aside to start fresh"
         )
     if "disk is full" in text or "full" in text:
         return StorageError(f"the disk holding {path} is full; free some space and retry (nothing was written)")

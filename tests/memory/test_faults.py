@@ -1,0 +1,86 @@
+"""Bad input and broken storage: a clear message, and nothing lost."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from memory.config import load_settings
+from memory.errors import ConfigError, StorageError
+from memory.store import MemoryStore
+
+
+def memchat(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tui", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=60)
+
+
+def test_corrupted_database_names_the_file_and_the_newest_backup(home):
+    from memory.backup import backup
+
+    with MemoryStore(load_settings(), start_redis=False) as s:
+        s.add_memory("keep me")
+        dest = backup(s, home / "backups" / "memchat-20260101-000000")
+    db = home / "memchat.db"
+    for side in ("memchat.db-wal", "memchat.db-shm"):
+        (home / side).unlink(missing_ok=True)
+    db.write_bytes(b"this is not sqlite at all" * 100)
+    r = memchat("memory", "list")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert f"the database {db} is damaged" in r.stderr
+    assert f"memchat restore --force {dest}" in r.stderr
+    r = memchat("restore", "--force", str(dest))
+    assert r.returncode == 0, r.stderr
+    assert "keep me" in memchat("memory", "list").stdout
+
+
+def test_full_disk_is_a_clear_error_and_corrupts_nothing():
+    with MemoryStore(load_settings(), start_redis=False) as s:
+        s.add_memory("written before the disk filled up")
+        pages = s.db.scalar("PRAGMA page_count")
+        s.db.conn.execute(f"PRAGMA max_page_count = {pages + 1}")  # the file cannot grow any more
+        with pytest.raises(StorageError, match="full"):
+            for i in range(200):
+                s.add_memory(f"filler {i} " + "x" * 4000)
+        assert s.db.integrity() == "ok"
+        assert "written before the disk filled up" in [m.content for m in s.list_memories(limit=500)]
+
+
+@pytest.mark.parametrize(
+    "toml, fragment",
+    [
+        ("[memory]\nrecent_turns = -5\n", "memory.recent_turns: Input should be greater than or equal to 2"),
+        ("[memory]\ntoken_budget = 1000000000000\n", "memory.token_budget: Input should be less than or equal"),
+        ("[worker]\nworkers = 0\n", "worker.workers: Input should be greater than or equal to 1"),
+        ('profile = "../../etc"\n', "profile: Value error, profile names are"),
+    ],
+)
+def test_absurd_config_values_are_refused(tmp_path, monkeypatch, toml, fragment):
+    cfg = tmp_path / "absurd.toml"
+    cfg.write_text(toml)
+    monkeypatch.setenv("MEMCHAT_CONFIG", str(cfg))
+    with pytest.raises(ConfigError) as e:
+        load_settings()
+    assert fragment in str(e.value) and str(cfg) in str(e.value)
+
+
+def test_control_characters_are_stored_as_is_and_printed_safely(redis_url):
+    hostile = "evil \x1b]0;pwned\x07 \x1b[2J title \x00 nul \u202e rtl"
+    with MemoryStore(load_settings()) as s:
+        m = s.add_memory(hostile)
+        assert s.get_memory(m.id).content == hostile.strip()  # nothing lost in storage
+    out = memchat("memory", "list").stdout + memchat("memory", "show", m.id).stdout
+    assert "\x1b" not in out and "\x07" not in out and "\x00" not in out
+    assert "evil" in out and "title" in out
+
+
+def test_a_one_megabyte_paste_is_stored_whole_and_searchable(redis_url):
+    paste = ("lorem ipsum dolor sit amet " * 40_000)[:1_000_000] + " UNIQUETOKEN42"
+    with MemoryStore(load_settings()) as s:
+        c = s.new_conversation()
+        msg = s.add_message(c.id, "user", paste)
+        assert len(s.get_message(msg.id).content) == len(paste)
+        assert [m.id for m, _ in s.search_messages("UNIQUETOKEN42")] == [msg.id]
