@@ -33,7 +33,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from memory.errors import ShortTermUnavailable
+from memory.errors import DataDirError, ShortTermUnavailable
+from memory.fsutil import private_dir
 
 CLIENT_PREFIX = "memchat-"
 SOCKET_NAME = "valkey.sock"
@@ -74,16 +75,10 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _private_dir(path: Path) -> None:
-    """Create ``path`` mode 0700, or check that an existing one is ours and private."""
     try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        st = path.lstat()
-    except OSError as exc:
-        raise ShortTermUnavailable(f"cannot create {path}: {exc.strerror}") from exc
-    if path.is_symlink() or not path.is_dir() or st.st_uid != os.getuid():
-        raise ShortTermUnavailable(f"{path} is not a directory owned by you: remove it")
-    if st.st_mode & 0o077:
-        os.chmod(path, 0o700)
+        private_dir(path)
+    except DataDirError as e:
+        raise ShortTermUnavailable(str(e)) from None
 
 
 class EmbeddedRedis:
