@@ -105,6 +105,11 @@ def warm_up() -> None:
     _litellm()
 
 
+def is_loaded() -> bool:
+    """True once litellm has been imported (calls no longer block on the import)."""
+    return _litellm_mod is not None
+
+
 # --------------------------------------------------------------------------- model choice
 @dataclass
 class ModelChoice:
@@ -550,6 +555,7 @@ __all__ = [
     "ModelChoice",
     "StreamEvent",
     "detect_models",
+    "is_loaded",
     "map_error",
     "ollama_base",
     "ollama_models",

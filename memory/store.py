@@ -267,6 +267,16 @@ class MemoryStore:
             self._refresh_turns(m.conversation_id)
         return m
 
+    def delete_messages(self, message_ids: list[str]) -> None:
+        """Delete chat turns (e.g. a reply being regenerated); their sessions' recent turns refill."""
+        conversations = set()
+        for mid in message_ids:
+            m = self.chats.get_message(mid, self.profile)
+            self.chats.delete_message(m.id, self.profile)
+            conversations.add(m.conversation_id)
+        for cid in conversations:
+            self._refresh_turns(cid)
+
     def _push_turn(self, m: Message) -> None:
         self.short.push_turn(self.profile, m.conversation_id,
                              {"id": m.id, "role": m.role, "content": m.content, "at": m.created_at},

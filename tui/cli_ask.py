@@ -1,0 +1,222 @@
+"""`memchat ask "…"`: one question, the answer streamed to stdout.
+
+Exit codes (see tui.cli): 2 usage, 3 configuration (no model, bad key, unknown model),
+4 provider error (unreachable, rate limited, broken stream), 130 interrupted (the partial
+answer is kept, marked cancelled).
+
+``--incognito`` reads memory but keeps nothing: the exchange runs in a conversation flagged
+incognito that is deleted afterwards, and no background learning is queued.
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+
+import click
+
+from memory.models import Message, RecallHit, TurnEvent
+from tui.cli import EXIT_CONFIG, EXIT_USAGE, open_store
+from tui.output import safe, when
+
+
+def _question(text: tuple[str, ...]) -> str:
+    """The argument words, then piped stdin (if any) after a blank line."""
+    question = " ".join(text).strip()
+    stdin = click.get_text_stream("stdin")
+    piped = ""
+    if not stdin.isatty():
+        piped = stdin.read().strip()
+    if question and piped:
+        return f"{question}\n\n{piped}"
+    if not (question or piped):
+        raise click.UsageError(
+            'nothing to ask: give a question (`memchat ask "…"`) or pipe text in'
+        )
+    return question or piped
+
+
+def _events(turn, cancel: threading.Event):
+    """Run the turn in a thread so Ctrl-C here can cancel the stream and still keep the partial."""
+    q: queue.Queue = queue.Queue()
+
+    def run() -> None:
+        try:
+            for ev in turn:
+                q.put(ev)
+        except BaseException as e:  # noqa: BLE001 - re-raised in the main thread
+            q.put(e)
+        q.put(None)
+
+    threading.Thread(target=run, daemon=True, name="memchat-ask").start()
+    interrupted = False
+    while True:
+        try:
+            item = q.get(timeout=0.1)
+        except queue.Empty:
+            continue
+        except KeyboardInterrupt:
+            cancel.set()
+            interrupted = True
+            continue
+        if item is None:
+            break
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+    if interrupted:
+        raise KeyboardInterrupt
+
+
+def _source(store, hit: RecallHit) -> str:
+    """Where a recalled item came from, in a few words."""
+    conv_id = hit.provenance.conversation_id
+    if hit.kind == "message":
+        return f"conversation {conv_id[:8] if conv_id else '?'}, {when(hit.created_at)}"
+    if conv_id:
+        return f"learned from conversation {conv_id[:8]}, {when(hit.created_at)}"
+    try:
+        history = store.memory_history(hit.id)
+        actor = history[0].actor if history else "user"
+    except Exception:  # noqa: BLE001 - provenance is best effort
+        actor = "user"
+    how = {"cli": "memchat memory add", "user": "added by you", "import": "imported"}.get(
+        actor, actor
+    )
+    return f"{how}, {when(hit.created_at)}"
+
+
+def _show_memories(store, hits: list[RecallHit], reply: Message | None) -> None:
+    used = {u.id for u in reply.used_memories} if reply is not None else {h.id for h in hits}
+    shown = [h for h in hits if h.id in used]
+    err = sys.stderr
+    if not shown:
+        click.echo("memories used: none", err=True)
+        return
+    click.echo(f"memories used ({len(shown)}):", err=True)
+    for h in shown:
+        label = h.memory.id[:8] if h.memory is not None else h.id[:8]
+        section = "conversation" if h.kind == "message" else h.section
+        click.echo(f"  {h.score:6.3f}  {label}  [{section}] {safe(h.text, 90)}", err=True)
+        click.echo(f"          source: {_source(store, h)}", err=True)
+    err.flush()
+
+
+def _enqueue(store, conversation_id: str, message_id: str) -> None:
+    try:
+        from tasks.api import enqueue_after_turn
+    except ImportError:
+        return
+    try:
+        enqueue_after_turn(store, conversation_id, message_id)
+    except Exception as e:  # noqa: BLE001 - learning later must not fail the answer
+        click.echo(
+            f"memchat: warning: could not queue memory extraction ({safe(str(e), 120)})", err=True
+        )
+
+
+@click.command()
+@click.argument("text", nargs=-1)
+@click.option("--model", "-m", help="Model for this question (any litellm model string).")
+@click.option("--no-memory", is_flag=True, help="Don't recall memories for this question.")
+@click.option(
+    "--conversation",
+    "-c",
+    "conversation_id",
+    metavar="ID",
+    help="Continue this conversation (id or unique prefix) instead of starting one.",
+)
+@click.option(
+    "--show-memories",
+    is_flag=True,
+    help="List the memories used, with scores and sources (stderr).",
+)
+@click.option(
+    "--incognito", is_flag=True, help="Read memory, keep nothing (no conversation, no learning)."
+)
+def ask(
+    text: tuple[str, ...],
+    model: str | None,
+    no_memory: bool,
+    conversation_id: str | None,
+    show_memories: bool,
+    incognito: bool,
+) -> None:
+    """Ask one question and stream the answer; piped stdin is appended to TEXT.
+
+    \b
+    memchat ask "what is my cat called?"
+    git diff | memchat ask "write a commit message for this"
+    memchat ask --conversation 1a2b3c4d "and what about the dog?"
+    """
+    if incognito and conversation_id:
+        raise click.UsageError(
+            "--incognito starts a fresh, throwaway conversation: drop --conversation"
+        )
+    question = _question(text)
+
+    from assistant.assistant import Assistant
+    from assistant.titles import first_words
+
+    with open_store() as store:
+        assistant = Assistant(store, model=model)
+        conv = store.get_conversation(conversation_id) if conversation_id else None
+        if model is None and assistant.model_choice(conv.id if conv else None) is None:
+            click.echo(f"memchat: {assistant.configuration_problem()}", err=True)
+            sys.exit(EXIT_CONFIG)
+        if conv is None:
+            conv = assistant.start_conversation(
+                first_words(question), model=model, incognito=incognito
+            )
+        cancel = threading.Event()
+        hits: list[RecallHit] = []
+        final: TurnEvent | None = None
+        out = click.get_text_stream("stdout")
+        try:
+            turn = assistant.turn(
+                conv.id, question, model=model, use_memory=not no_memory, cancel=cancel
+            )
+            try:
+                for ev in _events(turn, cancel):
+                    if ev.kind == "delta":
+                        out.write(ev.text)
+                        out.flush()
+                    elif ev.kind == "recalled":
+                        hits = ev.hits
+                    elif ev.kind in ("done", "error"):
+                        final = ev
+            except KeyboardInterrupt:
+                out.write("\n")
+                click.echo("memchat: interrupted (the partial answer is kept)", err=True)
+                sys.exit(130)
+            if final is not None and final.message is not None and final.message.content:
+                out.write("\n")
+                out.flush()
+            if show_memories and (final is None or final.kind == "done"):
+                _show_memories(store, hits, final.message if final else None)
+            if final is None or final.kind == "error":
+                error = final.error if final else "the reply ended without an answer"
+                click.echo(f"memchat: {error}", err=True)
+                sys.exit(_exit_code(final.error_type if final else None))
+            if not incognito and final.message is not None and final.message.status == "complete":
+                _enqueue(store, conv.id, final.message.id)
+            if sys.stderr.isatty() and not incognito:
+                click.echo(
+                    f"(conversation {conv.id[:8]}: continue with --conversation {conv.id[:8]})",
+                    err=True,
+                )
+        finally:
+            if incognito:
+                store.delete_conversation(conv.id)
+
+
+def _exit_code(error_type: str | None) -> int:
+    from assistant import errors
+
+    cls = getattr(errors, error_type or "", None)
+    code = getattr(cls, "exit_code", None)
+    return code if isinstance(code, int) else errors.PROVIDER_EXIT
+
+
+__all__ = ["ask", "EXIT_USAGE"]
