@@ -87,6 +87,8 @@ class Answer:
     ) -> None:
         self.store, self.conv, self.user, self.text, self.choice = store, conv, user, text, choice
         self.use_memory, self.cancel, self.out, self.t0 = use_memory, cancel, out, t0
+        self._partial_id: str | None = None  # the reply row, once the first token arrived
+        self._last_checkpoint = 0.0
         self.counter = counter
         self.llm = LLM(choice, timeout=timeout)
 
@@ -145,6 +147,7 @@ class Answer:
                         if not parts:
                             timings["first_token_ms"] = ms_since(self.t0)
                         parts.append(ev.text)
+                        self._checkpoint(parts)
                         yield TurnEvent("delta", text=ev.text)
                     break
                 except ContextWindowExceeded as e:
@@ -175,6 +178,19 @@ class Answer:
         else:
             yield TurnEvent("done", message=msg)
 
+    CHECKPOINT_SECONDS = 0.5
+
+    def _checkpoint(self, parts: list[str]) -> None:
+        """Keep the reply so far in SQLite as 'partial', so a crash mid-stream loses nothing."""
+        now = time.monotonic()
+        if self._partial_id is None:
+            msg = self.store.add_message(self.conv.id, "assistant", "".join(parts), status="partial",
+                                         model=self.choice.model)
+            self._partial_id, self._last_checkpoint = msg.id, now
+        elif now - self._last_checkpoint >= self.CHECKPOINT_SECONDS:
+            self.store.checkpoint_message(self._partial_id, "".join(parts))
+            self._last_checkpoint = now
+
     def _store(
         self,
         prompt: prompts.Prompt,
@@ -191,10 +207,7 @@ class Answer:
             completion = (
                 self.llm.count_tokens([{"role": "assistant", "content": content}]) if content else 0
             )
-        msg = self.store.add_message(
-            self.conv.id,
-            "assistant",
-            content,
+        fields = dict(
             status=status,
             model=self.choice.model,
             used_memories=[UsedMemory(h.id, h.score, h.kind) for h in prompt.used],
@@ -205,6 +218,10 @@ class Answer:
             latency_ms=ms_since(t_req),
             error=redact(scrub(str(error))) if error else None,
         )
+        if self._partial_id is not None:
+            msg = self.store.update_message(self._partial_id, content=content, **fields)
+        else:
+            msg = self.store.add_message(self.conv.id, "assistant", content, **fields)
         self.out.message = msg
         return msg
 

@@ -27,6 +27,7 @@ from memory.models import (
     TierStats,
     now,
 )
+from memory.secrets import redact
 from memory.short_term import RedisShortTerm, ResilientShortTerm, SqliteShortTerm
 
 log = logging.getLogger("memchat.store")
@@ -266,6 +267,12 @@ class MemoryStore:
         if "content" in changes or "status" in changes:
             self._refresh_turns(m.conversation_id)
         return m
+
+    def checkpoint_message(self, message_id: str, content: str) -> None:
+        """Save a streaming reply's text so far (SQLite only, cheap): a crash keeps it as 'partial'."""
+        with self.db.tx() as conn:
+            conn.execute("UPDATE messages SET content = ? WHERE id = ? AND profile = ?",
+                         (redact(content), message_id, self.profile))
 
     def delete_messages(self, message_ids: list[str]) -> None:
         """Delete chat turns (e.g. a reply being regenerated); their sessions' recent turns refill."""

@@ -353,3 +353,43 @@ def test_waiting_event_while_the_model_library_loads(assistant, fake_llm, monkey
     events = list(assistant.turn(conv.id, "hi"))
     assert kinds(events)[:3] == ["user_stored", "waiting", "recalled"]
     assert "Loading" in events[1].text and events[-1].kind == "done"
+
+
+def test_sigkill_mid_stream_keeps_the_user_message_and_the_partial_reply(fake_llm, redis_url, home):
+    """The process answering dies mid-stream: on restart both turns are in SQLite."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+    import time as _time
+
+    from memory.config import load_settings
+    from memory.store import MemoryStore
+
+    fake_llm.script(reply="word " * 400, chunk_size=1, delay=0.01)
+    code = textwrap.dedent(
+        """
+        from assistant.assistant import Assistant
+        from memory.store import MemoryStore
+        s = MemoryStore()
+        a = Assistant(s)
+        c = a.start_conversation("crash test")
+        print(c.id, flush=True)
+        for ev in a.turn(c.id, "please write a long answer"):
+            if ev.kind == "delta":
+                print("delta", flush=True)
+        """
+    )
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    conv_id = p.stdout.readline().strip()
+    for _ in range(60):  # let a second of text stream, then kill
+        assert p.stdout.readline().strip() == "delta"
+    _time.sleep(0.8)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    with MemoryStore(load_settings()) as s:
+        msgs = s.messages(conv_id)
+        assert [m.role for m in msgs] == ["user", "assistant"]
+        assert msgs[0].content == "please write a long answer"
+        assert msgs[1].status == "partial" and msgs[1].content.startswith("word word")
