@@ -1,0 +1,92 @@
+"""Summaries and the periodic jobs (sync, cleanup, reconcile, idle summaries, stats)."""
+
+from __future__ import annotations
+
+import time
+
+from click.testing import CliRunner
+from pipeline_fakes import exchange
+
+from tasks import queue
+from tasks.consumer import run_once
+
+
+def test_summary_covers_its_turns_once(store, llm):
+    queue.bind(store)
+    from tasks.extract import summarize
+
+    conv = store.new_conversation()
+    u, a = exchange(store, conv.id, "I moved to Lisbon last month", "Lovely city.")
+    result = summarize.call_local(store.profile, conv.id, True)
+    summary = store.get_memory(result["summary"])
+    assert summary.section == "summaries" and summary.content == "The user talked about where they live."
+    assert summary.source_message_ids == [u.id, a.id] and summary.source_conversation_id == conv.id
+    assert summarize.call_local(store.profile, conv.id, True) == {"summary": None, "turns": 0}
+    assert store.count_memories(section="summaries") == 1
+
+
+def test_periodic_jobs_once(store, llm, monkeypatch):
+    monkeypatch.setenv("MEMCHAT_TASKS_IDLE_SECONDS", "0")
+    monkeypatch.setattr(store.settings.memory, "purge_after_days", 0)
+    conv = store.new_conversation()
+    exchange(store, conv.id, "I moved to Lisbon last month", "Lovely city.")
+    store.set_session_state(conv.id, topic="moving")
+    temp = store.add_memory("parking spot 42", section="temporary", expires_at=time.time() - 1)
+    gone = store.add_memory("an old note")
+    store.delete_memory(gone.id)
+
+    first = run_once(store)
+    jobs = first["jobs"]
+    assert jobs["sync"] == {"sessions": 1}
+    assert store.short.fallback.get_state(store.profile, conv.id) == {"topic": "moving"}
+    assert jobs["cleanup"]["expired"] == 1 and jobs["cleanup"]["purged"] == 2  # grace period 0
+    assert {m.id for m in store.list_memories(status=None)}.isdisjoint({temp.id, gone.id})
+    assert [h.action for h in store.memories.history(temp.id)] == ["added", "expired", "purged"]
+    assert jobs["summarize_idle"] == {"summaries_queued": 1, "extractions_queued": 1}
+    assert jobs["stats"]["profiles"]["default"]["sqlite"]["messages"] == 2
+
+    second = run_once(store, periodic=False)  # runs the summary and the catch-up extraction
+    assert second["tasks"] == 2
+    assert store.count_memories(section="summaries") == 1
+    assert [m.content for m in store.list_memories(section="facts")] == ["The user lives in Lisbon."]
+
+    from tui.cli import cli
+
+    out = CliRunner().invoke(cli, ["worker", "--status"])
+    assert out.exit_code == 0, out.output
+    for name in ("sync", "cleanup", "reconcile", "summarize_idle", "stats", "extract"):
+        assert f"job:       {name}" in out.output
+    assert "1 extractions" in out.output
+
+
+def test_reconcile_repairs_vector_drift(store):
+    queue.bind(store)
+    from tasks.maintenance import reconcile
+
+    m = store.add_memory("The user lives in Lisbon.")
+    store.index_pending()
+    vec = store.vectors
+    vec.delete(store.profile, [f"mem:{m.id}"])
+    assert f"mem:{m.id}" not in vec.ids(store.profile)
+    result = reconcile()
+    assert result["repaired"] == {"default": {"missing": 1, "stale": 0}}
+    assert f"mem:{m.id}" in vec.ids(store.profile)
+    assert reconcile()["repaired"] == {}
+
+
+def test_optimize_merges_exact_duplicates_and_proposes_near_ones(store):
+    queue.bind(store)
+    from tasks.maintenance import optimize
+
+    a = store.add_memory("The user lives in Lisbon.", source_message_ids=["m1"], tags=["home"])
+    b = store.add_memory("the user lives in Lisbon", source_message_ids=["m2"])
+    c = store.add_memory("The user lives in Lisbon, Portugal.")
+    result = optimize()
+    assert result["merged"] == 1
+    assert [{p["a"], p["b"]} for p in result["near_duplicates"]] == [{a.id, c.id}]
+    kept = store.get_memory(a.id)
+    assert kept.source_message_ids == ["m1", "m2"] and kept.tags == ["home"]
+    gone = store.get_memory(b.id)
+    assert gone.status == "deleted" and gone.superseded_by == a.id
+    assert store.memory_history(b.id)[-1].action == "merged"
+    assert optimize()["merged"] == 0
