@@ -24,7 +24,7 @@ from tui.output import safe, when
 def _question(text: tuple[str, ...]) -> str:
     """The argument words, then piped stdin (if any) after a blank line."""
     question = " ".join(text).strip()
-    stdin = click.get_text_stream("stdin")
+    stdin = sys.stdin
     piped = ""
     if not stdin.isatty():
         piped = stdin.read().strip()
@@ -172,7 +172,7 @@ def ask(
         cancel = threading.Event()
         hits: list[RecallHit] = []
         final: TurnEvent | None = None
-        out = click.get_text_stream("stdout")
+        out = sys.stdout
         try:
             turn = assistant.turn(
                 conv.id, question, model=model, use_memory=not no_memory, cancel=cancel

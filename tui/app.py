@@ -1,0 +1,399 @@
+"""The memchat Textual app.
+
+Startup is ordered so the first screen appears before anything slow loads: this module
+imports only Textual and our widgets; after the first paint a thread worker opens the
+MemoryStore (SQLite + Redis, ~0.7 s of imports) and the Assistant, then two more warm
+litellm (~4 s) and the vector tier (chromadb, ~1 s) in the background. A message sent
+before then waits visibly.
+
+Env for benchmarks: ``MEMCHAT_FIRST_SCREEN_MARK=PATH`` writes "epoch_seconds max_rss_kb"
+when the first screen is shown; ``MEMCHAT_EXIT_ON_FIRST_SCREEN=1`` then exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from tui.screens.chat import ChatScreen
+from tui.screens.inspector import InspectorScreen
+
+log = logging.getLogger("memchat.tui")
+
+HEALTH_SECONDS = 10.0
+
+
+class MemchatApp(App):
+    CSS_PATH = "styles.tcss"
+    TITLE = "memchat"
+    BINDINGS = [
+        Binding("f1", "help", "Help", id="help"),
+        Binding("f2", "toggle_inspector", "Memory", id="inspector"),
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+    ]
+
+    def __init__(self, *, start: str = "chat", warm: bool = True, worker: bool = True) -> None:
+        super().__init__()
+        self.start = start
+        self.warm = warm
+        self.run_worker_inside = worker  # the embedded huey consumer (settings.worker.embedded)
+        self._consumer: Any = None
+        self.settings: Any = None
+        self.store: Any = None
+        self.assistant: Any = None
+        self.backend_error: str | None = None
+        self.model_problem: str | None = None
+        self.library_ready = False
+        self.vectors_ready = False
+        self._first_screen_seen = False
+
+    def get_default_screen(self) -> Screen:
+        return ChatScreen()
+
+    @property
+    def chat(self) -> ChatScreen:
+        """The chat screen (the bottom of the screen stack)."""
+        for screen in self.screen_stack:
+            if isinstance(screen, ChatScreen):
+                return screen
+        raise LookupError("no chat screen")
+
+    def on_mount(self) -> None:
+        if self.start == "inspector":
+            self.push_screen(InspectorScreen())
+        self.call_after_refresh(self._first_screen_shown)
+
+    def _first_screen_shown(self) -> None:
+        if self._first_screen_seen:
+            return
+        self._first_screen_seen = True
+        mark = os.environ.get("MEMCHAT_FIRST_SCREEN_MARK")
+        if mark:
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            with open(mark, "w") as f:
+                f.write(f"{time.time()} {rss}\n")
+        if os.environ.get("MEMCHAT_EXIT_ON_FIRST_SCREEN") == "1":
+            self.exit()
+            return
+        self._open_backend()
+
+    # ------------------------------------------------------------------ backend, in threads
+    @work(thread=True, exclusive=True, group="backend")
+    def _open_backend(self) -> None:
+        try:
+            from assistant.assistant import Assistant
+            from memory.config import load_settings
+            from memory.store import MemoryStore
+
+            settings = load_settings()
+            store = MemoryStore(settings)
+            assistant = Assistant(store)
+            problem = assistant.configuration_problem()
+        except Exception as e:  # noqa: BLE001 - show it; the app stays open
+            log.exception("could not open memory")
+            self.call_from_thread(self._backend_failed, str(e))
+            return
+        self.call_from_thread(self._backend_ready, settings, store, assistant, problem)
+
+    def _backend_failed(self, error: str) -> None:
+        self.backend_error = error
+        self.chat.status.memory = f"unavailable: {error}"
+        self.chat.status.memory_ok = False
+        self.chat.transcript.show_empty(f"[b red]memchat could not open its memory[/]\n\n{error}")
+
+    async def _backend_ready(
+        self, settings: Any, store: Any, assistant: Any, problem: str | None
+    ) -> None:
+        self.settings, self.store, self.assistant, self.model_problem = (
+            settings,
+            store,
+            assistant,
+            problem,
+        )
+        self._apply_ui_settings()
+        for w in store.warnings:
+            self.notify(w, severity="warning", timeout=8)
+        self._show_short_term()
+        await self.chat.backend_ready()
+        for screen in self.screen_stack:
+            if isinstance(screen, InspectorScreen):
+                screen.refresh_stats()
+        if problem:
+            self._show_first_run(problem)
+        if self.warm:
+            self._warm_library()
+            self._warm_vectors()
+        if self.run_worker_inside:
+            self._start_consumer()
+        self.set_interval(HEALTH_SECONDS, self._check_health)
+
+    def _apply_ui_settings(self) -> None:
+        ui = self.settings.ui
+        if ui.theme and ui.theme != self.theme:
+            if ui.theme in self.available_themes:
+                self.theme = ui.theme
+            else:
+                self.notify(
+                    f"Unknown theme {ui.theme!r} in the config; using {self.theme}.",
+                    severity="warning",
+                )
+        if ui.keymap:
+            self.set_keymap(dict(ui.keymap))
+
+    def _show_first_run(self, problem: str) -> None:
+        from memory.config import config_path
+        from tui.screens.first_run import FirstRunScreen
+
+        def chosen(what: str | None) -> None:
+            if what == "pick":
+                self.chat.action_pick_model()
+
+        self.push_screen(FirstRunScreen(problem, str(config_path())), chosen)
+
+    @work(thread=True, group="warm")
+    def _warm_library(self) -> None:
+        if self.assistant.ready:
+            self.call_from_thread(self._library_warmed)
+            return
+        self.call_from_thread(self._set_loading)
+        try:
+            self.assistant.warm_up()
+        except Exception as e:  # noqa: BLE001 - a turn reports it properly later
+            log.warning("warming the model library failed: %s", e)
+        self.call_from_thread(self._library_warmed)
+
+    def _library_warmed(self) -> None:
+        self.library_ready = True
+        self._set_loading()
+
+    @work(thread=True, group="warm")
+    def _warm_vectors(self) -> None:
+        try:
+            _ = self.store.vectors
+            self.store.index_pending()
+        except Exception as e:  # noqa: BLE001 - recall falls back to lexical
+            log.warning("vector index unavailable: %s", e)
+        self.call_from_thread(self._vectors_warmed)
+
+    def _vectors_warmed(self) -> None:
+        self.vectors_ready = True
+        self._set_loading()
+
+    def _set_loading(self) -> None:
+        parts = []
+        if not self.library_ready:
+            parts.append("loading model library…")
+        if not self.vectors_ready:
+            parts.append("loading memory index…")
+        self.chat.status.loading_text = " ".join(parts)
+
+    @work(thread=True, group="consumer")
+    def _start_consumer(self) -> None:
+        try:
+            from tasks.consumer import start_embedded
+        except ImportError:
+            return
+        self._consumer = start_embedded(self.store)
+        self._check_health()
+
+    @work(thread=True, exclusive=True, group="health")
+    def _check_health(self) -> None:
+        store = self.store
+        if store is None:
+            return
+        try:
+            if store.short.primary is not None:
+                store.short.ping()
+        except Exception as e:  # noqa: BLE001
+            log.debug("health ping failed: %s", e)
+        worker = ""
+        try:
+            from tasks import api as tasks_api
+
+            alive = (
+                "worker ok"
+                if self._consumer is not None or tasks_api.worker_alive(store)
+                else "no worker"
+            )
+            worker = f"{alive} · {tasks_api.pending_count(store)} pending"
+        except Exception:  # noqa: BLE001 - the pipeline is optional here
+            pass
+        self.call_from_thread(self._show_memory_health, worker)
+
+    def _show_memory_health(self, worker: str | None = None) -> None:
+        self._show_short_term(worker)
+        self.chat.refresh_sidebar()  # titles made by the background pipeline
+
+    def _show_short_term(self, worker: str | None = None) -> None:
+        short = self.store.short
+        status = self.chat.status
+        status.memory_ok = not short.degraded
+        status.memory = (
+            short.mode
+            if not short.degraded
+            else f"degraded ({short.degraded_reason or 'SQLite only'})"
+        )
+        if worker is not None:
+            status.worker = worker
+
+    def tier_stats(self):
+        return self.store.stats() if self.store is not None else None
+
+    # ------------------------------------------------------------------ actions
+    def action_toggle_inspector(self) -> None:
+        if isinstance(self.screen, InspectorScreen):
+            self.pop_screen()
+        elif isinstance(self.screen, ChatScreen):
+            self.push_screen(InspectorScreen())
+
+    def action_help(self) -> None:
+        from tui.screens.help import HelpScreen
+
+        if isinstance(self.screen, HelpScreen):
+            return
+        self.push_screen(
+            HelpScreen(help_sections(), dict(self.settings.ui.keymap) if self.settings else {})
+        )
+
+    def copy_text(self, text: str, what: str = "text") -> None:
+        """System clipboard when a helper exists, OSC 52 always; never raises."""
+        ok = False
+        try:
+            ok = _system_copy(text)
+        except Exception as e:  # noqa: BLE001
+            log.debug("system clipboard failed: %s", e)
+        try:
+            self.copy_to_clipboard(text)
+            ok = True
+        except Exception as e:  # noqa: BLE001
+            log.debug("OSC 52 copy failed: %s", e)
+        self.notify(
+            f"Copied the {what}." if ok else f"Could not copy the {what}.",
+            severity="information" if ok else "error",
+        )
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        if not isinstance(screen, ChatScreen):
+            yield SystemCommand("Back to chat", "Close this screen", self.action_toggle_inspector)
+            return
+        chat = screen
+        yield SystemCommand(
+            "New conversation", "Start a fresh chat (ctrl+n)", chat.action_new_conversation
+        )
+        yield SystemCommand(
+            "Rename conversation", "Rename the open conversation", chat.action_rename
+        )
+        yield SystemCommand(
+            "Delete conversation", "Delete the open conversation (asks first)", chat.action_delete
+        )
+        yield SystemCommand(
+            "Archive conversation", "Hide it from the list (or unarchive)", chat.action_archive
+        )
+        yield SystemCommand(
+            "Show archived conversations",
+            "Toggle archived chats in the list",
+            chat.action_toggle_archived,
+        )
+        yield SystemCommand(
+            "Search conversations", "Full-text and semantic (ctrl+f)", chat.action_search
+        )
+        yield SystemCommand(
+            "Regenerate reply", "Answer the last prompt again (ctrl+r)", chat.action_regenerate
+        )
+        yield SystemCommand(
+            "Edit last prompt", "Edit and resend the last prompt (ctrl+g)", chat.action_edit_last
+        )
+        yield SystemCommand("Stop reply", "Stop a streaming reply (Esc)", chat.action_stop)
+        yield SystemCommand(
+            "Pick model", "Model for this conversation (ctrl+o)", chat.action_pick_model
+        )
+        yield SystemCommand(
+            "System prompt / persona", "For this conversation (ctrl+s)", chat.action_edit_persona
+        )
+        yield SystemCommand(
+            "Toggle sidebar",
+            "Show or hide the conversation list (ctrl+b)",
+            chat.action_toggle_sidebar,
+        )
+        yield SystemCommand(
+            "Focus messages",
+            "Move to the last message to copy or inspect (ctrl+t)",
+            chat.action_focus_transcript,
+        )
+        yield SystemCommand(
+            "Memory inspector", "Open the memory inspector (F2)", self.action_toggle_inspector
+        )
+        yield SystemCommand("Help: keys", "Every key (F1)", self.action_help)
+
+    async def on_unmount(self) -> None:
+        if self._consumer is not None:
+            try:
+                self._consumer.stop(timeout=2)
+            except Exception as e:  # noqa: BLE001
+                log.warning("stopping the embedded worker: %s", e)
+        if self.store is not None:
+            chat = next((s for s in self.screen_stack if isinstance(s, ChatScreen)), None)
+            if chat is not None and chat._cancel is not None:
+                chat._cancel.set()
+            try:
+                self.store.close()
+            except Exception as e:  # noqa: BLE001
+                log.warning("closing memory: %s", e)
+
+
+def help_sections() -> list[tuple[str, list[Binding]]]:
+    from tui.widgets.memories import MemoryRow
+    from tui.widgets.message import MessageView
+    from tui.widgets.prompt import PromptInput
+    from tui.widgets.sidebar import ConversationList
+
+    def keep(bindings: list) -> list[Binding]:
+        return [b for b in bindings if isinstance(b, Binding) and b.id]
+
+    palette = Binding(
+        "ctrl+p", "command_palette", "Command palette: every action", id="command_palette"
+    )
+    return [
+        ("Anywhere", [*keep(MemchatApp.BINDINGS), palette]),
+        ("Chat", keep(ChatScreen.BINDINGS)),
+        ("Prompt", keep(PromptInput.BINDINGS)),
+        ("Conversation list", keep(ConversationList.BINDINGS)),
+        ("A focused message (ctrl+t, then ↑/↓)", keep(MessageView.BINDINGS)),
+        ("A memory under a reply (m expands, ↑/↓ moves)", keep(MemoryRow.BINDINGS)),
+    ]
+
+
+def _system_copy(text: str) -> bool:
+    """Copy with the platform's clipboard tool, when there is one."""
+    candidates: list[list[str]] = []
+    if sys.platform == "darwin":
+        candidates.append(["pbcopy"])
+    if os.environ.get("WAYLAND_DISPLAY"):
+        candidates.append(["wl-copy"])
+    if os.environ.get("DISPLAY"):
+        candidates += [["xclip", "-selection", "clipboard"], ["xsel", "--clipboard", "--input"]]
+    for cmd in candidates:
+        if shutil.which(cmd[0]):
+            subprocess.run(
+                cmd,
+                input=text.encode(),
+                timeout=2,
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            return True
+    return False

@@ -1,0 +1,144 @@
+"""One message in the transcript: a header, the Markdown body (streamed), memories used, errors."""
+
+from __future__ import annotations
+
+import re
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import Label, Markdown, Static
+from textual.widgets.markdown import MarkdownStream
+
+from tui.widgets.focus import move_in_transcript
+from tui.widgets.memories import MemoriesUsed
+
+_FENCE = re.compile(r"```[^\n]*\n(.*?)(?:```|\Z)", re.S)
+
+
+def code_blocks(text: str) -> list[str]:
+    """The fenced code blocks of a Markdown text (an unterminated last fence counts)."""
+    return [m.group(1).rstrip("\n") for m in _FENCE.finditer(text)]
+
+
+class MessageView(Vertical, can_focus=True):
+    """A user or assistant turn. Focus it (tab, ctrl+t, arrows) to copy or act on it."""
+
+    BINDINGS = [
+        Binding("c", "copy", "Copy", id="copy_message"),
+        Binding("y", "copy_code", "Copy code", id="copy_code"),
+        Binding("m", "toggle_memories", "Memories", id="toggle_memories"),
+        Binding("up", "move(-1)", "Previous", show=False),
+        Binding("down", "move(1)", "Next", show=False),
+    ]
+
+    class CopyRequested(Message):
+        def __init__(self, text: str, what: str) -> None:
+            self.text = text
+            self.what = what
+            super().__init__()
+
+    def __init__(
+        self,
+        role: str,
+        text: str = "",
+        *,
+        message_id: str | None = None,
+        status: str = "complete",
+        model: str | None = None,
+    ) -> None:
+        super().__init__(classes=f"message {role}")
+        self.role = role
+        self.text = text
+        self.message_id = message_id
+        self.status = status
+        self.model = model
+        self._stream: MarkdownStream | None = None
+        self._code_index = 0
+
+    def compose(self) -> ComposeResult:
+        yield Label(self._header(), classes="message-header")
+        yield Markdown(self.text, classes="message-body")
+        yield Static("", classes="message-note")
+        if self.role == "assistant":
+            yield MemoriesUsed()
+
+    # ------------------------------------------------------------------ parts
+    @property
+    def body(self) -> Markdown:
+        return self.query_one(".message-body", Markdown)
+
+    @property
+    def memories(self) -> MemoriesUsed | None:
+        found = self.query(MemoriesUsed)
+        return found.first() if found else None
+
+    def _header(self) -> str:
+        if self.role == "user":
+            return "You"
+        label = "memchat"
+        if self.model:
+            label += f" · {self.model}"
+        if self.status == "cancelled":
+            label += " · stopped"
+        elif self.status in ("partial", "failed"):
+            label += f" · {self.status}"
+        return label
+
+    def set_status(self, status: str, model: str | None = None) -> None:
+        self.status = status
+        if model:
+            self.model = model
+        self.query_one(".message-header", Label).update(self._header())
+
+    def note(self, text: str, *, error: bool = False) -> None:
+        """A line under the body: waiting notices, errors (never raises)."""
+        note = self.query_one(".message-note", Static)
+        note.update(text)
+        note.set_class(error, "error")
+        note.set_class(bool(text), "shown")
+
+    # ------------------------------------------------------------------ streaming
+    async def append(self, chunk: str) -> None:
+        if not chunk:
+            return
+        if self._stream is None:
+            self._stream = Markdown.get_stream(self.body)
+        self.text += chunk
+        await self._stream.write(chunk)
+
+    async def finish(self, text: str | None = None) -> None:
+        """End streaming; when the stored text differs (e.g. secrets redacted), show that."""
+        if self._stream is not None:
+            await self._stream.stop()
+            self._stream = None
+        if text is not None and text != self.text:
+            self.text = text
+            await self.body.update(text)
+
+    async def set_text(self, text: str) -> None:
+        self.text = text
+        await self.body.update(text)
+
+    # ------------------------------------------------------------------ actions
+    def action_copy(self) -> None:
+        self.post_message(self.CopyRequested(self.text, "message"))
+
+    def action_copy_code(self) -> None:
+        blocks = code_blocks(self.text)
+        if not blocks:
+            self.app.notify("This message has no code block.", severity="warning")
+            return
+        i = self._code_index % len(blocks)
+        self._code_index += 1
+        what = "code block" if len(blocks) == 1 else f"code block {i + 1}/{len(blocks)}"
+        self.post_message(self.CopyRequested(blocks[i], what))
+
+    def action_toggle_memories(self) -> None:
+        panel = self.memories
+        if panel is not None and panel.display:
+            panel.collapsed = not panel.collapsed
+
+    def action_move(self, step: int) -> None:
+        move_in_transcript(self, step)

@@ -1,0 +1,76 @@
+"""The multi-line prompt: Enter sends, ctrl+j (or shift+enter) inserts a newline, up/down
+on the first/last line walk through earlier prompts (persisted by the screen)."""
+
+from __future__ import annotations
+
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import TextArea
+
+
+class PromptInput(TextArea):
+    BINDINGS = [
+        Binding("enter", "submit", "Send", id="send", priority=True),
+        Binding("ctrl+j,shift+enter", "newline", "New line", id="newline", priority=True),
+        Binding(
+            "up", "history(-1)", "Earlier prompt", id="history_previous", show=False, priority=True
+        ),
+        Binding("down", "history(1)", "Later prompt", id="history_next", show=False, priority=True),
+    ]
+
+    class Submitted(Message):
+        def __init__(self, prompt: PromptInput, text: str) -> None:
+            self.prompt = prompt
+            self.text = text
+            super().__init__()
+
+    def __init__(self, **kw) -> None:
+        super().__init__(soft_wrap=True, tab_behavior="focus", show_line_numbers=False, **kw)
+        self.prompt_history: list[str] = []  # oldest first; set by the screen
+        self._index: int | None = None  # position in history while browsing
+        self._draft = ""
+
+    def action_submit(self) -> None:
+        text = self.text.strip()
+        if not text:
+            return
+        self.post_message(self.Submitted(self, text))
+
+    def action_newline(self) -> None:
+        self.insert("\n")
+
+    def remember(self, text: str) -> None:
+        """Add a sent prompt to the in-memory history and reset browsing."""
+        if not self.prompt_history or self.prompt_history[-1] != text:
+            self.prompt_history.append(text)
+        self._index = None
+        self._draft = ""
+
+    def set_prompt(self, text: str) -> None:
+        self.load_text(text)
+        self.move_cursor(self.document.end)
+
+    def action_history(self, step: int) -> None:
+        row, _ = self.cursor_location
+        last_row = self.document.line_count - 1
+        at_edge = row == 0 if step < 0 else row == last_row
+        if not at_edge or not self.prompt_history:
+            if step < 0:
+                self.action_cursor_up()
+            else:
+                self.action_cursor_down()
+            return
+        if self._index is None:
+            if step > 0:
+                return
+            self._draft = self.text
+            self._index = len(self.prompt_history)
+        self._index += step
+        if self._index < 0:
+            self._index = 0
+            return
+        if self._index >= len(self.prompt_history):
+            self._index = None
+            self.set_prompt(self._draft)
+            return
+        self.set_prompt(self.prompt_history[self._index])

@@ -1,0 +1,34 @@
+"""The status bar: model, memory tokens in the last prompt, memory/worker health, loading."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+
+class StatusBar(Widget):
+    """Attributes are set by the app and the chat screen; the bar only draws them."""
+
+    model: reactive[str] = reactive("…")
+    memory_tokens: reactive[int | None] = reactive(None)
+    memory: reactive[str] = reactive("opening memory…")  # "redis", "embedded", or a problem
+    memory_ok: reactive[bool] = reactive(True)
+    worker: reactive[str] = reactive("")
+    loading_text: reactive[str] = reactive("")  # e.g. "loading model library…" (not Widget.loading)
+    activity: reactive[str] = reactive("")  # e.g. "streaming…", "waiting for the model library…"
+
+    def render(self) -> Text:
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append(" ⬤ ", style="green" if self.model not in ("no model", "…") else "red")
+        t.append(self.model)
+        if self.memory_tokens is not None:
+            t.append(f" │ memory {self.memory_tokens} tok")
+        t.append(" │ ")
+        t.append(f"memory: {self.memory}", style="" if self.memory_ok else "bold red")
+        if self.worker:
+            t.append(f" │ {self.worker}")
+        for extra in (self.activity, self.loading_text):
+            if extra:
+                t.append(f" │ {extra}", style="italic")
+        return t
