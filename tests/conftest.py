@@ -143,3 +143,16 @@ def model_dir() -> Path:
     if not (MODEL_DIR / "onnx" / "model.onnx").exists():
         pytest.fail(f"the offline embedding model is missing at {MODEL_DIR} (../shared/ beside the clone)")
     return MODEL_DIR
+
+
+@pytest.fixture
+def fake_llm(monkeypatch):
+    """A started fake OpenAI-compatible server (tests/fakellm.py), with MEMCHAT_MODEL,
+    MEMCHAT_API_BASE and OPENAI_API_KEY pointing at it; stopped afterwards."""
+    from fakellm import FakeLLM
+
+    with FakeLLM() as server:
+        monkeypatch.setenv("MEMCHAT_MODEL", "openai/fake-model")
+        monkeypatch.setenv("MEMCHAT_API_BASE", server.url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-fake")
+        yield server

@@ -4,7 +4,6 @@ scripted to answer like an extraction model, and a real huey consumer in threads
 from __future__ import annotations
 
 import pytest
-from fakellm import FakeLLM
 from pipeline_fakes import extraction_reply
 
 
@@ -20,13 +19,6 @@ def fast_pipeline(monkeypatch):
     queue.unbind()
 
 
-@pytest.fixture
-def fake_llm(monkeypatch):
-    with FakeLLM() as server:
-        monkeypatch.setenv("MEMCHAT_MODEL", "openai/fake-model")
-        monkeypatch.setenv("MEMCHAT_API_BASE", server.url)
-        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-fake")
-        yield server
 
 
 @pytest.fixture

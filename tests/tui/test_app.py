@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from fakellm import FakeLLM
 
 from memory.store import MemoryStore
 from tui.app import MemchatApp
@@ -20,13 +19,6 @@ from tui.widgets.message import MessageView
 SIZE = (110, 34)
 
 
-@pytest.fixture
-def fake_llm(monkeypatch):
-    with FakeLLM() as server:
-        monkeypatch.setenv("MEMCHAT_MODEL", "openai/fake-model")
-        monkeypatch.setenv("MEMCHAT_API_BASE", server.url)
-        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-fake")
-        yield server
 
 
 @pytest.fixture
@@ -335,3 +327,21 @@ def test_memory_row_refuses_pin_for_past_messages():
     assert posted == []
     assert summary_line(2, 100, 400) == "2 memories used · 100 tokens (25% of prompt)"
     assert summary_line(0, None, None) == "no memories used"
+
+
+async def test_keys_arriving_in_one_burst_send_the_whole_line(app, fake_llm):
+    """A terminal delivers fast typing (or tmux send-keys) as one read: Enter must see the text."""
+    from textual import events
+
+    fake_llm.script("got it")
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(app, pilot)
+        app.chat.prompt.focus()
+        await pilot.pause()
+        for ch in "burst line":  # posted together, like the driver does, without waiting between keys
+            app.post_message(events.Key("space" if ch == " " else ch, ch))
+        app.post_message(events.Key("enter", "\r"))
+        await wait_for(pilot, lambda: len(app.chat.transcript.views()) >= 2, what="the turn to start")
+        await wait_for(pilot, lambda: not app.chat.streaming, what="the reply")
+        assert [v.text for v in app.chat.transcript.views() if v.role == "user"] == ["burst line"]
+        assert app.chat.prompt.text == ""

@@ -10,19 +10,9 @@ import re
 import time
 
 import pytest
-from fakellm import FakeLLM
 
 from memory.store import MemoryStore
 from tui.app import MemchatApp
-
-
-@pytest.fixture
-def fake_llm(monkeypatch):
-    with FakeLLM() as server:
-        monkeypatch.setenv("MEMCHAT_MODEL", "openai/fake-model")
-        monkeypatch.setenv("MEMCHAT_API_BASE", server.url)
-        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-fake")
-        yield server
 
 
 @pytest.fixture

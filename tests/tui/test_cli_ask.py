@@ -10,20 +10,10 @@ import types
 
 import pytest
 from click.testing import CliRunner
-from fakellm import FakeLLM
 
 from memory.config import load_settings
 from memory.store import MemoryStore
 from tui.cli import cli
-
-
-@pytest.fixture
-def fake_llm(monkeypatch):
-    with FakeLLM() as server:
-        monkeypatch.setenv("MEMCHAT_MODEL", "openai/fake-model")
-        monkeypatch.setenv("MEMCHAT_API_BASE", server.url)
-        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-fake")
-        yield server
 
 
 @pytest.fixture(autouse=True)

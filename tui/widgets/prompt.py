@@ -30,14 +30,20 @@ class PromptInput(TextArea):
         self._index: int | None = None  # position in history while browsing
         self._draft = ""
 
+    # These bindings have priority (TextArea would otherwise take Enter and the arrows), so the
+    # App runs them as soon as the key arrives, possibly before this widget has inserted the
+    # characters typed just before it (a fast typist, a paste from tmux). Each action therefore
+    # queues its work behind those keys with call_later.
     def action_submit(self) -> None:
+        self.call_later(self._submit)
+
+    def _submit(self) -> None:
         text = self.text.strip()
-        if not text:
-            return
-        self.post_message(self.Submitted(self, text))
+        if text:
+            self.post_message(self.Submitted(self, text))
 
     def action_newline(self) -> None:
-        self.insert("\n")
+        self.call_later(self.insert, "\n")
 
     def remember(self, text: str) -> None:
         """Add a sent prompt to the in-memory history and reset browsing."""
@@ -51,6 +57,9 @@ class PromptInput(TextArea):
         self.move_cursor(self.document.end)
 
     def action_history(self, step: int) -> None:
+        self.call_later(self._history, step)
+
+    def _history(self, step: int) -> None:
         row, _ = self.cursor_location
         last_row = self.document.line_count - 1
         at_edge = row == 0 if step < 0 else row == last_row
