@@ -54,6 +54,8 @@ class LazyGroup(click.Group):
 
         try:
             return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise  # click's own control flow (--help, usage errors, aborted prompts)
         except ConfigError as e:
             click.echo(f"memchat: {e}", err=True)
             ctx.exit(EXIT_CONFIG)

@@ -87,3 +87,14 @@ def test_doctor_warns_without_embedding_model(tmp_path):
     r = memchat("doctor", env={"MEMCHAT_EMBEDDING_MODEL": str(tmp_path / "nope")})
     line = next(x for x in r.stdout.splitlines() if "vectors" in x)
     assert line.startswith("WARN") and "MEMCHAT_EMBEDDING_MODEL" in line
+
+
+def test_help_of_every_command_exits_cleanly():
+    from click.testing import CliRunner
+
+    from tui.cli import _SUBCOMMANDS, cli
+
+    for name in ["memory", *_SUBCOMMANDS]:
+        r = CliRunner().invoke(cli, [name, "--help"])
+        assert r.exit_code == 0, (name, r.output)
+        assert "Usage: " in r.output and "memchat: " not in r.output, name
