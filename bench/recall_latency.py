@@ -1,0 +1,114 @@
+"""Recall latency and ingest throughput at 10k and 100k synthetic memories.
+
+Memories are generated sentences of realistic length (8-25 words) about people, places,
+plans and preferences. Ingest = SQLite writes in transactions of 1,000 + the outbox replayed
+into Chroma (embedding in batches of 32). Latency = warm `recall(limit=8, token_budget=1000)`
+including the query embedding, over queries that are partly paraphrases, partly exact terms.
+A lexical-only recall (no vector tier) runs in the same process as the baseline.
+
+    python bench/recall_latency.py [--sizes 10000,100000] [--queries 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+PEOPLE = ["my sister", "my brother", "Anna", "Tomasz", "my manager", "the landlord", "grandma", "Priya",
+          "our neighbour", "the dentist", "my daughter", "Luis", "the plumber", "my best friend", "Kenji"]
+VERBS = ["is planning", "has started", "keeps asking about", "really enjoys", "wants to cancel", "booked",
+         "is worried about", "recommended", "finished", "postponed", "forgot about", "is saving for"]
+THINGS = ["a trip to Lisbon", "the kitchen renovation", "piano lessons", "a new electric bike",
+          "the quarterly budget review", "a vegetarian cooking course", "the marathon in October",
+          "a birthday party at the lake house", "the insurance renewal", "learning Japanese",
+          "a weekend hiking in the Alps", "the car service appointment", "a pottery workshop",
+          "the tax return", "adopting a rescue dog", "moving to a bigger flat", "the book club meeting"]
+TAILS = ["next week", "since last spring", "because the old one broke", "with two friends from work",
+         "although the price went up again", "and asked me to help with the details", "before the holidays",
+         "but nothing is confirmed yet", "after reading a long article about it", "on Tuesday evenings",
+         "and seems very excited", "despite the bad weather forecast", ""]
+QUERIES = ["when is the trip", "who is learning a language", "what did the dentist say", "home improvement plans",
+           "running race", "pets", "money worries", "music lessons", "Lisbon", "insurance", "Kenji",
+           "cooking class", "what is grandma doing", "travel with coworkers", "tax deadline"]
+
+
+def sentence(rng: random.Random) -> str:
+    s = f"{rng.choice(PEOPLE).capitalize()} {rng.choice(VERBS)} {rng.choice(THINGS)} {rng.choice(TAILS)}".strip()
+    if rng.random() < 0.4:
+        s += f", and {rng.choice(PEOPLE)} {rng.choice(VERBS)} {rng.choice(THINGS)}"
+    return s + f" (note {rng.randrange(10**6)})."
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+def timed_recalls(store, queries: list[str]) -> list[float]:
+    for q in queries[:10]:  # warm caches, model and collection handles
+        store.recall(q, limit=8, token_budget=1000)
+    out = []
+    for q in queries:
+        t = time.perf_counter()
+        store.recall(q, limit=8, token_budget=1000)
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def run_size(n: int, n_queries: int, seed: int = 7) -> dict[str, float]:
+    from memory.store import MemoryStore
+
+    home = tempfile.mkdtemp(prefix=f"memchat-lat-{n}-")
+    os.environ["MEMCHAT_HOME"] = home
+    os.environ["MEMCHAT_CONFIG"] = str(Path(home) / "config.toml")
+    rng = random.Random(seed)
+    texts = [sentence(rng) for _ in range(n)]
+    queries = [rng.choice(QUERIES) for _ in range(n_queries)]
+    res: dict[str, float] = {"memories": n, "avg_words": round(statistics.mean(len(t.split()) for t in texts), 1)}
+    with MemoryStore(start_redis=False) as store:
+        vec = store.vectors
+        vec.embedder.load()
+        t = time.perf_counter()
+        for start in range(0, n, 1000):
+            with store.db.tx():
+                for text in texts[start:start + 1000]:
+                    store.add_memory(text, section="facts")
+        sql_s = time.perf_counter() - t
+        store.index_pending()
+        total_s = time.perf_counter() - t
+        res["ingest_sqlite_per_s"] = round(n / sql_s)
+        res["ingest_total_per_s"] = round(n / total_s)
+        lat = timed_recalls(store, queries)
+        res["recall_p50_ms"], res["recall_p95_ms"] = round(pct(lat, 50), 1), round(pct(lat, 95), 1)
+        t_embed = []
+        for q in queries[:50]:
+            t = time.perf_counter()
+            vec.embedder.embed_one(q)
+            t_embed.append((time.perf_counter() - t) * 1000)
+        res["query_embed_p50_ms"] = round(pct(t_embed, 50), 1)
+        store._vectors = None  # the same store without its vector tier: lexical-only baseline
+        lex = timed_recalls(store, queries)
+        res["lexical_only_p50_ms"], res["lexical_only_p95_ms"] = round(pct(lex, 50), 1), round(pct(lex, 95), 1)
+    return res
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--sizes", default="10000,100000")
+    p.add_argument("--queries", type=int, default=200)
+    args = p.parse_args(argv)
+    os.environ.setdefault("MEMCHAT_EMBEDDING_MODEL", str(ROOT.parent / "shared" / "models" / "all-MiniLM-L6-v2"))
+    for n in (int(s) for s in args.sizes.split(",") if s.strip()):
+        for k, v in run_size(n, args.queries).items():
+            print(f"{n}.{k}: {v}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

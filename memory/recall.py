@@ -1,0 +1,265 @@
+"""Recall: the memories and past chat turns that matter for a query, best first, with reasons.
+
+1. Candidates: FTS5 BM25 over memories and over chat turns, the nearest vectors (over-fetched,
+   never a Chroma ``where`` filter: that is ~40x slower), and pinned memories.
+2. Fuse by reciprocal rank, then nudge with recency, importance, pins and use (memory.ranking).
+3. Re-check every candidate against its SQLite row -- the vector tier can lag -- and apply the
+   filters there; superseded, expired, deleted and pending memories never come back.
+4. A chat turn comes back as a small window (the turns around it in its conversation): the
+   answer to a question often sits in the reply. Windows that overlap merge; near-duplicate
+   memories collapse; the result is packed into the token budget.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from memory import ranking
+from memory.indexer import EPISODE, MAX_ATTEMPTS, chroma_id, day, replay_outbox, split_id
+from memory.models import Memory, Message, Provenance, RecallFilters, RecallHit, now
+from memory.rows import row_to_message
+
+log = logging.getLogger("memchat.recall")
+
+FETCH = 60  # candidates asked of each retriever (more with filters)
+FETCH_FILTERED = 200
+INLINE_OUTBOX = 64  # replay an outbox this small before querying vectors
+W_VECTOR, W_LEXICAL, W_PINNED = 1.0, 1.0, 0.25
+MIN_SIM = 0.15  # a vector-only candidate less similar than this is noise
+BEFORE, AFTER = 1, 1  # turns around a recalled message that may come back with it
+ADAPTIVE = True  # ...only a question and its answer, or a neighbour that is itself relevant
+RELATED = 0.5  # "itself relevant": scored at least this fraction of the anchor
+
+
+@dataclass
+class _Cand:
+    kind: str
+    id: str
+    fused: float = 0.0
+    vector: float = 0.0
+    lexical: float = 0.0
+    memory: Memory | None = None
+    message: Message | None = None
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+def _drain_small_outbox(store) -> None:
+    n = store.db.scalar("SELECT COUNT(*) FROM (SELECT 1 FROM index_outbox WHERE attempts < ? LIMIT ?)",
+                        (MAX_ATTEMPTS, INLINE_OUTBOX + 1))
+    if n and n <= INLINE_OUTBOX:
+        replay_outbox(store, limit=INLINE_OUTBOX)
+
+
+def _restrictive(f: RecallFilters) -> bool:
+    return bool(f.sections or f.tags or f.entity_id or f.conversation_id or f.since or f.until)
+
+
+def _wants_memories(f: RecallFilters) -> bool:
+    return not f.sections or any(s != EPISODE for s in f.sections)
+
+
+def _wants_messages(f: RecallFilters) -> bool:
+    return (f.include_messages and not f.tags and not f.entity_id
+            and (not f.sections or EPISODE in f.sections))
+
+
+def _in_time(ts: float, f: RecallFilters) -> bool:
+    return (f.since is None or ts >= f.since) and (f.until is None or ts <= f.until)
+
+
+def _keep_memory(m: Memory | None, profile: str, f: RecallFilters) -> bool:
+    if m is None or m.profile != profile or not m.is_live or not _in_time(m.created_at, f):
+        return False
+    if f.sections and m.section not in f.sections:
+        return False
+    if f.tags and not set(f.tags) & set(m.tags):
+        return False
+    if f.entity_id and m.entity_id != f.entity_id:
+        return False
+    return not (f.conversation_id and m.source_conversation_id != f.conversation_id)
+
+
+def _keep_message(m: Message | None, profile: str, f: RecallFilters) -> bool:
+    if m is None or m.profile != profile or m.role not in ("user", "assistant") or not m.content.strip():
+        return False
+    if f.conversation_id and m.conversation_id != f.conversation_id:
+        return False
+    if f.exclude_conversation_id and m.conversation_id == f.exclude_conversation_id:
+        return False
+    return _in_time(m.created_at, f)
+
+
+_pinned_cache: dict[tuple[str, str], tuple[float, list[str]]] = {}
+
+
+def _pinned_ids(store) -> list[str]:
+    """Pinned memory ids, re-read only when a memory of the profile changed.
+
+    There is no index on ``pinned``, so the scan (~30 ms at 100k memories) is cached, keyed by
+    the newest ``updated_at`` (an indexed lookup); rows are re-checked for liveness later.
+    """
+    key = (str(store.db.path), store.profile)
+    stamp = float(store.db.scalar("SELECT MAX(updated_at) FROM memories WHERE profile = ?", (store.profile,)) or 0)
+    hit = _pinned_cache.get(key)
+    if hit is None or hit[0] != stamp:
+        rows = store.db.query(
+            "SELECT id FROM memories WHERE profile = ? AND pinned = 1 AND status = 'active' "
+            "AND superseded_by IS NULL ORDER BY importance DESC, updated_at DESC LIMIT 20", (store.profile,))
+        hit = _pinned_cache[key] = (stamp, [r["id"] for r in rows])
+    return hit[1]
+
+
+_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="memchat-recall")
+
+
+def _vector_hits(store, vec, query: str, k: int) -> list[tuple[str, float]]:
+    try:
+        _drain_small_outbox(store)
+        hits = vec.query(store.profile, query, k)
+    except Exception as e:  # noqa: BLE001 - the lexical tier still answers
+        log.warning("vector recall failed, using lexical recall only: %s", e)
+        return []
+    return [(cid, sim) for cid, sim in hits if sim >= MIN_SIM]
+
+
+def _candidates(store, query: str, f: RecallFilters) -> dict[tuple[str, str], _Cand]:
+    k = FETCH_FILTERED if _restrictive(f) else FETCH
+    cands: dict[tuple[str, str], _Cand] = {}
+    lists: list[tuple[list[str], float]] = []
+
+    def cand(kind: str, item_id: str) -> _Cand:
+        return cands.setdefault((kind, item_id), _Cand(kind, item_id))
+
+    def ranked(kind: str, hits: list, weight: float, attr: str) -> None:
+        top = max((s for _, s in hits), default=0.0) or 1.0
+        for obj, s in hits:
+            c = cand(kind, obj.id)
+            setattr(c, attr, max(getattr(c, attr), s / top if attr == "lexical" else s))
+            if kind == "memory":
+                c.memory = obj
+            else:
+                c.message = obj
+        lists.append(([chroma_id(kind, o.id) for o, _ in hits], weight))
+
+    vec = store.vectors
+    # The vector side (query embedding + Chroma) runs beside the lexical side: both release the GIL.
+    pending = _POOL.submit(_vector_hits, store, vec, query, k) if vec is not None else None
+    if _wants_memories(f):
+        ranked("memory", store.memories.search(store.profile, query, limit=k), W_LEXICAL, "lexical")
+        pins = _pinned_ids(store)
+        for i in pins:
+            cand("memory", i)
+        lists.append(([chroma_id("memory", i) for i in pins], W_PINNED))
+    if _wants_messages(f):
+        ranked("message", store.chats.search_messages(store.profile, query, limit=k,
+                                                     conversation_id=f.conversation_id), W_LEXICAL, "lexical")
+    if pending is not None:
+        vhits = pending.result()
+        for cid, sim in vhits:
+            c = cand(*split_id(cid))
+            c.vector = max(c.vector, sim)
+        lists.append(([cid for cid, _ in vhits], W_VECTOR))
+    for cid, score in ranking.rrf(lists).items():
+        cands[split_id(cid)].fused = score
+    return cands
+
+
+def _load_rows(store, cands: dict[tuple[str, str], _Cand]) -> None:
+    need_mem = [c.id for c in cands.values() if c.kind == "memory" and c.memory is None]
+    need_msg = [c.id for c in cands.values() if c.kind == "message" and c.message is None]
+    mems = store.memories.get_many(need_mem) if need_mem else {}
+    msgs = store.chats.messages_by_ids(need_msg) if need_msg else {}
+    for c in cands.values():
+        if c.kind == "memory" and c.memory is None:
+            c.memory = mems.get(c.id)
+        elif c.kind == "message" and c.message is None:
+            c.message = msgs.get(c.id)
+
+
+def _neighbours(store, m: Message, n: int, after: bool) -> list[Message]:
+    if n <= 0:
+        return []
+    op, order = (">", "ASC") if after else ("<", "DESC")
+    rows = store.db.query(
+        "SELECT * FROM messages WHERE conversation_id = ? AND role IN ('user', 'assistant') AND "
+        f"(created_at {op} ? OR (created_at = ? AND rowid {op} (SELECT rowid FROM messages WHERE id = ?))) "
+        f"ORDER BY created_at {order}, rowid {order} LIMIT ?",
+        (m.conversation_id, m.created_at, m.created_at, m.id, n),
+    )
+    turns = [row_to_message(r) for r in rows if r["content"].strip()]
+    return turns if after else turns[::-1]
+
+
+def _joins(t: Message, anchor: Message, before: bool, strong: dict[str, float], floor: float) -> bool:
+    """Whether a neighbouring turn belongs in the anchor's window (see the module docstring)."""
+    if not ADAPTIVE:
+        return True
+    question = (t if before else anchor).content.rstrip().endswith("?")
+    return question or strong.get(t.id, 0.0) >= floor
+
+
+def _message_hit(store, c: _Cand, covered: set[str], scores: dict[str, float], score: float,
+                 strong: dict[str, float]) -> RecallHit:
+    m = c.message
+    assert m is not None
+    floor = RELATED * score
+    window = [t for t in _neighbours(store, m, BEFORE, False) if t.id not in covered and _joins(t, m, True, strong, floor)]
+    window += [m] + [t for t in _neighbours(store, m, AFTER, True)
+                     if t.id not in covered and _joins(t, m, False, strong, floor)]
+    covered.update(t.id for t in window)
+    text = f"[{day(m.created_at)}]\n" + "\n".join(f"{t.role}: {t.content}" for t in window)
+    return RecallHit(id=m.id, kind="message", text=text, section=EPISODE, score=score, scores=scores,
+                     provenance=Provenance(m.conversation_id, [t.id for t in window]),
+                     created_at=m.created_at, tokens=ranking.estimate_tokens(text), message=m)
+
+
+def _memory_hit(m: Memory, scores: dict[str, float], score: float) -> RecallHit:
+    return RecallHit(id=m.id, kind="memory", text=m.content, section=m.section, score=score, scores=scores,
+                     provenance=Provenance(m.source_conversation_id, list(m.source_message_ids)),
+                     created_at=m.created_at, tokens=ranking.estimate_tokens(m.content), memory=m)
+
+
+def recall(store, query: str, *, limit: int, token_budget: int | None,
+           filters: RecallFilters | None = None) -> list[RecallHit]:
+    """Ranked memories and chat-turn windows for ``query`` (see the module docstring)."""
+    f = filters or RecallFilters()
+    if limit <= 0 or not query.strip() or (token_budget is not None and token_budget <= 0):
+        return []
+    cands = _candidates(store, query, f)
+    _load_rows(store, cands)
+    t_now = now()
+    norm = (ranking.RRF_K + 1) / (W_VECTOR + W_LEXICAL)
+    scored: list[tuple[float, _Cand, dict[str, float]]] = []
+    for c in cands.values():
+        if c.kind == "memory":
+            if not _keep_memory(c.memory, store.profile, f):
+                continue
+            m = c.memory
+            parts = {"recency": ranking.recency(m.updated_at, t_now), "importance": m.importance,
+                     "pinned": 1.0 if m.pinned else 0.0, "access": ranking.access_score(m.access_count)}
+        else:
+            if not _wants_messages(f) or not _keep_message(c.message, store.profile, f):
+                continue
+            parts = {"recency": ranking.recency(c.message.created_at, t_now), "importance": 0.5,
+                     "pinned": 0.0, "access": 0.0}
+        final = c.fused * norm * ranking.boost(**{**parts, "pinned": bool(parts["pinned"])})
+        scored.append((final, c, {"vector": round(c.vector, 4), "lexical": round(c.lexical, 4),
+                                  **{k: round(v, 4) for k, v in parts.items()}}))
+    scored.sort(key=lambda t: t[0], reverse=True)
+
+    covered: set[str] = set()
+    strong = {c.id: final for final, c, _ in scored if c.kind == "message"}
+
+    def build():
+        for final, c, scores in scored:
+            if c.kind == "memory":
+                yield _memory_hit(c.memory, scores, round(final, 4))
+            elif c.id not in covered:  # else it is already inside a better-ranked window
+                yield _message_hit(store, c, covered, scores, round(final, 4), strong)
+
+    hits = ranking.pack(ranking.collapse_duplicates(build(), lambda h: h.text), token_budget,
+                        lambda h: h.tokens, limit)
+    store.memories.touch([h.id for h in hits if h.kind == "memory"])
+    return hits
