@@ -139,18 +139,12 @@ class Chats:
     def search_messages(self, profile: str, query: str, *, limit: int = 50,
                         conversation_id: str | None = None) -> list[tuple[Message, float]]:
         """Lexical (FTS5 BM25) search over chat turns; higher score is better."""
-        expr = fts.match_expression(query)
+        expr = fts.selective_match(self.db.conn, "messages_fts", query)
         if not expr:
             return []
-        extra, params = "", [expr, profile]
+        where, params = "t.profile = ? AND t.role IN ('user', 'assistant')", (profile,)
         if conversation_id:
-            extra = " AND m.conversation_id = ?"
-            params.append(conversation_id)
-        rows = self.db.query(
-            "SELECT m.*, -bm25(messages_fts) AS _score FROM messages_fts "
-            "JOIN messages m ON m.rowid = messages_fts.rowid "
-            f"WHERE messages_fts MATCH ? AND m.profile = ? AND m.role IN ('user', 'assistant'){extra} "
-            "ORDER BY _score DESC LIMIT ?",
-            (*params, limit),
-        )
+            where += " AND t.conversation_id = ?"
+            params = (profile, conversation_id)
+        rows = fts.ranked_rows(self.db, "messages_fts", "messages", expr, where, params, limit)
         return [(row_to_message(r), float(r["_score"])) for r in rows]

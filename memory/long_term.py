@@ -191,18 +191,16 @@ class LongTermMemories:
 
     def search(self, profile: str, query: str, *, limit: int = 50, live_only: bool = True) -> list[tuple[Memory, float]]:
         """Lexical (FTS5 BM25) search; higher score is better."""
-        expr = fts.match_expression(query)
+        expr = fts.selective_match(self.db.conn, "memories_fts", query)
         if not expr:
             return []
-        live = ("AND m.status = 'active' AND m.superseded_by IS NULL "
-                "AND (m.expires_at IS NULL OR m.expires_at > ?)") if live_only else ""
-        params: tuple = (expr, profile, now(), limit) if live_only else (expr, profile, limit)
-        rows = self.db.query(
-            "SELECT m.*, -bm25(memories_fts, 4.0, 2.0, 2.0, 1.0, 1.0) AS _score FROM memories_fts "
-            "JOIN memories m ON m.rowid = memories_fts.rowid "
-            f"WHERE memories_fts MATCH ? AND m.profile = ? {live} ORDER BY _score DESC LIMIT ?",
-            params,
-        )
+        where, params = "t.profile = ?", (profile,)
+        if live_only:
+            where += (" AND t.status = 'active' AND t.superseded_by IS NULL "
+                      "AND (t.expires_at IS NULL OR t.expires_at > ?)")
+            params = (profile, now())
+        rows = fts.ranked_rows(self.db, "memories_fts", "memories", expr, where, params, limit,
+                               weights="4.0, 2.0, 2.0, 1.0, 1.0")
         return [(row_to_memory(r), float(r["_score"])) for r in rows]
 
     # ------------------------------------------------------------------ maintenance

@@ -218,3 +218,21 @@ def test_embedded_redis_killed_midway_restarts_and_loses_nothing(monkeypatch):
         assert s.short.primary.get_temp(s.profile, "draft") == "half-written"
         assert s.short.primary.commands(s.profile, 10)[-1] == "a prompt typed during the outage"
         assert len(s.messages(c.id)) == 4
+
+
+def test_lexical_search_finds_rows_crowded_out_by_another_profile(store):
+    """FTS ranks before the profile filter: rows of a big other profile must not hide ours."""
+    other = store.for_profile("big")
+    with store.db.tx():
+        for i in range(300):
+            other.add_memory(f"alpha {i}")  # short rows: they all outrank ours on BM25
+    mine = [store.add_memory(f"alpha appears here in a much longer sentence about item {i}") for i in range(3)]
+    hits = store.search_memories("alpha", limit=10)
+    assert sorted(m.id for m, _ in hits) == sorted(m.id for m in mine)
+    c = store.new_conversation()
+    big_c = other.new_conversation()
+    with store.db.tx():
+        for i in range(300):
+            other.add_message(big_c.id, "user", f"alpha {i}")
+    msg = store.add_message(c.id, "user", "alpha shows up in my own longer chat message too")
+    assert [m.id for m, _ in store.search_messages("alpha", limit=5)] == [msg.id]
