@@ -173,10 +173,19 @@ def _m003_outbox_kv(c: sqlite3.Connection) -> None:
     )
 
 
+def _m004_pinned_index(c: sqlite3.Connection) -> None:
+    # Pinned memories are recall candidates on every turn: find them without a table scan.
+    c.execute(
+        "CREATE INDEX memories_pinned ON memories(profile, importance DESC) "
+        "WHERE pinned = 1 AND status = 'active' AND superseded_by IS NULL"
+    )
+
+
 MIGRATIONS: list[Migration] = [
     (1, "core tables: conversations, messages, memories, memory_history", _m001_core),
     (2, "FTS5 over memories and messages, kept in sync by triggers", _m002_fts),
     (3, "index outbox and short-term key/value fallback", _m003_outbox_kv),
+    (4, "partial index over live pinned memories", _m004_pinned_index),
 ]
 
 LATEST = MIGRATIONS[-1][0]

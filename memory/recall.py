@@ -91,24 +91,12 @@ def _keep_message(m: Message | None, profile: str, f: RecallFilters) -> bool:
     return _in_time(m.created_at, f)
 
 
-_pinned_cache: dict[tuple[str, str], tuple[float, list[str]]] = {}
-
-
 def _pinned_ids(store) -> list[str]:
-    """Pinned memory ids, re-read only when a memory of the profile changed.
-
-    There is no index on ``pinned``, so the scan (~30 ms at 100k memories) is cached, keyed by
-    the newest ``updated_at`` (an indexed lookup); rows are re-checked for liveness later.
-    """
-    key = (str(store.db.path), store.profile)
-    stamp = float(store.db.scalar("SELECT MAX(updated_at) FROM memories WHERE profile = ?", (store.profile,)) or 0)
-    hit = _pinned_cache.get(key)
-    if hit is None or hit[0] != stamp:
-        rows = store.db.query(
-            "SELECT id FROM memories WHERE profile = ? AND pinned = 1 AND status = 'active' "
-            "AND superseded_by IS NULL ORDER BY importance DESC, updated_at DESC LIMIT 20", (store.profile,))
-        hit = _pinned_cache[key] = (stamp, [r["id"] for r in rows])
-    return hit[1]
+    """The most important live pinned memories (a partial index makes this a short lookup)."""
+    rows = store.db.query(
+        "SELECT id FROM memories WHERE profile = ? AND pinned = 1 AND status = 'active' "
+        "AND superseded_by IS NULL ORDER BY importance DESC LIMIT 20", (store.profile,))
+    return [r["id"] for r in rows]
 
 
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="memchat-recall")
