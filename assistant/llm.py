@@ -1,4 +1,4 @@
-"""The LLM client: model resolution, streaming/non-streaming calls via litellm, error mapping.
+"""The LLM client: streaming and non-streaming calls through litellm.
 
 litellm is imported lazily (it takes seconds and, unless ``LITELLM_LOCAL_MODEL_COST_MAP`` is
 set first, fetches a price list from the network): always through :func:`_litellm`.
@@ -7,72 +7,31 @@ Call :func:`warm_up` from a background thread at start-up to pay the import earl
 
 from __future__ import annotations
 
-import email.utils
-import json
 import logging
 import os
 import socket
 import threading
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
-from assistant.errors import (
-    AssistantError,
-    AuthenticationFailed,
-    ContextWindowExceeded,
-    ModelNotFound,
-    NoModelConfigured,
-    ProviderError,
-    ProviderUnavailable,
-    RateLimited,
-    StreamBroken,
-    scrub,
+from assistant.error_map import map_error  # noqa: F401 - re-exported
+from assistant.model_choice import (  # noqa: F401 - re-exported for callers of assistant.llm
+    DEFAULT_OLLAMA,
+    ENV_DEFAULTS,
+    KNOWN_PROVIDERS,
+    PROVIDER_KEY_VARS,
+    ModelChoice,
+    detect_models,
+    ollama_base,
+    ollama_models,
+    provider_of,
+    resolve_model,
 )
 
 log = logging.getLogger(__name__)
 
-DEFAULT_OLLAMA = "http://127.0.0.1:11434"
 FALLBACK_CONTEXT_WINDOW = 8192
-
-# env var -> default model, in detection order.
-ENV_DEFAULTS: tuple[tuple[str, str], ...] = (
-    ("OPENAI_API_KEY", "openai/gpt-4o-mini"),
-    ("ANTHROPIC_API_KEY", "anthropic/claude-haiku-4-5"),
-    ("GEMINI_API_KEY", "gemini/gemini-2.5-flash"),
-    ("GOOGLE_API_KEY", "gemini/gemini-2.5-flash"),
-    ("GROQ_API_KEY", "groq/llama-3.1-8b-instant"),
-    ("MISTRAL_API_KEY", "mistral/mistral-small-latest"),
-    ("OPENROUTER_API_KEY", "openrouter/openai/gpt-4o-mini"),
-    ("DEEPSEEK_API_KEY", "deepseek/deepseek-chat"),
-)
-
-# provider prefix -> env var holding its key (for error messages).
-PROVIDER_KEY_VARS = {
-    "openai": "OPENAI_API_KEY",
-    "anthropic": "ANTHROPIC_API_KEY",
-    "gemini": "GEMINI_API_KEY",
-    "groq": "GROQ_API_KEY",
-    "mistral": "MISTRAL_API_KEY",
-    "openrouter": "OPENROUTER_API_KEY",
-    "deepseek": "DEEPSEEK_API_KEY",
-    "together_ai": "TOGETHERAI_API_KEY",
-    "cohere": "COHERE_API_KEY",
-    "cohere_chat": "COHERE_API_KEY",
-    "xai": "XAI_API_KEY",
-    "fireworks_ai": "FIREWORKS_AI_API_KEY",
-    "perplexity": "PERPLEXITYAI_API_KEY",
-}
-KNOWN_PROVIDERS = set(PROVIDER_KEY_VARS) | {
-    "ollama", "ollama_chat", "azure", "azure_ai", "bedrock", "vertex_ai", "huggingface",
-    "hosted_vllm", "vllm", "lm_studio", "llamafile", "openai_like", "text-completion-openai",
-    "custom_openai", "litellm_proxy", "nvidia_nim", "cerebras", "sambanova", "github",
-    "watsonx", "replicate", "anyscale", "deepinfra", "ai21", "nlp_cloud", "cloudflare",
-}
-
 
 # --------------------------------------------------------------------------- litellm import
 _import_lock = threading.Lock()
@@ -108,237 +67,6 @@ def warm_up() -> None:
 def is_loaded() -> bool:
     """True once litellm has been imported (calls no longer block on the import)."""
     return _litellm_mod is not None
-
-
-# --------------------------------------------------------------------------- model choice
-@dataclass
-class ModelChoice:
-    model: str
-    api_base: str | None = None
-    source: str = "config"
-    api_key: str | None = field(default=None, repr=False)
-
-    @property
-    def provider(self) -> str:
-        return provider_of(self.model) or "openai"
-
-
-def provider_of(model: str) -> str | None:
-    head, sep, _ = model.partition("/")
-    return head if sep and head in KNOWN_PROVIDERS else None
-
-
-def ollama_base() -> str:
-    """Ollama's URL from ``OLLAMA_HOST`` (``host``, ``host:port`` or a URL), else the default."""
-    raw = (os.environ.get("OLLAMA_HOST") or "").strip()
-    if not raw:
-        return DEFAULT_OLLAMA
-    if "://" not in raw:
-        raw = "http://" + raw
-    scheme, _, rest = raw.partition("://")
-    hostport = rest.split("/", 1)[0]
-    host, sep, port = hostport.rpartition(":")
-    if not sep or not port.isdigit():
-        host, port = hostport, "11434"
-    if host in ("", "0.0.0.0"):
-        host = "127.0.0.1"
-    return f"{scheme}://{host}:{port}"
-
-
-def ollama_models(base: str | None = None, *, timeout: float = 0.3) -> list[str]:
-    """Names of the models a local Ollama serves ([] when it isn't answering)."""
-    url = (base or ollama_base()).rstrip("/") + "/api/tags"
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - local URL
-            data = json.loads(resp.read() or b"{}")
-    except (OSError, ValueError, urllib.error.URLError):
-        return []
-    return [m["name"] for m in data.get("models") or [] if isinstance(m, dict) and m.get("name")]
-
-
-def _env_choice() -> ModelChoice | None:
-    for var, default in ENV_DEFAULTS:
-        if os.environ.get(var, "").strip():
-            return ModelChoice(default, None, f"env:{var}")
-    return None
-
-
-def resolve_model(
-    model: str | None, api_base: str | None, *, probe_ollama: bool = True,
-    source: str = "config",
-) -> ModelChoice:
-    """Pick the model to use: explicit (or ``MEMCHAT_MODEL``) > env API key > local Ollama.
-
-    Raises :class:`NoModelConfigured` when nothing is found. Never imports litellm.
-    """
-    api_base = (api_base or os.environ.get("MEMCHAT_API_BASE") or "").strip() or None
-    if not model and os.environ.get("MEMCHAT_MODEL", "").strip():
-        model, source = os.environ["MEMCHAT_MODEL"].strip(), "env:MEMCHAT_MODEL"
-    if model:
-        model = model.strip()
-        if api_base and provider_of(model) is None:
-            model = f"openai/{model}"
-        if provider_of(model) in ("ollama", "ollama_chat") and not api_base:
-            api_base = ollama_base()
-        return ModelChoice(model, api_base, source)
-    if api_base:
-        raise NoModelConfigured(
-            f"MEMCHAT_API_BASE is {api_base} but no model is named: set MEMCHAT_MODEL "
-            "(e.g. `export MEMCHAT_MODEL=openai/<model-name>`) or `model = \"…\"` in config.toml."
-        )
-    choice = _env_choice()
-    if choice is not None:
-        return choice
-    if probe_ollama:
-        base = ollama_base()
-        names = ollama_models(base)
-        if names:
-            return ModelChoice(f"ollama_chat/{names[0]}", base, "ollama")
-    raise NoModelConfigured()
-
-
-def detect_models(
-    model: str | None = None, api_base: str | None = None, *, probe_ollama: bool = True,
-) -> list[str]:
-    """Candidate models for a picker: configured, then one per env key, then Ollama's."""
-    out: list[str] = []
-    try:
-        out.append(resolve_model(model, api_base, probe_ollama=False).model)
-    except NoModelConfigured:
-        pass
-    for var, default in ENV_DEFAULTS:
-        if os.environ.get(var, "").strip():
-            out.append(default)
-    if probe_ollama:
-        out.extend(f"ollama_chat/{n}" for n in ollama_models())
-    return list(dict.fromkeys(out))
-
-
-# --------------------------------------------------------------------------- error mapping
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        e = todo.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
-        yield e
-        todo += [e.__cause__, e.__context__, getattr(e, "original_exception", None)]
-
-
-def _is_connection_problem(exc: BaseException) -> bool:
-    import httpx
-    import openai
-
-    for e in _chain(exc):
-        if isinstance(e, openai.APIConnectionError | httpx.ConnectError | httpx.TimeoutException
-                      | ConnectionRefusedError | TimeoutError):
-            # RemoteProtocolError mid-body is a broken stream, not an unreachable server.
-            if isinstance(e, httpx.RemoteProtocolError):
-                continue
-            return True
-    return False
-
-
-def _retry_after(exc: BaseException) -> float | None:
-    for e in _chain(exc):
-        for headers in (getattr(e, "litellm_response_headers", None),
-                        getattr(getattr(e, "response", None), "headers", None),
-                        getattr(e, "headers", None)):
-            if not headers:
-                continue
-            try:
-                ms = headers.get("retry-after-ms")
-                if ms is not None:
-                    return float(ms) / 1000
-                ra = headers.get("retry-after")
-                if ra is None:
-                    continue
-                try:
-                    return max(0.0, float(ra))
-                except ValueError:
-                    when = email.utils.parsedate_to_datetime(ra)
-                    return max(0.0, when.timestamp() - time.time())
-            except Exception:
-                continue
-    return None
-
-
-def _provider_message(exc: BaseException) -> str:
-    """The provider's own words, without litellm's prefixes or any key."""
-    import re
-
-    msg = str(getattr(exc, "message", None) or exc)
-    msg = msg.split(" LiteLLM Retried:")[0].split(" Original exception:")[0]
-    prev = None
-    while prev != msg:
-        prev = msg
-        msg = re.sub(r"^\s*(litellm\.)?[A-Za-z_]*(Error|Exception|Timeout)\s*[:\-]\s*", "", msg)
-    return scrub(msg)[:500] or type(exc).__name__
-
-
-def map_error(exc: BaseException, choice: ModelChoice, *, partial: str = "") -> AssistantError:
-    """Turn a litellm/openai/httpx exception into one of ours. ``partial``: text already
-    streamed (non-empty → :class:`StreamBroken`)."""
-    if isinstance(exc, AssistantError):
-        return exc
-    _litellm()
-    from litellm import exceptions as lx
-
-    model = choice.model
-    where = choice.api_base or f"the {choice.provider} API"
-    detail = _provider_message(exc)
-
-    if isinstance(exc, lx.MidStreamFallbackError):
-        inner = exc.original_exception
-        if not partial and not getattr(exc, "generated_content", "") and inner is not None:
-            return map_error(inner, choice)
-    if partial:
-        return StreamBroken(
-            f"The reply from {model} broke off midway ({detail}): retry the message.",
-            partial=partial,
-        )
-    if isinstance(exc, lx.AuthenticationError):
-        var = PROVIDER_KEY_VARS.get(choice.provider)
-        if choice.api_base and choice.provider == "openai":
-            fix = f"set the key your server at {choice.api_base} expects in OPENAI_API_KEY"
-        elif var:
-            fix = f"set a valid key with `export {var}=...`"
-        else:
-            fix = "check the provider's API key environment variable"
-        return AuthenticationFailed(
-            f"{model}: the provider rejected the API key ({detail}): {fix}.",
-            env_var=var, model=model,
-        )
-    if isinstance(exc, lx.NotFoundError):
-        return ModelNotFound(
-            f"Model {model!r} was not found at {where} ({detail}): check MEMCHAT_MODEL / "
-            "`model` in config.toml (for Ollama, `ollama pull <name>` first).",
-            model=model,
-        )
-    if isinstance(exc, lx.RateLimitError):
-        return RateLimited(f"{model} is rate limited ({detail})", retry_after=_retry_after(exc))
-    if isinstance(exc, lx.ContextWindowExceededError):
-        return ContextWindowExceeded(
-            f"The conversation exceeds {model}'s context window ({detail}): start a new chat "
-            "or lower the history/memory budget."
-        )
-    timeout_types = (lx.Timeout,)
-    if isinstance(exc, timeout_types) or _is_connection_problem(exc):
-        kind = "timed out" if isinstance(exc, timeout_types) else "connection failed"
-        hint = " Is `ollama serve` running?" if choice.provider.startswith("ollama") else ""
-        return ProviderUnavailable(
-            f"Could not reach {where} for {model} ({kind}: {detail}).{hint}",
-            api_base=choice.api_base,
-        )
-    if isinstance(exc, lx.ServiceUnavailableError | lx.APIConnectionError):
-        return ProviderUnavailable(
-            f"{where} is unavailable for {model} ({detail}): try again shortly.",
-            api_base=choice.api_base,
-        )
-    status = getattr(exc, "status_code", None)
-    return ProviderError(f"{model}: {detail}", status_code=status if isinstance(status, int) else None)
 
 
 # --------------------------------------------------------------------------- client
