@@ -235,3 +235,83 @@ def reindex() -> None:
 
             n = store.reindex(progress=progress)
     click.echo(f"reindexed {n} items for profile {store.profile}")
+
+
+# ---------------------------------------------------------------- review, tag, expire (the inspector's CLI twins)
+@memory.command("review")
+@click.option("--queue", "-q", "queue", type=click.Choice(["pending", "duplicates", "contradictions", "stale",
+                                                            "low_confidence"]), help="Only this queue.")
+@click.option("--accept", "accept_id", metavar="ID", help="Accept the item of this memory id (prefix ok).")
+@click.option("--reject", "reject_id", metavar="ID", help="Reject the item of this memory id (prefix ok).")
+@click.option("--stale-days", type=click.FloatRange(min=1), default=90, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def review(queue: str | None, accept_id: str | None, reject_id: str | None, stale_days: float,
+           as_json: bool) -> None:
+    """List the review queues (pending, duplicates, contradictions, stale, low confidence), or
+    accept / reject one item, as `y` / `n` do in the inspector's Review tab.
+
+    \b
+    memchat memory review
+    memchat memory review --queue pending --accept 1a2b3c
+    """
+    from memory import curation
+
+    queues = [queue] if queue else list(curation.QUEUES)
+    with open_store() as store:
+        items = [it for q in queues for it in curation.review_queue(store, q, stale_days=stale_days)]
+        target = accept_id or reject_id
+        if target:
+            full = store.get_memory(target).id
+            found = [it for it in items if it.memory.id == full]
+            if not found:
+                raise click.ClickException(f"{target} is not waiting in {'the ' + queue if queue else 'any'} review queue")
+            it = found[0]
+            (curation.accept if accept_id else curation.reject)(store, it)
+            store_index(store)
+            click.echo(f"{'accepted' if accept_id else 'rejected'} {full[:8]} ({it.queue})")
+            return
+    if as_json:
+        print_json([{"queue": it.queue, "memory": it.memory, "other": it.other, "detail": it.detail} for it in items])
+        return
+    if not items:
+        click.echo("nothing to review")
+        return
+    from rich.table import Table
+
+    t = Table(title=f"{len(items)} to review · profile {store.profile}", title_justify="left")
+    for col in ("queue", "id", "memory", "why"):
+        t.add_column(col, overflow="fold" if col == "memory" else "ellipsis")
+    for it in items:
+        t.add_row(it.queue, it.memory.id[:8], safe(it.memory.content, 100), safe(it.detail, 60))
+    console().print(t)
+
+
+@memory.command("tag")
+@click.argument("memory_id")
+@click.argument("tags", nargs=-1)
+def tag(memory_id: str, tags: tuple[str, ...]) -> None:
+    """Replace a memory's tags (none clears them): memchat memory tag 1a2b work home"""
+    from memory import curation
+
+    with open_store() as store:
+        m = curation.set_tags(store, [store.get_memory(memory_id).id], curation.parse_tags(" ".join(tags)),
+                              actor="cli")[0]
+        store_index(store)
+    click.echo(f"tags of {m.id[:8]}: {', '.join(m.tags) or '-'}")
+
+
+@memory.command("expire")
+@click.argument("memory_id")
+@click.argument("when")
+def expire(memory_id: str, when: str) -> None:
+    """Set when a memory expires: 7d, 12h, 2025-12-31, or never."""
+    from memory import curation
+
+    try:
+        at = curation.parse_when(when)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    with open_store() as store:
+        m = curation.set_expiry(store, [store.get_memory(memory_id).id], at, actor="cli")[0]
+        store_index(store)
+    click.echo(f"{m.id[:8]} " + ("never expires" if at is None else f"expires {when}"))

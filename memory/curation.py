@@ -1,0 +1,289 @@
+"""Curation: what a person does to clean memory up -- merge, tag, expire, review queues.
+
+Every change goes through ``LongTermMemories`` so it lands in the memory's history (with the
+actor and the reason) and in the index outbox in the same transaction. A review decision
+that changes nothing (keeping a stale memory, "these are not duplicates") is recorded as a
+``reviewed`` history row, which also keeps the item out of its queue.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from memory.consolidation import duplicate_groups
+from memory.models import Memory, now
+from memory.rows import row_to_memory
+
+QUEUES = ("pending", "duplicates", "contradictions", "stale", "low_confidence")
+STALE_DAYS = 90
+LOW_CONFIDENCE = 0.5
+DUPLICATE_SCAN = 20_000  # most recent live memories compared for duplicates
+_WOULD_SUPERSEDE = re.compile(r"would supersede ([0-9a-f]{32})")
+
+
+# ------------------------------------------------------------------------------ edits
+def merge(store, ids: list[str], content: str | None = None, *, actor: str = "user") -> Memory:
+    """Merge memories into a new one that supersedes them all (history says "merged").
+
+    The new memory keeps the union of tags and sources, the highest importance and
+    confidence, and is pinned if any was; ``content`` defaults to the texts joined."""
+    olds = [store.get_memory(i) for i in dict.fromkeys(ids)]
+    if len(olds) < 2:
+        raise ValueError("mark at least two memories to merge")
+    text = (content or "").strip() or " ".join(m.content.rstrip(".") + "." for m in olds)
+    first = olds[0]
+    convs = {m.source_conversation_id for m in olds if m.source_conversation_id}
+    new = Memory(
+        content=text, section=first.section, profile=store.profile,
+        tags=list(dict.fromkeys(t for m in olds for t in m.tags)),
+        importance=max(m.importance for m in olds), confidence=max(m.confidence for m in olds),
+        pinned=any(m.pinned for m in olds), persistence=first.persistence, key=first.key, value=first.value,
+        entity_type=first.entity_type, entity_id=first.entity_id,
+        source_conversation_id=convs.pop() if len(convs) == 1 else None,
+        source_message_ids=list(dict.fromkeys(i for m in olds for i in m.source_message_ids)),
+    )
+    listed = ", ".join(m.id for m in olds)
+    with store.db.tx():
+        new = store.memories.add(new, actor=actor, reason=f"merged from {listed}")
+        for m in olds:
+            store.memories.update(m.id, store.profile, actor=actor, action="merged", reason=f"merged into {new.id}",
+                                  superseded_by=new.id, valid_to=now(), status="deleted", deleted_at=now())
+    store.short.drop_prefs_cache(store.profile)
+    return new
+
+
+def set_tags(store, ids: list[str], tags: list[str], *, actor: str = "user") -> list[Memory]:
+    clean = list(dict.fromkeys(t.strip().lstrip("#").lower() for t in tags if t.strip().lstrip("#")))
+    with store.db.tx():
+        return [store.memories.update(i, store.profile, actor=actor, reason="tags edited", tags=clean) for i in ids]
+
+
+def parse_tags(text: str) -> list[str]:
+    return [t for t in re.split(r"[,\s]+", text) if t.strip()]
+
+
+def parse_when(text: str, *, base: float | None = None) -> float | None:
+    """``never`` -> None; ``30m``, ``12h``, ``7d``, ``2w`` -> from now; ``2025-12-31`` (or with
+    ``T10:00``) -> that local time. Raises ValueError with a hint otherwise."""
+    s = text.strip().lower()
+    if s in ("", "never", "none", "off", "no"):
+        return None
+    m = re.fullmatch(r"(?:in\s+)?(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w|y)", s)
+    if m:
+        unit = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}[m.group(2)]
+        return (base or now()) + float(m.group(1)) * unit
+    try:
+        return datetime.fromisoformat(text.strip()).timestamp()
+    except ValueError:
+        raise ValueError(f"cannot read {text!r} as a time: try 7d, 12h, 2025-12-31 or never") from None
+
+
+def set_expiry(store, ids: list[str], expires_at: float | None, *, actor: str = "user") -> list[Memory]:
+    with store.db.tx():
+        return [store.memories.update(i, store.profile, actor=actor, reason="expiry set",
+                                      action="expiry set", expires_at=expires_at) for i in ids]
+
+
+def edit(store, memory_id: str, content: str, *, actor: str = "user") -> Memory:
+    content = content.strip()
+    if not content:
+        raise ValueError("a memory needs some text (use d to delete it)")
+    return store.update_memory(memory_id, content=content, actor=actor, reason="edited in the inspector")
+
+
+def delete_many(store, ids: list[str], *, actor: str = "user") -> list[str]:
+    """Soft delete (undo with :func:`restore_many`)."""
+    with store.db.tx():
+        for i in ids:
+            store.memories.delete(i, store.profile, actor=actor, reason="deleted in the inspector")
+    store.short.drop_prefs_cache(store.profile)
+    return list(ids)
+
+
+def restore_many(store, ids: list[str], *, actor: str = "user") -> None:
+    with store.db.tx():
+        for i in ids:
+            store.memories.restore(i, store.profile, actor=actor)
+    store.short.drop_prefs_cache(store.profile)
+
+
+def pin_many(store, ids: list[str], pinned: bool, *, actor: str = "user") -> None:
+    with store.db.tx():
+        for i in ids:
+            store.pin_memory(i, pinned, actor=actor)
+
+
+def forget_messages(store, message_ids: list[str]) -> int:
+    """Delete chat turns that could teach a forgotten memory again (vectors and Redis too)."""
+    gone = []
+    for mid in message_ids:
+        try:
+            store.get_message(mid)
+        except Exception:  # noqa: BLE001 - already gone
+            continue
+        gone.append(mid)
+    if gone:
+        store.delete_messages(gone)
+        if store.vectors is not None:
+            store.index_pending()
+        store.db.scrub()
+    return len(gone)
+
+
+# ------------------------------------------------------------------------------ review
+@dataclass
+class ReviewItem:
+    queue: str
+    memory: Memory
+    other: Memory | None = None  # the duplicate, or the memory that superseded this one
+    detail: str = ""
+
+
+def _reviewed(store, ids: list[str], prefix: str) -> set[str]:
+    if not ids:
+        return set()
+    out: set[str] = set()
+    for i in range(0, len(ids), 500):
+        chunk = ids[i: i + 500]
+        rows = store.db.query(
+            f"SELECT memory_id, reason FROM memory_history WHERE action = 'reviewed' AND memory_id IN "
+            f"({','.join('?' * len(chunk))})", tuple(chunk))
+        out |= {r["memory_id"] + "|" + r["reason"] for r in rows if r["reason"].startswith(prefix)}
+    return out
+
+
+def _mark_reviewed(store, m: Memory, reason: str, actor: str) -> None:
+    with store.db.tx() as conn:
+        conn.execute(
+            "INSERT INTO memory_history (memory_id, profile, at, action, actor, reason) VALUES (?, ?, ?, ?, ?, ?)",
+            (m.id, store.profile, now(), "reviewed", actor, reason))
+
+
+def _live_rows(store, extra: str = "", params: tuple = (), limit: int = 500) -> list[Memory]:
+    rows = store.db.query(
+        "SELECT * FROM memories WHERE profile = ? AND status = 'active' AND superseded_by IS NULL "
+        f"AND (expires_at IS NULL OR expires_at > ?) {extra} LIMIT ?", (store.profile, now(), *params, limit))
+    return [row_to_memory(r) for r in rows]
+
+
+def review_queue(store, queue: str, *, stale_days: float = STALE_DAYS, low_confidence: float = LOW_CONFIDENCE,
+                 limit: int = 500) -> list[ReviewItem]:
+    """The items waiting in one review queue, oldest concern first."""
+    if queue == "pending":
+        rows = store.db.query("SELECT * FROM memories WHERE profile = ? AND status = 'pending' "
+                              "ORDER BY created_at LIMIT ?", (store.profile, limit))
+        items = []
+        for m in map(row_to_memory, rows):
+            target = _would_supersede(store, m)
+            items.append(ReviewItem("pending", m, target, f"would replace: {target.content}" if target else "new"))
+        return items
+    if queue == "contradictions":
+        rows = store.db.query(
+            "SELECT * FROM memories WHERE profile = ? AND superseded_by IS NOT NULL AND status = 'active' "
+            "ORDER BY valid_to DESC LIMIT ?", (store.profile, limit))
+        olds = [row_to_memory(r) for r in rows]
+        news = store.memories.get_many([m.superseded_by for m in olds if m.superseded_by])
+        return [ReviewItem("contradictions", news[m.superseded_by], m, "replaced an older fact")
+                for m in olds if m.superseded_by in news and news[m.superseded_by].status != "deleted"]
+    if queue == "stale":
+        cutoff = now() - stale_days * 86400
+        mems = _live_rows(store, "AND pinned = 0 AND COALESCE(last_accessed_at, created_at) < ? "
+                          "ORDER BY COALESCE(last_accessed_at, created_at)", (cutoff,), limit * 2)
+        done = _reviewed(store, [m.id for m in mems], "kept")
+        out = []
+        for m in mems:
+            if any(d.startswith(m.id + "|kept") and _at_reason(d) >= cutoff for d in done):
+                continue
+            last = m.last_accessed_at or m.created_at
+            out.append(ReviewItem("stale", m, None, f"not used for {int((now() - last) / 86400)} days"))
+        return out[:limit]
+    if queue == "low_confidence":
+        mems = _live_rows(store, "AND confidence < ? ORDER BY confidence", (low_confidence,), limit)
+        return [ReviewItem("low_confidence", m, None, f"confidence {m.confidence:.2f}") for m in mems]
+    if queue == "duplicates":
+        mems = _live_rows(store, "ORDER BY updated_at DESC", (), DUPLICATE_SCAN)
+        exact, near = duplicate_groups(mems)
+        pairs = [(g[0], g[1], 1.0) for g in exact] + near
+        dismissed = _reviewed(store, [a.id for a, _, _ in pairs], "not a duplicate of")
+        out = [ReviewItem("duplicates", a, b, f"{'same text' if s >= 1.0 else f'{s:.0%} the same words'}")
+               for a, b, s in pairs if f"{a.id}|not a duplicate of {b.id}" not in dismissed]
+        return out[:limit]
+    raise ValueError(f"unknown review queue {queue!r}; one of {', '.join(QUEUES)}")
+
+
+def _at_reason(entry: str) -> float:
+    m = re.search(r"@(\d+(?:\.\d+)?)$", entry)
+    return float(m.group(1)) if m else 0.0
+
+
+def _would_supersede(store, m: Memory) -> Memory | None:
+    for h in store.memories.history(m.id):
+        found = _WOULD_SUPERSEDE.search(h.reason or "")
+        if found:
+            target = store.memories.get_many([found.group(1)]).get(found.group(1))
+            return target if target is not None and target.is_live else None
+    return None
+
+
+def review_counts(store, **kw) -> dict[str, int]:
+    return {q: len(review_queue(store, q, **kw)) for q in QUEUES}
+
+
+def accept(store, item: ReviewItem, *, actor: str = "user") -> Memory:
+    """Say yes: keep a pending memory (retiring what it replaces), merge duplicates, keep the
+    newer of a contradiction, keep a stale memory, confirm a low-confidence one."""
+    m = item.memory
+    if item.queue == "pending":
+        with store.db.tx():
+            kept = store.memories.update(m.id, store.profile, actor=actor, action="accepted",
+                                         reason="accepted in review", status="active")
+            if item.other is not None:
+                store.memories.update(item.other.id, store.profile, actor=actor, action="superseded",
+                                      reason=f"superseded by {m.id} (accepted in review)",
+                                      superseded_by=m.id, valid_to=now())
+        store.short.drop_prefs_cache(store.profile)
+        return kept
+    if item.queue == "duplicates" and item.other is not None:
+        return merge(store, [m.id, item.other.id], m.content if len(m.content) >= len(item.other.content)
+                     else item.other.content, actor=actor)
+    if item.queue == "contradictions" and item.other is not None:
+        store.memories.delete(item.other.id, store.profile, actor=actor,
+                              reason=f"contradiction resolved in review: {m.id} is right")
+        return m
+    if item.queue == "stale":
+        _mark_reviewed(store, m, f"kept although stale @{now():.0f}", actor)
+        return m
+    if item.queue == "low_confidence":
+        return store.memories.update(m.id, store.profile, actor=actor, reason="confirmed in review",
+                                     action="confirmed", confidence=1.0)
+    raise ValueError(f"cannot accept a {item.queue} item")
+
+
+def reject(store, item: ReviewItem, *, actor: str = "user") -> Memory | None:
+    """Say no: drop a pending / stale / low-confidence memory, mark a pair as not duplicates,
+    or keep the older side of a contradiction (the newer one is deleted)."""
+    m = item.memory
+    if item.queue in ("pending", "stale", "low_confidence"):
+        return store.memories.delete(m.id, store.profile, actor=actor, reason=f"rejected in review ({item.queue})")
+    if item.queue == "duplicates" and item.other is not None:
+        _mark_reviewed(store, m, f"not a duplicate of {item.other.id}", actor)
+        return m
+    if item.queue == "contradictions" and item.other is not None:
+        with store.db.tx():
+            store.memories.delete(m.id, store.profile, actor=actor, reason="contradiction resolved: the older fact is right")
+            return store.memories.update(item.other.id, store.profile, actor=actor, action="restored",
+                                         reason="the older fact is right (review)", superseded_by=None, valid_to=None)
+    raise ValueError(f"cannot reject a {item.queue} item")
+
+
+def describe_item(item: ReviewItem) -> str:
+    return json.dumps({"queue": item.queue, "id": item.memory.id, "other": item.other.id if item.other else None,
+                       "detail": item.detail})
+
+
+__all__ = ["QUEUES", "ReviewItem", "accept", "delete_many", "edit", "forget_messages", "merge", "parse_tags",
+           "parse_when", "pin_many", "reject", "restore_many", "review_counts", "review_queue", "set_expiry",
+           "set_tags"]

@@ -1,0 +1,111 @@
+"""The Vectors tab: the Chroma collection, its count and model, drift against SQLite, the
+index outbox; ``i`` rebuilds the profile's vectors with a progress bar."""
+
+from __future__ import annotations
+
+import logging
+
+from rich.table import Table
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import ProgressBar, Static
+
+from memory import browse
+
+log = logging.getLogger("memchat.tui.inspector")
+
+
+class VectorsTab(Vertical, can_focus=True):
+    BINDINGS = [Binding("i", "reindex", "Reindex", id="vectors_reindex")]
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.info: dict = {}
+        self.reindexing = False
+
+    def compose(self) -> ComposeResult:
+        yield Static("reading the vector index…", id="vx-body")
+        yield ProgressBar(id="vx-progress", show_eta=False)
+
+    def on_mount(self) -> None:
+        self.query_one(ProgressBar).display = False
+
+    def reload(self) -> None:
+        if self.app.store is not None and not self.reindexing:
+            self._load()
+
+    @work(thread=True, exclusive=True, group="vx-load")
+    def _load(self) -> None:
+        store = self.app.store
+        from memory.indexer import pending_count
+
+        info: dict = {"outbox": pending_count(store), "expected": browse.vector_expected(store)}
+        try:
+            vec = store.vectors
+        except Exception as e:  # noqa: BLE001
+            vec, info["error"] = None, str(e)
+        if vec is None:
+            info.setdefault("error", "no embedding model: recall uses full-text search only "
+                                     "(set MEMCHAT_EMBEDDING_MODEL, see `memchat doctor`)")
+        else:
+            from memory.vectors import collection_name
+
+            info.update(collection=collection_name(store.profile), where=vec.url or str(vec.path),
+                        model=vec.embedder.name, dim=int(vec.embedder.dim), count=vec.count(store.profile),
+                        mismatch=vec.model_mismatch(store.profile))
+        self.app.call_from_thread(self._show, info)
+
+    def _show(self, info: dict) -> None:
+        if not self.is_attached:  # closed while a worker was reading
+            return
+        self.info = info
+        t = Table.grid(padding=(0, 2))
+        t.add_column(style="bold", no_wrap=True)
+        t.add_column()
+        if "count" in info:
+            drift = info["count"] - info["expected"]
+            t.add_row("collection", info["collection"])
+            t.add_row("stored at", info["where"])
+            t.add_row("model", f"{info['model']} ({info['dim']} dimensions)"
+                      + ("  [b red]built with another model: press i[/]" if info["mismatch"] else ""))
+            t.add_row("vectors", f"{info['count']:,}")
+            t.add_row("SQLite live", f"{info['expected']:,} (memories + chat turns)")
+            t.add_row("drift", "none" if drift == 0 else f"[b yellow]{drift:+,}[/] (the worker reconciles; i rebuilds)")
+        else:
+            t.add_row("vectors", f"[yellow]{info.get('error')}[/]")
+            t.add_row("SQLite live", f"{info['expected']:,}")
+        t.add_row("outbox", f"{info['outbox']:,} writes waiting for the vector index")
+        self.query_one("#vx-body", Static).update(t)
+
+    def action_reindex(self) -> None:
+        if self.app.store is None or self.reindexing:
+            return
+        self.reindexing = True
+        bar = self.query_one(ProgressBar)
+        bar.display = True
+        bar.update(total=None, progress=0)
+        self._reindex()
+
+    @work(thread=True, exclusive=True, group="vx-reindex")
+    def _reindex(self) -> None:
+        store = self.app.store
+        bar = self.query_one(ProgressBar)
+        try:
+            if store.vectors is None:
+                raise RuntimeError("no embedding model available")
+            n = store.reindex(progress=lambda done, total: self.app.call_from_thread(bar.update, total=total,
+                                                                                      progress=done))
+            note, sev = f"Reindexed {n:,} items.", "information"
+        except Exception as e:  # noqa: BLE001
+            note, sev = f"Reindex failed: {e}", "error"
+        self.app.call_from_thread(self._reindexed, note, sev)
+
+    def _reindexed(self, note: str, severity: str) -> None:
+        if not self.is_attached:  # closed while a worker was reading
+            return
+        self.reindexing = False
+        self.query_one(ProgressBar).display = False
+        self.app.notify(note, severity=severity)
+        self.reload()
