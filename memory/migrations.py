@@ -181,11 +181,20 @@ def _m004_pinned_index(c: sqlite3.Connection) -> None:
     )
 
 
+def _m005_inspector_indexes(c: sqlite3.Connection) -> None:
+    # The inspector filters by status (pending review, deleted) and by pin, newest first.
+    c.execute("CREATE INDEX memories_status_updated ON memories(profile, status, updated_at DESC)")
+    c.execute("CREATE INDEX memories_pinned_updated ON memories(profile, pinned, updated_at DESC)")
+    # ... and sorts by importance: walking this index beats sorting every live row.
+    c.execute("CREATE INDEX memories_importance ON memories(profile, importance DESC, id DESC)")
+
+
 MIGRATIONS: list[Migration] = [
     (1, "core tables: conversations, messages, memories, memory_history", _m001_core),
     (2, "FTS5 over memories and messages, kept in sync by triggers", _m002_fts),
     (3, "index outbox and short-term key/value fallback", _m003_outbox_kv),
     (4, "partial index over live pinned memories", _m004_pinned_index),
+    (5, "indexes for the inspector's status and pinned filters and importance sort", _m005_inspector_indexes),
 ]
 
 LATEST = MIGRATIONS[-1][0]
