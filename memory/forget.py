@@ -145,12 +145,14 @@ def forget_about(store, text: str, *, include_messages: bool = True) -> ForgetRe
     if not needle:
         raise ValueError("say what to forget")
     pattern = re.compile(re.escape(needle), re.IGNORECASE)
-    mems = [r["id"] for r in store.db.query(
-        "SELECT id, content, value, tags FROM memories WHERE profile = ?", (store.profile,))
+    rows = [r for r in store.db.query(
+        "SELECT id, section, content, value, tags FROM memories WHERE profile = ?", (store.profile,))
         if pattern.search(" ".join(str(r[k] or "") for k in ("content", "value", "tags")))]
+    mems = [r["id"] for r in rows if r["section"] != "summaries"]
+    summaries = [r["id"] for r in rows if r["section"] == "summaries"]  # they quote the topic
     msgs = [r["id"] for r in store.db.query(
         "SELECT id, content FROM messages WHERE profile = ?", (store.profile,)) if pattern.search(r["content"])]
-    report = ForgetReport(memories=mems)
+    report = ForgetReport(memories=mems, summaries=summaries)
     # The tombstone must not repeat what was forgotten.
     _purge_rows(store, mems + report.summaries, "forgotten with a topic (the topic is not recorded)")
     if include_messages:
