@@ -95,6 +95,12 @@ class MemoryStore:
         if self._closed or self._parent is not None:
             return
         self._closed = True
+        try:  # keep durable copies of the short-term data this process worked with
+            self.sync_commands()
+            for session, _at in self.active_sessions()[:50]:
+                self.sync_session_state(session)
+        except Exception as e:  # noqa: BLE001 - closing must not raise
+            log.warning("could not sync short-term memory on exit: %s", e)
         if self._server is not None:
             try:
                 self._server.release()
@@ -227,13 +233,31 @@ class MemoryStore:
     def active_sessions(self) -> list[tuple[str, float]]:
         return self.short.active_sessions(self.profile)
 
-    def push_command(self, text: str, keep: int = 500) -> None:
-        """Remember a prompt for up-arrow recall (Redis, durable copy as a memory section)."""
+    COMMANDS_KEPT = 500
+
+    def push_command(self, text: str) -> None:
+        """Remember a prompt for up-arrow recall (Redis; `sync_commands` keeps a SQLite copy)."""
         if text.strip():
-            self.short.push_command(self.profile, text, keep)
+            self.short.push_command(self.profile, text, self.COMMANDS_KEPT)
 
     def commands(self, n: int = 100) -> list[str]:
-        return self.short.commands(self.profile, n)
+        """Earlier prompts, oldest first: Redis, else the durable copy (which refills Redis)."""
+        got = self.short.commands(self.profile, n)
+        if got or self.short.degraded:
+            return got
+        durable = self.short.fallback._get(self.profile, "command_history") or []
+        for text in durable:
+            self.short.push_command(self.profile, text, self.COMMANDS_KEPT)
+        return durable[-n:]
+
+    def sync_commands(self) -> int:
+        """Copy the prompt history from Redis into SQLite (run by the sync job and on exit)."""
+        if self.short.degraded:
+            return 0
+        got = self.short.commands(self.profile, self.COMMANDS_KEPT)
+        if got:
+            self.short.fallback._set(self.profile, "command_history", got, None)
+        return len(got)
 
     # ------------------------------------------------------------------ conversations and messages
     def new_conversation(self, title: str = "", *, model: str | None = None, system_prompt: str | None = None,

@@ -59,13 +59,14 @@ def _record(name: str) -> Callable:
 def sync() -> dict:
     """Copy every active session's Redis state into SQLite (idempotent)."""
     base = queue.store_for()
-    n = 0
+    n = commands = 0
     for p in profiles(base):
         store = queue.store_for(p)
         for session, _at in store.active_sessions():
             store.sync_session_state(session)
             n += 1
-    return {"sessions": n}
+        commands += store.sync_commands()
+    return {"sessions": n, "commands": commands}
 
 
 @_record("cleanup")

@@ -236,3 +236,15 @@ def test_lexical_search_finds_rows_crowded_out_by_another_profile(store):
             other.add_message(big_c.id, "user", f"alpha {i}")
     msg = store.add_message(c.id, "user", "alpha shows up in my own longer chat message too")
     assert [m.id for m, _ in store.search_messages("alpha", limit=5)] == [msg.id]
+
+
+def test_prompt_history_has_a_durable_copy(redis_url):
+    import redis
+
+    with MemoryStore(load_settings()) as s:
+        for p in ("first prompt", "second prompt"):
+            s.push_command(p)
+    redis.Redis.from_url(redis_url).flushall()  # Redis lost everything (no AOF on this server)
+    with MemoryStore(load_settings()) as s:
+        assert s.commands(10) == ["first prompt", "second prompt"]  # from SQLite
+        assert s.short.primary.commands(s.profile, 10) == ["first prompt", "second prompt"]  # refilled

@@ -31,14 +31,16 @@ def test_periodic_jobs_once(store, llm, monkeypatch):
     conv = store.new_conversation()
     exchange(store, conv.id, "I moved to Lisbon last month", "Lovely city.")
     store.set_session_state(conv.id, topic="moving")
+    store.push_command("I moved to Lisbon last month")
     temp = store.add_memory("parking spot 42", section="temporary", expires_at=time.time() - 1)
     gone = store.add_memory("an old note")
     store.delete_memory(gone.id)
 
     first = run_once(store)
     jobs = first["jobs"]
-    assert jobs["sync"] == {"sessions": 1}
+    assert jobs["sync"] == {"sessions": 1, "commands": 1}
     assert store.short.fallback.get_state(store.profile, conv.id) == {"topic": "moving"}
+    assert store.short.fallback._get(store.profile, "command_history") == ["I moved to Lisbon last month"]
     assert jobs["cleanup"]["expired"] == 1 and jobs["cleanup"]["purged"] == 2  # grace period 0
     assert {m.id for m in store.list_memories(status=None)}.isdisjoint({temp.id, gone.id})
     assert [h.action for h in store.memories.history(temp.id)] == ["added", "expired", "purged"]
