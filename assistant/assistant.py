@@ -131,9 +131,10 @@ class Assistant:
         model: str | None = None,
         system_prompt: str | None = None,
         incognito: bool = False,
+        project: str | None = None,
     ) -> Conversation:
         return self.store.new_conversation(
-            title, model=model, system_prompt=system_prompt, incognito=incognito
+            title, model=model, system_prompt=system_prompt, incognito=incognito, project=project
         )
 
     def make_title(self, conversation_id: str) -> str:

@@ -97,7 +97,11 @@ class Answer:
             return []
         try:
             return self.store.recall(
-                self.text, filters=RecallFilters(exclude_conversation_id=self.conv.id)
+                self.text, filters=RecallFilters(
+                    exclude_conversation_id=self.conv.id,
+                    context_conversation_id=self.conv.id,
+                    context_project=self.conv.project,
+                )
             )
         except Exception as e:  # noqa: BLE001 - a reply without memories beats no reply
             log.warning("recall failed, answering without memories: %s", e)

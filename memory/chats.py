@@ -18,7 +18,7 @@ from memory.rows import (
 )
 from memory.secrets import redact
 
-_CONV_MUTABLE = {"title", "model", "system_prompt", "archived", "incognito"}
+_CONV_MUTABLE = {"title", "model", "system_prompt", "project", "archived", "incognito"}
 _MSG_MUTABLE = {
     "content", "status", "model", "used_memories", "prompt_tokens", "completion_tokens",
     "memory_tokens", "cost", "latency_ms", "error",

@@ -189,12 +189,17 @@ def _m005_inspector_indexes(c: sqlite3.Connection) -> None:
     c.execute("CREATE INDEX memories_importance ON memories(profile, importance DESC, id DESC)")
 
 
+def _m006_conversation_project(c: sqlite3.Connection) -> None:
+    c.execute("ALTER TABLE conversations ADD COLUMN project TEXT")
+
+
 MIGRATIONS: list[Migration] = [
     (1, "core tables: conversations, messages, memories, memory_history", _m001_core),
     (2, "FTS5 over memories and messages, kept in sync by triggers", _m002_fts),
     (3, "index outbox and short-term key/value fallback", _m003_outbox_kv),
     (4, "partial index over live pinned memories", _m004_pinned_index),
     (5, "indexes for the inspector's status and pinned filters and importance sort", _m005_inspector_indexes),
+    (6, "conversations belong to an optional project (memory scopes)", _m006_conversation_project),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -56,7 +56,7 @@ class Memory:
     pinned: bool = False
     persistence: str = "permanent"
     status: str = "active"
-    scope: str = "global"  # "global", "project:<tag>" or "conversation:<id>"
+    scope: str = "global"  # "global", "project:<name>" or "conversation:<id>"
     expires_at: float | None = None
     created_at: float = field(default_factory=now)
     updated_at: float = field(default_factory=now)
@@ -99,6 +99,7 @@ class Conversation:
     title: str = ""
     model: str | None = None
     system_prompt: str | None = None
+    project: str | None = None  # memories scoped "project:<name>" are recalled only here
     archived: bool = False
     incognito: bool = False
     created_at: float = field(default_factory=now)
@@ -169,6 +170,11 @@ class RecallFilters:
     until: float | None = None
     include_messages: bool = True
     exclude_conversation_id: str | None = None
+    # Where the recall happens, for memory scopes: a memory scoped "conversation:<id>" is only
+    # recalled in that conversation, "project:<name>" only in conversations of that project.
+    # None (e.g. a search from the CLI) means every scope.
+    context_conversation_id: str | None = None
+    context_project: str | None = None
 
 
 @dataclass

@@ -78,7 +78,21 @@ def _keep_memory(m: Memory | None, profile: str, f: RecallFilters) -> bool:
         return False
     if f.entity_id and m.entity_id != f.entity_id:
         return False
+    if not in_scope(m.scope, f):
+        return False
     return not (f.conversation_id and m.source_conversation_id != f.conversation_id)
+
+
+def in_scope(scope: str, f: RecallFilters) -> bool:
+    """Whether a memory with ``scope`` may be recalled where ``f`` says the recall happens."""
+    if not scope or scope == "global" or (f.context_conversation_id is None and f.context_project is None):
+        return True
+    kind, _, name = scope.partition(":")
+    if kind == "conversation":
+        return name == f.context_conversation_id
+    if kind == "project":
+        return name == f.context_project
+    return True
 
 
 def _keep_message(m: Message | None, profile: str, f: RecallFilters) -> bool:

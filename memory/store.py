@@ -63,6 +63,14 @@ def _connect_short_term(settings: Settings, db: Database, start_redis: bool) -> 
     return ResilientShortTerm(RedisShortTerm(url), fallback, "embedded", restart=server.attach), server, warnings
 
 
+def validate_scope(scope: str) -> str:
+    """A memory scope: "global", "project:<name>" or "conversation:<id>"."""
+    kind, sep, name = scope.partition(":")
+    if scope == "global" or (sep and name.strip() and kind in ("project", "conversation")):
+        return scope
+    raise ValueError(f"unknown scope {scope!r}: use global, project:<name> or conversation:<id>")
+
+
 class MemoryStore:
     """Both memory tiers behind one profile-scoped API."""
 
@@ -129,6 +137,7 @@ class MemoryStore:
             fields.setdefault("persistence", "temporary")
         if self.settings.memory.review and actor.startswith("worker"):
             fields.setdefault("status", "pending")
+        validate_scope(fields.get("scope", "global"))
         m = Memory(content=content, section=section, profile=self.profile, **fields)
         m = self.memories.add(m, actor=actor, reason=reason)
         if section == "preferences":
@@ -261,9 +270,9 @@ class MemoryStore:
 
     # ------------------------------------------------------------------ conversations and messages
     def new_conversation(self, title: str = "", *, model: str | None = None, system_prompt: str | None = None,
-                         incognito: bool = False) -> Conversation:
+                         incognito: bool = False, project: str | None = None) -> Conversation:
         return self.chats.create(Conversation(profile=self.profile, title=title, model=model,
-                                              system_prompt=system_prompt, incognito=incognito))
+                                              system_prompt=system_prompt, incognito=incognito, project=project))
 
     def get_conversation(self, conversation_id: str) -> Conversation:
         return self.chats.get(conversation_id, self.profile)

@@ -135,6 +135,10 @@ def _enqueue(store, conversation_id: str, message_id: str) -> None:
 @click.option(
     "--incognito", is_flag=True, help="Read memory, keep nothing (no conversation, no learning)."
 )
+@click.option(
+    "--project", metavar="NAME", help="Start the conversation in a project: memories scoped "
+    "project:NAME are recalled only there."
+)
 def ask(
     text: tuple[str, ...],
     model: str | None,
@@ -142,6 +146,7 @@ def ask(
     conversation_id: str | None,
     show_memories: bool,
     incognito: bool,
+    project: str | None,
 ) -> None:
     """Ask one question and stream the answer; piped stdin is appended to TEXT.
 
@@ -167,7 +172,7 @@ def ask(
             sys.exit(EXIT_CONFIG)
         if conv is None:
             conv = assistant.start_conversation(
-                first_words(question), model=model, incognito=incognito
+                first_words(question), model=model, incognito=incognito, project=project
             )
         cancel = threading.Event()
         hits: list[RecallHit] = []

@@ -31,22 +31,29 @@ _register_transfer_commands()
 @click.option("--key", help="A key, for key/value memories such as preferences.")
 @click.option("--pin", is_flag=True, help="Pin it: always a candidate for recall.")
 @click.option("--importance", type=click.FloatRange(0, 1), default=0.5, show_default=True)
+@click.option("--scope", default="global", show_default=True, metavar="SCOPE",
+              help="global, project:NAME (recalled only in that project's conversations) or "
+                   "conversation:ID (only in that conversation).")
 @click.option("--json", "as_json", is_flag=True, help="Print the stored memory as JSON.")
 def add(text: tuple[str, ...], section: str, tags: tuple[str, ...], key: str | None, pin: bool,
-        importance: float, as_json: bool) -> None:
+        importance: float, scope: str, as_json: bool) -> None:
     """Remember TEXT.
 
     \b
     memchat memory add "My cat is called Ziggy" --tag pets
     memchat memory add "dark mode" --section preferences --key theme
+    memchat memory add "deploys go through staging first" --scope project:shop
     """
     with open_store() as store:
         content = " ".join(text)
         if section == "preferences" and key:
             m = store.set_preference(key, content, actor="cli")
         else:
-            m = store.add_memory(content, section=section, tags=list(tags), key=key, pinned=pin,
-                                 importance=importance, actor="cli")
+            try:
+                m = store.add_memory(content, section=section, tags=list(tags), key=key, pinned=pin,
+                                     importance=importance, scope=scope, actor="cli")
+            except ValueError as e:
+                raise click.BadParameter(str(e), param_hint="--scope") from None
         store_index(store)
     if as_json:
         print_json(m)

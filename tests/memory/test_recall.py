@@ -157,3 +157,28 @@ def test_cli_search_json_and_reindex(redis_url, model_dir):
     r = runner.invoke(cli, ["memory", "reindex"])
     assert r.exit_code == 0, r.output
     assert "reindexed 1 items" in r.output
+
+
+def test_memory_scopes_limit_where_a_memory_is_recalled(store):
+    from memory.models import RecallFilters
+
+    shop = store.new_conversation("shop work", project="shop")
+    other = store.new_conversation("holiday planning")
+    store.add_memory("deploys of the webshop go through the staging server first", scope="project:shop")
+    store.add_memory("the staging server password rotates on Mondays", scope=f"conversation:{other.id}")
+    store.add_memory("the user prefers concise answers about servers")
+
+    def texts(conv):
+        f = RecallFilters(context_conversation_id=conv.id, context_project=conv.project)
+        return {h.text for h in store.recall("staging server", filters=f, token_budget=None, limit=20)}
+
+    in_shop, in_other = texts(shop), texts(other)
+    assert "deploys of the webshop go through the staging server first" in in_shop
+    assert "deploys of the webshop go through the staging server first" not in in_other
+    assert "the staging server password rotates on Mondays" in in_other
+    assert "the staging server password rotates on Mondays" not in in_shop
+    assert "the user prefers concise answers about servers" in in_shop & in_other
+    everywhere = {h.text for h in store.recall("staging server", token_budget=None, limit=20)}
+    assert len(everywhere) == 3  # a search with no context sees every scope
+    with pytest.raises(ValueError, match="unknown scope"):
+        store.add_memory("x", scope="team")
