@@ -12,6 +12,7 @@ when the first screen is shown; ``MEMCHAT_EXIT_ON_FIRST_SCREEN=1`` then exits.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import resource
@@ -51,7 +52,8 @@ class MemchatApp(App):
         self.run_worker_inside = worker  # the embedded huey consumer (settings.worker.embedded)
         self._consumer: Any = None
         self.settings: Any = None
-        self.store: Any = None
+        self.store: Any = None  # the current profile's store (see open_profile)
+        self.root_store: Any = None  # the store opened at start; owns the connections
         self.assistant: Any = None
         self.backend_error: str | None = None
         self.model_problem: str | None = None
@@ -60,7 +62,8 @@ class MemchatApp(App):
         self._first_screen_seen = False
 
     def get_default_screen(self) -> Screen:
-        return ChatScreen()
+        self._chat_screen = ChatScreen()  # kept: at unmount the screen stack is already empty
+        return self._chat_screen
 
     @property
     def chat(self) -> ChatScreen:
@@ -122,6 +125,7 @@ class MemchatApp(App):
             assistant,
             problem,
         )
+        self.root_store = store
         self._apply_ui_settings()
         for w in store.warnings:
             self.notify(w, severity="warning", timeout=8)
@@ -248,6 +252,32 @@ class MemchatApp(App):
         if worker is not None:
             status.worker = worker
 
+    # ------------------------------------------------------------------ profiles
+    @work(thread=True, exclusive=True, group="backend")
+    def open_profile(self, name: str) -> None:
+        """Scope memory and the assistant to profile ``name`` (same connections), then tell
+        the chat screen. Nothing of another profile stays reachable through ``self.store``."""
+        try:
+            from assistant.assistant import Assistant
+
+            root = self.root_store
+            store = root if name == root.profile else root.for_profile(name)
+            assistant = Assistant(store)
+            problem = assistant.configuration_problem()
+        except Exception as e:  # noqa: BLE001 - stay on the current profile
+            log.exception("could not open profile %s", name)
+            self.call_from_thread(
+                self.notify, f"Could not open profile {name}: {e}", severity="error"
+            )
+            return
+        self.call_from_thread(self._profile_ready, store, assistant, problem)
+
+    async def _profile_ready(self, store: Any, assistant: Any, problem: str | None) -> None:
+        self.store, self.assistant, self.model_problem = store, assistant, problem
+        self.settings = store.settings
+        await self.chat.profile_changed()
+        self._check_health()
+
     def tier_stats(self):
         return self.store.stats() if self.store is not None else None
 
@@ -334,6 +364,16 @@ class MemchatApp(App):
             chat.action_focus_transcript,
         )
         yield SystemCommand(
+            "Switch profile",
+            "Another profile's memories and chats (F3)",
+            chat.action_switch_profile,
+        )
+        yield SystemCommand(
+            "Toggle incognito",
+            "A chat that reads memory and keeps nothing (F4)",
+            chat.action_toggle_incognito,
+        )
+        yield SystemCommand(
             "Memory inspector", "Open the memory inspector (F2)", self.action_toggle_inspector
         )
         yield SystemCommand("Help: keys", "Every key (F1)", self.action_help)
@@ -345,11 +385,15 @@ class MemchatApp(App):
             except Exception as e:  # noqa: BLE001
                 log.warning("stopping the embedded worker: %s", e)
         if self.store is not None:
-            chat = next((s for s in self.screen_stack if isinstance(s, ChatScreen)), None)
-            if chat is not None and chat._cancel is not None:
-                chat._cancel.set()
+            chat = getattr(self, "_chat_screen", None)
+            if chat is not None:
+                if chat._cancel is not None:
+                    chat._cancel.set()
+                if chat._incognito_ids:  # an incognito chat is not kept: wait for its turn, delete
+                    await asyncio.to_thread(chat.turn_idle.wait, 5)
+                    chat.discard_incognito()
             try:
-                self.store.close()
+                (self.root_store or self.store).close()
             except Exception as e:  # noqa: BLE001
                 log.warning("closing memory: %s", e)
 

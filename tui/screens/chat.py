@@ -1,9 +1,11 @@
 """The chat screen: sidebar, transcript, prompt, status bar. Turns live in chat_turns,
-memory actions in chat_memory; this module holds the layout and the conversations."""
+memory actions in chat_memory, profiles and incognito in chat_session; this module holds
+the layout and the conversations."""
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 from textual import on, work
@@ -13,17 +15,18 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer
 
 from tui.screens.chat_memory import MemoryMixin
+from tui.screens.chat_session import INCOGNITO_TEXT, SessionMixin
 from tui.screens.chat_turns import TurnsMixin
 from tui.screens.dialogs import ConfirmDialog, TextDialog
 from tui.widgets.prompt import PromptInput
 from tui.widgets.sidebar import Sidebar, SidebarItem
 from tui.widgets.status import StatusBar
-from tui.widgets.transcript import Transcript
+from tui.widgets.transcript import EMPTY_TEXT, Transcript
 
 log = logging.getLogger("memchat.tui")
 
 
-class ChatScreen(TurnsMixin, MemoryMixin):
+class ChatScreen(TurnsMixin, MemoryMixin, SessionMixin):
     BINDINGS = [
         Binding("escape", "stop", "Stop", id="stop"),
         Binding("ctrl+n", "new_conversation", "New chat", id="new_conversation"),
@@ -31,6 +34,8 @@ class ChatScreen(TurnsMixin, MemoryMixin):
         Binding("ctrl+g", "edit_last", "Edit last", id="edit_last"),
         Binding("ctrl+o", "pick_model", "Model", id="pick_model"),
         Binding("ctrl+s", "edit_persona", "Persona", id="system_prompt"),
+        Binding("f3", "switch_profile", "Profile", id="switch_profile"),
+        Binding("f4", "toggle_incognito", "Incognito", id="incognito"),
         Binding("ctrl+f", "search", "Search", id="search", show=False),
         Binding("ctrl+b", "toggle_sidebar", "Sidebar", id="toggle_sidebar", show=False),
         Binding("ctrl+t", "focus_transcript", "Messages", id="focus_transcript", show=False),
@@ -45,6 +50,9 @@ class ChatScreen(TurnsMixin, MemoryMixin):
         self.pending_persona: str | None = None
         self.show_archived = False
         self._search_serial = 0
+        self._incognito_ids: set[str] = set()  # incognito chats started here, deleted on leaving
+        self.turn_idle = threading.Event()
+        self.turn_idle.set()
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
@@ -78,6 +86,7 @@ class ChatScreen(TurnsMixin, MemoryMixin):
     async def backend_ready(self) -> None:
         """The app opened the store and the assistant: fill everything in."""
         store = self.app.store
+        self.status.profile = store.profile
         await self.sidebar.populate()
         self.refresh_sidebar()
         self.refresh_model()
@@ -103,6 +112,7 @@ class ChatScreen(TurnsMixin, MemoryMixin):
         if store is None or self.sidebar.searching:
             return
         convs = store.list_conversations(archived=None if self.show_archived else False)
+        convs = [c for c in convs if not c.incognito]  # never kept, never listed
         items = [SidebarItem(c.id, c.title, c.updated_at, archived=c.archived) for c in convs]
         self.sidebar.current_id = self.conversation_id
         self.sidebar.show(
@@ -117,11 +127,15 @@ class ChatScreen(TurnsMixin, MemoryMixin):
             self.app.notify("A reply is still streaming — Esc stops it first.", severity="warning")
             return
         store = self.app.store
+        if self._incognito_ids:  # leaving an incognito chat: it is not kept
+            self.discard_incognito()
+        if self.incognito and conversation_id is not None:
+            self.set_incognito(False)  # a kept conversation is never incognito
         self.set_editing(False)
         self.conversation_id = conversation_id
         self.pending_model = self.pending_persona = None
         if conversation_id is None or store is None:
-            self.transcript.show_empty()
+            self.transcript.show_empty(INCOGNITO_TEXT if self.incognito else EMPTY_TEXT)
         else:
             messages = store.messages(conversation_id)
             views = await self.transcript.show_messages(messages)

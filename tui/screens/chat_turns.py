@@ -52,9 +52,12 @@ class TurnFinished(TMessage):
         super().__init__()
 
 
-def coalesce(events: Iterator[TurnEvent], interval: float = FLUSH_SECONDS) -> Iterator[TurnEvent]:
-    """Merge consecutive deltas arriving within ``interval`` into one event."""
+def coalesce(events: Iterator[TurnEvent], interval: float | None = None) -> Iterator[TurnEvent]:
+    """Merge consecutive deltas arriving within ``interval`` (default FLUSH_SECONDS) into one."""
     from memory.models import TurnEvent
+
+    if interval is None:
+        interval = FLUSH_SECONDS
 
     buf: list[str] = []
     last = time.monotonic()
@@ -85,7 +88,10 @@ class TurnsMixin(Screen):
     _reply_view: MessageView | None = None
     _user_view: MessageView | None = None
     _queued: tuple[str, str] | None = None  # (mode, text) waiting for the store to open
+    _incognito_ids: set[str]
+    incognito = False
     editing = False
+    turn_idle: threading.Event  # clear while a turn's thread runs (the app waits on it at exit)
 
     @property
     def streaming(self) -> bool:
@@ -129,9 +135,11 @@ class TurnsMixin(Screen):
             self._reply_view.note("waiting for memory to open…")
             self._queued = (mode, text)
             return
-        if mode == "send":
+        if mode == "send" and not self.incognito:
             self._push_command(text)
-        self._run_turn(mode, self.conversation_id, text, self._cancel, self._turn_no)
+        self._run_turn(
+            mode, self.conversation_id, text, self._cancel, self._turn_no, self.incognito
+        )
 
     def run_queued(self) -> None:
         """Called once the store is open: start a turn sent before that."""
@@ -141,9 +149,11 @@ class TurnsMixin(Screen):
         self._queued = None
         if self._reply_view is not None:
             self._reply_view.note("")
-        if mode == "send":
+        if mode == "send" and not self.incognito:
             self._push_command(text)
-        self._run_turn(mode, self.conversation_id, text, self._cancel, self._turn_no)
+        self._run_turn(
+            mode, self.conversation_id, text, self._cancel, self._turn_no, self.incognito
+        )
 
     @work(thread=True, group="history")
     def _push_command(self, text: str) -> None:
@@ -188,16 +198,27 @@ class TurnsMixin(Screen):
     # ------------------------------------------------------------------ the worker
     @work(thread=True, exclusive=True, group="turn")
     def _run_turn(
-        self, mode: str, conversation_id: str | None, text: str, cancel: threading.Event, turn: int
+        self,
+        mode: str,
+        conversation_id: str | None,
+        text: str,
+        cancel: threading.Event,
+        turn: int,
+        incognito: bool = False,
     ) -> None:
         worker = get_current_worker()
         assistant = self.app.assistant
         titled = False
+        self.turn_idle.clear()
         try:
             if conversation_id is None:
                 conv = assistant.start_conversation(
-                    model=self.pending_model, system_prompt=self.pending_persona
+                    model=self.pending_model,
+                    system_prompt=self.pending_persona,
+                    incognito=incognito,
                 )
+                if incognito:
+                    self._incognito_ids.add(conv.id)
                 conversation_id = conv.id
                 self.post_message(ConversationStarted(conv, turn))
             if mode == "send":
@@ -210,9 +231,9 @@ class TurnsMixin(Screen):
                 if worker.is_cancelled:
                     cancel.set()
                 self.post_message(TurnUpdate(ev, conversation_id, turn))
-                if ev.kind == "done" and ev.message is not None:
+                if ev.kind == "done" and ev.message is not None and not incognito:
                     self._after_turn(conversation_id, ev.message.id)
-            titled = self._title_if_needed(conversation_id)
+            titled = not incognito and self._title_if_needed(conversation_id)
         except Exception as e:  # noqa: BLE001 - a turn must never take the app down
             from memory.models import TurnEvent
 
@@ -227,6 +248,7 @@ class TurnsMixin(Screen):
                 )
             )
         finally:
+            self.turn_idle.set()
             self.post_message(TurnFinished(turn, conversation_id, titled))
 
     def _after_turn(self, conversation_id: str, message_id: str) -> None:

@@ -1,13 +1,17 @@
-"""Small modal dialogs: a yes/no confirmation and a text editor (rename, persona)."""
+"""Small modal dialogs: a yes/no confirmation, a text editor (rename, persona) and the
+profile picker."""
 
 from __future__ import annotations
+
+import re
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, TextArea
+from textual.widgets import Button, Input, Label, OptionList, TextArea
+from textual.widgets.option_list import Option
 
 
 class ConfirmDialog(ModalScreen[bool]):
@@ -87,3 +91,63 @@ class TextDialog(ModalScreen[str | None]):
     def _submitted(self, event: Input.Submitted) -> None:
         event.stop()
         self.dismiss(event.value)
+
+
+PROFILE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")  # the rule memory.config applies
+NEW_PROFILE = "__new__"
+
+
+def clean_profile_name(text: str) -> str | None:
+    """The profile name typed by a person (lowercased), or None when it is not valid."""
+    name = text.strip().lower()
+    return name if PROFILE_RE.match(name) else None
+
+
+class ProfilePicker(ModalScreen[str | None]):
+    """Pick a profile, or type a new one. Dismisses with the name, or None when cancelled."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="profile_cancel")]
+
+    def __init__(self, profiles: list[str], current: str) -> None:
+        super().__init__(classes="dialog-screen")
+        self.profiles = profiles
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("Switch profile", classes="dialog-question")
+            yield Label("Each profile has its own memories and conversations.", classes="dim")
+            options = [
+                Option(f"{'● ' if p == self.current else '  '}{p}", id=p) for p in self.profiles
+            ]
+            options.append(Option("  new profile…", id=NEW_PROFILE))
+            yield OptionList(*options, id="profiles")
+            yield Input(placeholder="new profile name (a-z, 0-9, - and _)", id="new-profile")
+            yield Label("Enter switches · Esc cancels", classes="dim")
+
+    def on_mount(self) -> None:
+        ol = self.query_one("#profiles", OptionList)
+        ol.highlighted = self.profiles.index(self.current) if self.current in self.profiles else 0
+        ol.focus()
+
+    @on(OptionList.OptionSelected, "#profiles")
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if event.option.id == NEW_PROFILE:
+            self.query_one("#new-profile", Input).focus()
+        else:
+            self.dismiss(event.option.id)
+
+    @on(Input.Submitted, "#new-profile")
+    def _typed(self, event: Input.Submitted) -> None:
+        event.stop()
+        name = clean_profile_name(event.value)
+        if name is None:
+            self.notify(
+                "Profile names are 1-32 characters: a-z, 0-9, '-' and '_'.", severity="error"
+            )
+            return
+        self.dismiss(name)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,4 +1,5 @@
-"""The status bar: model, memory tokens in the last prompt, memory/worker health, loading."""
+"""The status bar: profile (and incognito), model, memory tokens in the last prompt,
+memory/worker health, loading."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ class StatusBar(Widget):
     """Attributes are set by the app and the chat screen; the bar only draws them."""
 
     model: reactive[str] = reactive("…")
+    profile: reactive[str] = reactive("")  # shown once memory is open
+    incognito: reactive[bool] = reactive(False)  # this chat reads memory, keeps nothing
     memory_tokens: reactive[int | None] = reactive(None)
     memory: reactive[str] = reactive("opening memory…")  # "redis", "embedded", or a problem
     memory_ok: reactive[bool] = reactive(True)
@@ -20,6 +23,10 @@ class StatusBar(Widget):
 
     def render(self) -> Text:
         t = Text(no_wrap=True, overflow="ellipsis")
+        if self.incognito:
+            t.append(" incognito ", style="bold reverse magenta")
+        if self.profile:
+            t.append(f" profile {self.profile} │", style="bold")
         t.append(" ⬤ ", style="green" if self.model not in ("no model", "…") else "red")
         t.append(self.model)
         if self.memory_tokens is not None:

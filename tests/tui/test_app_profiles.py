@@ -1,0 +1,189 @@
+"""Profiles and incognito in the chat app, driven by keys against the fake LLM and real Valkey."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+import redis
+
+from memory.errors import NotFound
+from memory.store import MemoryStore
+from tui.app import MemchatApp
+from tui.screens.dialogs import ProfilePicker
+
+SIZE = (110, 34)
+
+
+async def wait_for(pilot, cond, timeout: float = 20.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+async def opened(app, pilot) -> None:
+    await wait_for(pilot, lambda: app.store is not None, what="the store to open")
+    await pilot.pause()
+
+
+async def send(app, pilot, text: str):
+    app.chat.prompt.focus()
+    app.chat.prompt.insert(text)
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: len(app.chat.transcript.views()) >= 2, what="turn start")
+    reply = [v for v in app.chat.transcript.views() if v.role == "assistant"][-1]
+    await wait_for(pilot, lambda: not app.chat.streaming, what="the reply to finish")
+    return reply
+
+
+@pytest.fixture
+def app(redis_url, monkeypatch) -> MemchatApp:
+    monkeypatch.setenv("MEMCHAT_WORKER__EMBEDDED", "false")
+    return MemchatApp(worker=False, warm=False)
+
+
+def seed_two_profiles() -> None:
+    with MemoryStore() as home:
+        c = home.new_conversation("Home chat")
+        home.add_message(c.id, "user", "my cat is called Miso")
+        home.add_memory("The user's cat is called Miso", section="facts")
+        work = home.for_profile("work")
+        c = work.new_conversation("Work chat")
+        work.add_message(c.id, "user", "my manager is called Dana")
+        work.add_memory("The user's manager is called Dana", section="facts")
+
+
+async def pick_profile(app, pilot, name: str, *, new: bool = False) -> None:
+    await pilot.press("f3")
+    await wait_for(pilot, lambda: isinstance(app.screen, ProfilePicker), what="the profile picker")
+    picker = app.screen
+    if new:
+        picker.query_one("#new-profile").focus()
+        picker.query_one("#new-profile").value = name
+    else:
+        ol = picker.query_one("#profiles")
+        ol.highlighted = next(i for i, o in enumerate(ol.options) if o.id == name)
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: app.store.profile == name, what=f"profile {name} to open")
+    await pilot.pause()
+
+
+async def test_switching_profile_shows_only_that_profiles_chats_and_memories(app, fake_llm):
+    seed_two_profiles()
+    fake_llm.script("Dana, I believe.")
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(app, pilot)
+        chat = app.chat
+        assert [it.title for it in chat.sidebar.items] == ["Home chat"]
+        assert chat.status.profile == "default"
+
+        await pilot.press("f3")
+        await wait_for(pilot, lambda: isinstance(app.screen, ProfilePicker))
+        listed = [o.id for o in app.screen.query_one("#profiles").options]
+        assert listed == ["default", "work", "__new__"]
+        await pilot.press("escape")
+
+        await pick_profile(app, pilot, "work")
+        await wait_for(pilot, lambda: [it.title for it in chat.sidebar.items] == ["Work chat"])
+        assert "profile work" in str(chat.status.render())
+        assert app.assistant.store is app.store
+        texts = [
+            h.text for h in app.store.recall("who is called what? cat manager", token_budget=None)
+        ]
+        assert any("Dana" in t for t in texts)
+        assert not any("Miso" in t for t in texts)
+
+        reply = await send(app, pilot, "what is my manager called, and my cat?")
+        prompt = " ".join(str(m["content"]) for m in fake_llm.last_messages())
+        assert "Dana" in prompt and "Miso" not in prompt
+        assert all(it.text is None or "Miso" not in it.text for it in reply.memories.items)
+        assert app.store.get_conversation(chat.conversation_id).profile == "work"
+
+        await pick_profile(app, pilot, "fresh", new=True)
+        await wait_for(pilot, lambda: chat.sidebar.items == [], what="an empty list")
+        assert chat.status.profile == "fresh"
+        assert app.store.recall("cat manager", token_budget=None) == []
+
+        await pick_profile(app, pilot, "default")
+        await wait_for(pilot, lambda: [it.title for it in chat.sidebar.items] == ["Home chat"])
+
+
+async def test_incognito_reads_memory_and_leaves_nothing_behind(app, fake_llm):
+    with MemoryStore() as s:
+        s.add_memory("The user's cat is called Miso", section="facts")
+    fake_llm.script("Your cat is Miso.", default=True)
+    r = redis.Redis.from_url(os.environ["REDIS_URL"])
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(app, pilot)
+        chat = app.chat
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: chat.status.incognito, what="incognito on")
+        assert "incognito" in str(chat.status.render())
+
+        reply = await send(app, pilot, "what is my cat called?")
+        assert reply.text == "Your cat is Miso."
+        assert "Miso" in " ".join(str(m["content"]) for m in fake_llm.last_messages())  # read
+        cid = chat.conversation_id
+        assert app.store.get_conversation(cid).incognito
+        assert chat.sidebar.items == []  # never listed
+        assert app.store.recent_turns(cid)  # the chat itself works like any other
+
+        await pilot.press("ctrl+n")  # leave it
+        await wait_for(pilot, lambda: chat.conversation_id is None)
+        with pytest.raises(NotFound):
+            app.store.get_conversation(cid)
+        assert (
+            app.store.db.scalar("SELECT COUNT(*) FROM messages WHERE conversation_id = ?", (cid,))
+            == 0
+        )
+        assert app.store.short.recent_turns(app.store.profile, cid, 50) == []
+        assert [k for k in r.scan_iter(f"*{cid}*")] == []
+        assert chat.status.incognito  # still incognito: the next chat is too
+
+        await send(app, pilot, "one more, then quit")
+        second = chat.conversation_id
+        assert app.store.get_conversation(second).incognito
+
+    with MemoryStore() as s:
+        assert s.list_conversations(archived=None) == []
+        assert s.db.scalar("SELECT COUNT(*) FROM messages") == 0
+        assert [m.content for m in s.list_memories(status=None)] == [
+            "The user's cat is called Miso"
+        ]
+        assert "what is my cat called?" not in s.commands()
+        from tasks import api as tasks_api
+
+        assert tasks_api.pending_count(s) == 0
+    assert [k for k in r.scan_iter(f"*{second}*")] == []
+    assert [k for k in r.scan_iter("*debounce*")] == []
+
+
+async def test_incognito_off_and_opening_a_kept_chat_end_incognito(app, fake_llm):
+    with MemoryStore() as s:
+        c = s.new_conversation("Kept chat")
+        s.add_message(c.id, "user", "hello")
+    fake_llm.script("ok", default=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(app, pilot)
+        chat = app.chat
+        await pilot.press("f4")
+        await send(app, pilot, "secret musing")
+        cid = chat.conversation_id
+        chat.sidebar.option_list.focus()
+        chat.sidebar.option_list.highlighted = 0
+        await pilot.press("enter")  # open the kept chat: the incognito one goes
+        await wait_for(pilot, lambda: chat.conversation_id != cid)
+        assert not chat.status.incognito
+        with pytest.raises(NotFound):
+            app.store.get_conversation(cid)
+        await pilot.press("f4")
+        await send(app, pilot, "another musing")
+        cid = chat.conversation_id
+        await pilot.press("f4")  # incognito off: leaves and deletes it
+        await wait_for(pilot, lambda: not chat.status.incognito)
+        with pytest.raises(NotFound):
+            app.store.get_conversation(cid)
+        assert [c.title for c in app.store.list_conversations()] == ["Kept chat"]
