@@ -89,6 +89,11 @@ def cli(ctx: click.Context, profile: str | None) -> None:
     if profile:
         os.environ["MEMCHAT_PROFILE"] = profile
     ctx.obj["profile"] = profile
+    if ctx.invoked_subcommand != "worker":  # the worker logs to worker.log itself
+        from memory.config import load_settings
+        from memory.logs import setup_logging
+
+        setup_logging(load_settings().log_dir)
     if ctx.invoked_subcommand is None:
         chat_cmd = cli.get_command(ctx, "chat")
         if chat_cmd is None:

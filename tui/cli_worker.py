@@ -9,29 +9,16 @@
 from __future__ import annotations
 
 import logging
-import sys
 import time
 
 import click
 
 
 def _setup_logging(settings, verbose: bool) -> str:
-    from memory.fsutil import private_dir
+    from memory.logs import setup_logging
 
-    private_dir(settings.log_dir)
-    path = settings.log_dir / "worker.log"
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s")
-    file_handler = logging.FileHandler(path, encoding="utf-8")
-    file_handler.setFormatter(fmt)
-    console = logging.StreamHandler(sys.stderr)
-    console.setFormatter(fmt)
-    console.setLevel(logging.INFO if verbose else logging.WARNING)
-    for name in ("huey", "memchat"):
-        logger = logging.getLogger(name)
-        logger.setLevel(logging.INFO)
-        logger.addHandler(file_handler)
-        logger.addHandler(console)
-    return str(path)
+    console = logging.INFO if verbose else logging.WARNING
+    return str(setup_logging(settings.log_dir, "worker.log", console_level=console))
 
 
 def _ago(ts: float | None) -> str:

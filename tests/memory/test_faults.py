@@ -84,3 +84,24 @@ def test_a_one_megabyte_paste_is_stored_whole_and_searchable(redis_url):
         msg = s.add_message(c.id, "user", paste)
         assert len(s.get_message(msg.id).content) == len(paste)
         assert [m.id for m, _ in s.search_messages("UNIQUETOKEN42")] == [msg.id]
+
+
+def test_logs_go_to_a_private_file_with_secrets_redacted(home):
+    import logging
+
+    from memory.logs import setup_logging
+
+    path = setup_logging(home / "logs")
+    key = "sk-proj-" + "Zq9" * 10
+    logging.getLogger("assistant.llm").warning("provider said: bad key %s", key)
+    try:
+        raise RuntimeError(f"failed with Authorization: Bearer {key}")
+    except RuntimeError:
+        logging.getLogger("tasks.extract").exception("extraction failed")
+    for h in logging.getLogger().handlers:
+        h.flush()
+    text = path.read_text()
+    assert "provider said: bad key [REDACTED:openai-key]" in text
+    assert "extraction failed" in text and "RuntimeError" in text
+    assert key not in text
+    assert oct(path.stat().st_mode & 0o777) == "0o600"

@@ -1,0 +1,58 @@
+"""Logging to a private file in the data dir, with secrets redacted from every record.
+
+Library code only calls ``logging.getLogger(...)``; the entry points (CLI, app, worker) call
+:func:`setup_logging` once, so warnings land in ``<data dir>/logs/`` instead of on the
+terminal (where they would garble the chat app) and never carry an API key.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
+
+from memory.fsutil import private_dir, private_file
+from memory.secrets import redact
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"
+
+
+class RedactSecrets(logging.Filter):
+    """Rewrite a record whose text holds a secret (keys, tokens, card numbers)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        cleaned = redact(text)
+        if cleaned != text:
+            record.msg, record.args = cleaned, ()
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
+
+
+def setup_logging(log_dir: Path, filename: str = "memchat.log", *, level: int = logging.INFO,
+                  console_level: int | None = None) -> Path:
+    """Send every logger's records to ``log_dir/filename`` (and stderr at ``console_level``)."""
+    private_dir(log_dir)
+    path = private_file(log_dir / filename)
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if getattr(h, "_memchat", False):
+            root.removeHandler(h)
+            h.close()
+    handlers: list[logging.Handler] = [RotatingFileHandler(path, maxBytes=5_000_000, backupCount=2,
+                                                           encoding="utf-8")]
+    if console_level is not None:
+        console = logging.StreamHandler(sys.stderr)
+        console.setLevel(console_level)
+        handlers.append(console)
+    for h in handlers:
+        h.setFormatter(logging.Formatter(FORMAT))
+        h.addFilter(RedactSecrets())
+        h._memchat = True  # type: ignore[attr-defined]
+        root.addHandler(h)
+    root.setLevel(level)
+    return path
