@@ -31,6 +31,7 @@ class Chats:
 
     # ------------------------------------------------------------------ conversations
     def create(self, c: Conversation) -> Conversation:
+        c = replace(c, title=redact(c.title), system_prompt=redact(c.system_prompt) if c.system_prompt else None)
         with self.db.tx() as conn:
             sql, params = insert_sql("conversations", conversation_to_row(c))
             conn.execute(sql, params)
@@ -43,6 +44,9 @@ class Chats:
         unknown = set(changes) - _CONV_MUTABLE
         if unknown:
             raise ValueError(f"cannot change {', '.join(sorted(unknown))}")
+        for k in ("title", "system_prompt"):
+            if changes.get(k):
+                changes[k] = redact(changes[k])
         c = replace(self.get(conversation_id, profile), **changes, updated_at=now())
         row = conversation_to_row(c)
         cols = [*changes, "updated_at"]

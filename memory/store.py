@@ -274,6 +274,14 @@ class MemoryStore:
         return self.chats.create(Conversation(profile=self.profile, title=title, model=model,
                                               system_prompt=system_prompt, incognito=incognito, project=project))
 
+    def profiles(self) -> list[str]:
+        """Every profile with data in any table, plus this one."""
+        rows = self.db.query(
+            "SELECT profile FROM memories UNION SELECT profile FROM conversations"
+            " UNION SELECT profile FROM messages UNION SELECT profile FROM index_outbox"
+        )
+        return sorted({r["profile"] for r in rows} | {self.profile})
+
     def get_conversation(self, conversation_id: str) -> Conversation:
         return self.chats.get(conversation_id, self.profile)
 

@@ -300,12 +300,13 @@ def export_memories(store, fmt: str = "jsonl", section: str | None = None) -> It
 def export_conversation(store, conversation_id: str, fmt: str = "markdown") -> str:
     c = store.get_conversation(conversation_id)
     msgs = store.messages(c.id)
+    conv = {k: redact(v) if isinstance(v, str) else v for k, v in c.__dict__.items()}
     if fmt == "json":
-        return json.dumps({"conversation": c.__dict__, "messages": [
+        return json.dumps({"conversation": conv, "messages": [
             {**m.to_dict(), "content": redact(m.content)} for m in msgs]}, ensure_ascii=False, indent=2, default=str)
     if fmt != "markdown":
         raise ValueError(f"unknown format {fmt!r}: use markdown or json")
-    out = [f"# {c.title or 'Untitled conversation'}\n"]
+    out = [f"# {conv['title'] or 'Untitled conversation'}\n"]
     for m in msgs:
         when = datetime.fromtimestamp(m.created_at, tz=UTC).strftime("%Y-%m-%d %H:%M")
         note = f" _({m.status})_" if m.status != "complete" else ""

@@ -22,11 +22,6 @@ log = logging.getLogger("memchat.tasks.maintenance")
 IDLE_SECONDS_DEFAULT = 30 * 60
 
 
-def profiles(store) -> list[str]:
-    rows = store.db.query("SELECT profile FROM conversations UNION SELECT profile FROM memories")
-    return sorted({r["profile"] for r in rows} | {store.profile})
-
-
 def _record(name: str) -> Callable:
     """Run the job, store {at, ok, result|error, seconds} under its name, re-raise failures."""
 
@@ -60,7 +55,7 @@ def sync() -> dict:
     """Copy every active session's Redis state into SQLite (idempotent)."""
     base = queue.store_for()
     n = commands = 0
-    for p in profiles(base):
+    for p in base.profiles():
         store = queue.store_for(p)
         for session, _at in store.active_sessions():
             store.sync_session_state(session)
@@ -79,7 +74,7 @@ def cleanup() -> dict:
     retired = 0
     if settings.retention_days:
         cutoff = time.time() - settings.retention_days * 86400
-        for p in profiles(store):
+        for p in store.profiles():
             ps = queue.store_for(p)
             for m in ps.list_memories(limit=100_000):
                 last = m.last_accessed_at or m.updated_at
@@ -102,7 +97,7 @@ def reconcile() -> dict:
     vec = store.vectors
     repaired = {}
     if vec is not None:
-        for p in profiles(store):
+        for p in store.profiles():
             ps = queue.store_for(p)
             have = vec.ids(p)
             want = {f"mem:{m.id}" for m in ps.list_memories(limit=1_000_000)}
@@ -125,7 +120,7 @@ def summarize_idle() -> dict:
     idle_after = queue.env_float("MEMCHAT_TASKS_IDLE_SECONDS", IDLE_SECONDS_DEFAULT)
     base = queue.store_for()
     summaries = catchup = 0
-    for p in profiles(base):
+    for p in base.profiles():
         store = queue.store_for(p)
         for conv in store.list_conversations(archived=None, limit=10_000):
             if conv.incognito:
@@ -153,7 +148,7 @@ def optimize() -> dict:
     from memory.consolidation import duplicate_groups, merge_exact
 
     merged, proposals = 0, []
-    for p in profiles(queue.store_for()):
+    for p in queue.store_for().profiles():
         store = queue.store_for(p)
         exact, near = duplicate_groups(store.list_memories(limit=100_000))
         for group in exact:
@@ -169,7 +164,7 @@ def stats() -> dict:
     """Counts per tier and section, plus the pipeline's running totals (tokens, cost, failures)."""
     base = queue.store_for()
     out: dict = {"profiles": {}}
-    for p in profiles(base):
+    for p in base.profiles():
         tiers = queue.store_for(p).stats()
         out["profiles"][p] = {t.name: t.counts for t in tiers}
     raw = queue.redis().hgetall(queue.STATS)

@@ -220,14 +220,6 @@ def _fix_wal(store) -> Check:
     return "OK", "sqlite", f"WAL checkpointed ({done} frames) and truncated"
 
 
-def _profiles(store) -> list[str]:
-    rows = store.db.query(
-        "SELECT profile FROM memories UNION SELECT profile FROM conversations"
-        " UNION SELECT profile FROM messages UNION SELECT profile FROM index_outbox"
-    )
-    return sorted({r["profile"] for r in rows} | {store.profile})
-
-
 def _expected_vectors(store) -> int:
     """What a rebuild would index: live memories and non-empty chat turns."""
     turns = store.db.scalar(
@@ -250,7 +242,7 @@ def _fix_vectors(store) -> list[Check]:
         left = pending_count(store)
         status = "FIXED" if not left else "WARN"
         out.append((status, "vectors", f"replayed {applied} index outbox entries ({left} left)"))
-    for profile in _profiles(store):
+    for profile in store.profiles():
         p = store if profile == store.profile else store.for_profile(profile)
         have, want = store.vectors.count(profile), _expected_vectors(p)
         if have != want:

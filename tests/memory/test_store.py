@@ -138,7 +138,8 @@ def test_profiles_never_see_each_other(store):
 def test_secrets_never_reach_the_database(store, home):
     key = "sk-proj-" + "a1B2c3D4" * 5
     store.add_memory(f"my openai key is {key}")
-    c = store.new_conversation()
+    c = store.new_conversation(f"use {key}", system_prompt=f"you hold {key}")
+    store.update_conversation(c.id, title=f"renamed {key}")
     store.add_message(c.id, "user", f"use {key} and card 4111 1111 1111 1111")
     store.close()
     raw = (home / "memchat.db").read_bytes() + b"".join(

@@ -173,3 +173,14 @@ def test_restore_refuses_damaged_backups_and_keeps_existing_db(store, tmp_path):
         restore(dest, tmp_path / "elsewhere")
     with pytest.raises(BackupError, match="not a memchat backup"):
         restore(tmp_path, tmp_path / "elsewhere")
+
+
+def test_conversation_export_redacts_titles_and_system_prompts(store):
+    from memory.transfer import export_conversation
+
+    key = "ghp_" + "k" * 36
+    c = store.new_conversation(f"deploy with {key}", system_prompt=f"token {key}")
+    store.add_message(c.id, "user", "hello")
+    for fmt in ("markdown", "json"):
+        text = export_conversation(store, c.id, fmt)
+        assert key not in text and "[REDACTED:github-token]" in text

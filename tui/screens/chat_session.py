@@ -25,12 +25,6 @@ INCOGNITO_TEXT = (
 )
 
 
-def known_profiles(store) -> list[str]:
-    """Every profile with data, plus the current one."""
-    rows = store.db.query("SELECT profile FROM conversations UNION SELECT profile FROM memories")
-    return sorted({r["profile"] for r in rows} | {store.profile})
-
-
 class SessionMixin(Screen):
     """A base of ChatScreen; uses its status, transcript, sidebar and open_conversation."""
 
@@ -52,7 +46,7 @@ class SessionMixin(Screen):
             if name and name != self.app.store.profile:
                 self.switch_profile(name)
 
-        self.app.push_screen(ProfilePicker(known_profiles(store), store.profile), chosen)
+        self.app.push_screen(ProfilePicker(store.profiles(), store.profile), chosen)
 
     def switch_profile(self, name: str) -> None:
         """Leave the open chat (an incognito one is deleted) and open ``name``."""
