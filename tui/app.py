@@ -17,6 +17,7 @@ import logging
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -74,6 +75,15 @@ class MemchatApp(App):
         raise LookupError("no chat screen")
 
     def on_mount(self) -> None:
+        if not self.is_headless:
+            # A closed terminal (SIGHUP) or a kill (SIGTERM) exits like ctrl+q: the embedded
+            # worker stops, memory is synced and the private Redis shuts down if unused.
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGHUP, signal.SIGTERM):
+                try:
+                    loop.add_signal_handler(sig, self.exit)
+                except (NotImplementedError, RuntimeError, ValueError):
+                    pass
         if self.start == "inspector":
             self.push_screen(InspectorScreen())
         self.call_after_refresh(self._first_screen_shown)
