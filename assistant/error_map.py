@@ -22,6 +22,7 @@ from assistant.model_choice import PROVIDER_KEY_VARS, ModelChoice
 
 log = logging.getLogger(__name__)
 
+
 # --------------------------------------------------------------------------- error mapping
 def _chain(exc: BaseException) -> Iterator[BaseException]:
     seen: set[int] = set()
@@ -40,8 +41,14 @@ def _is_connection_problem(exc: BaseException) -> bool:
     import openai
 
     for e in _chain(exc):
-        if isinstance(e, openai.APIConnectionError | httpx.ConnectError | httpx.TimeoutException
-                      | ConnectionRefusedError | TimeoutError):
+        if isinstance(
+            e,
+            openai.APIConnectionError
+            | httpx.ConnectError
+            | httpx.TimeoutException
+            | ConnectionRefusedError
+            | TimeoutError,
+        ):
             # RemoteProtocolError mid-body is a broken stream, not an unreachable server.
             if isinstance(e, httpx.RemoteProtocolError):
                 continue
@@ -51,9 +58,11 @@ def _is_connection_problem(exc: BaseException) -> bool:
 
 def _retry_after(exc: BaseException) -> float | None:
     for e in _chain(exc):
-        for headers in (getattr(e, "litellm_response_headers", None),
-                        getattr(getattr(e, "response", None), "headers", None),
-                        getattr(e, "headers", None)):
+        for headers in (
+            getattr(e, "litellm_response_headers", None),
+            getattr(getattr(e, "response", None), "headers", None),
+            getattr(e, "headers", None),
+        ):
             if not headers:
                 continue
             try:
@@ -119,7 +128,8 @@ def map_error(exc: BaseException, choice: ModelChoice, *, partial: str = "") -> 
             fix = "check the provider's API key environment variable"
         return AuthenticationFailed(
             f"{model}: the provider rejected the API key ({detail}): {fix}.",
-            env_var=var, model=model,
+            env_var=var,
+            model=model,
         )
     if isinstance(exc, lx.NotFoundError):
         return ModelNotFound(
@@ -148,5 +158,6 @@ def map_error(exc: BaseException, choice: ModelChoice, *, partial: str = "") -> 
             api_base=choice.api_base,
         )
     status = getattr(exc, "status_code", None)
-    return ProviderError(f"{model}: {detail}", status_code=status if isinstance(status, int) else None)
-
+    return ProviderError(
+        f"{model}: {detail}", status_code=status if isinstance(status, int) else None
+    )

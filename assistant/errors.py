@@ -16,7 +16,9 @@ _SECRET_RES = (
     re.compile(r"\bAIza[0-9A-Za-z_\-]{10,}"),
     re.compile(r"\bgsk_[A-Za-z0-9]{10,}"),
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9_\-.=]{8,}"),
-    re.compile(r"(?i)((?:api[_-]?key|x-api-key|authorization)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{6,}"),
+    re.compile(
+        r"(?i)((?:api[_-]?key|x-api-key|authorization)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{6,}"
+    ),
 )
 
 
@@ -51,7 +53,7 @@ class NoModelConfigured(AssistantError):
         return (
             "No LLM configured. Either `export MEMCHAT_MODEL=openai/gpt-4o-mini` and "
             "`export OPENAI_API_KEY=...`; or run `ollama pull llama3.2` and "
-            "`export MEMCHAT_MODEL=ollama/llama3.2`; or put `model = \"openai/gpt-4o-mini\"` in "
+            '`export MEMCHAT_MODEL=ollama/llama3.2`; or put `model = "openai/gpt-4o-mini"` in '
             "config.toml; or for an OpenAI-compatible server set MEMCHAT_API_BASE=http://host:port/v1 "
             "(and MEMCHAT_MODEL)."
         )

@@ -96,7 +96,9 @@ RESPONSE_FORMAT = {
         "name": "memories",
         "schema": {
             "type": "object",
-            "properties": {"memories": {"type": "array", "items": CandidateModel.model_json_schema()}},
+            "properties": {
+                "memories": {"type": "array", "items": CandidateModel.model_json_schema()}
+            },
             "required": ["memories"],
         },
     },
@@ -141,7 +143,9 @@ def parse(text: str) -> ExtractionOutput:
     try:
         return ExtractionOutput.model_validate(obj)
     except ValidationError as e:
-        raise MalformedOutput(f"the model's JSON has the wrong shape: {e.errors()[0]['msg']}") from None
+        raise MalformedOutput(
+            f"the model's JSON has the wrong shape: {e.errors()[0]['msg']}"
+        ) from None
 
 
 def _date_ts(value: str | None) -> float | None:
@@ -149,7 +153,9 @@ def _date_ts(value: str | None) -> float | None:
         return None
     for fmt in ("%Y-%m-%d", "%Y-%m", "%Y"):
         try:
-            return datetime.strptime(str(value)[: len(fmt) + 2], fmt).replace(tzinfo=UTC).timestamp()
+            return (
+                datetime.strptime(str(value)[: len(fmt) + 2], fmt).replace(tzinfo=UTC).timestamp()
+            )
         except ValueError:
             continue
     return None
@@ -162,11 +168,16 @@ def _resolve_sources(ids: list[str], turns: list[Message]) -> list[str]:
         hits = [m.id for m in turns if m.id == r or (len(r) >= 4 and m.id.startswith(r))]
         if len(hits) == 1:
             out.append(hits[0])
-    return list(dict.fromkeys(out)) or [m.id for m in turns if m.role == "user"] or [m.id for m in turns]
+    return (
+        list(dict.fromkeys(out))
+        or [m.id for m in turns if m.role == "user"]
+        or [m.id for m in turns]
+    )
 
 
-def to_proposals(out: ExtractionOutput, turns: list[Message], *, profile: str,
-                 conversation_id: str) -> tuple[list[Proposal], list[str]]:
+def to_proposals(
+    out: ExtractionOutput, turns: list[Message], *, profile: str, conversation_id: str
+) -> tuple[list[Proposal], list[str]]:
     """Validated, secret-free, non-trivial proposals (and reasons for what was dropped)."""
     proposals: list[Proposal] = []
     dropped: list[str] = []
@@ -186,10 +197,15 @@ def to_proposals(out: ExtractionOutput, turns: list[Message], *, profile: str,
         key = re.sub(r"[^a-z0-9_]+", "_", c.key.lower()).strip("_") if c.key else None
         entity = (c.entity or "").strip().lower() or None
         mem = Memory(
-            content=content, section=c.section, profile=profile,
+            content=content,
+            section=c.section,
+            profile=profile,
             tags=[t.strip().lower() for t in c.tags if t and t.strip()][:8],
-            key=key or None, entity_type="person" if entity else None, entity_id=entity,
-            importance=c.importance, confidence=c.confidence,
+            key=key or None,
+            entity_type="person" if entity else None,
+            entity_id=entity,
+            importance=c.importance,
+            confidence=c.confidence,
             valid_from=_date_ts(c.date),
             source_conversation_id=conversation_id,
             source_message_ids=_resolve_sources(c.source_message_ids, turns),
@@ -203,11 +219,16 @@ def _stamp(ts: float) -> str:
     return datetime.fromtimestamp(ts).strftime("%Y-%m-%d")
 
 
-def build_messages(turns: list[Message], context: list[Message], existing: list[Memory]) -> list[dict]:
+def build_messages(
+    turns: list[Message], context: list[Message], existing: list[Memory]
+) -> list[dict]:
     lines = []
     if existing:
         lines.append("EXISTING MEMORIES:")
-        lines += [f"- id={m.id} [{m.section}{', key=' + m.key if m.key else ''}] {m.content}" for m in existing]
+        lines += [
+            f"- id={m.id} [{m.section}{', key=' + m.key if m.key else ''}] {m.content}"
+            for m in existing
+        ]
     else:
         lines.append("EXISTING MEMORIES: (none)")
     if context:
@@ -218,8 +239,15 @@ def build_messages(turns: list[Message], context: list[Message], existing: list[
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n".join(lines)}]
 
 
-def extract(llm, turns: list[Message], *, context: list[Message] = (), existing: list[Memory] = (),
-            profile: str = "default", conversation_id: str = "") -> ExtractionRun:
+def extract(
+    llm,
+    turns: list[Message],
+    *,
+    context: list[Message] = (),
+    existing: list[Memory] = (),
+    profile: str = "default",
+    conversation_id: str = "",
+) -> ExtractionRun:
     """Ask ``llm`` (an assistant.llm.LLM) for candidates. Raises MalformedOutput or the LLM's
     AssistantError; returns proposals that are safe to consolidate."""
     messages = build_messages(list(turns), list(context), list(existing))
@@ -227,7 +255,9 @@ def extract(llm, turns: list[Message], *, context: list[Message] = (), existing:
     p = llm.count_tokens(messages)
     c = llm.count_tokens([{"role": "assistant", "content": text}]) if text else 0
     out = parse(text)
-    proposals, dropped = to_proposals(out, list(turns), profile=profile, conversation_id=conversation_id)
+    proposals, dropped = to_proposals(
+        out, list(turns), profile=profile, conversation_id=conversation_id
+    )
     if dropped:
         log.info("extraction dropped %d item(s): %s", len(dropped), "; ".join(dropped))
     return ExtractionRun(proposals, dropped, p, c, llm.cost(p, c), text)

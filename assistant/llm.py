@@ -118,23 +118,29 @@ class LLM:
             "model": self.choice.model,
             "messages": messages,
             "timeout": self.timeout,
-            "num_retries": 0,   # retries are ours (tasks layer)
-            "max_retries": 0,   # ... and not the openai SDK's either
+            "num_retries": 0,  # retries are ours (tasks layer)
+            "max_retries": 0,  # ... and not the openai SDK's either
             "drop_params": True,
         }
         if self.choice.api_base:
             kw["api_base"] = self.choice.api_base
         if self.choice.api_key:
             kw["api_key"] = self.choice.api_key
-        elif (self.choice.api_base and self.choice.provider == "openai"
-              and not os.environ.get("OPENAI_API_KEY")):
+        elif (
+            self.choice.api_base
+            and self.choice.provider == "openai"
+            and not os.environ.get("OPENAI_API_KEY")
+        ):
             kw["api_key"] = "sk-no-key-required"  # local OpenAI-compatible servers
         if max_tokens is not None:
             kw["max_tokens"] = max_tokens
         return kw
 
     def stream(
-        self, messages: list[dict], *, cancel: threading.Event | None = None,
+        self,
+        messages: list[dict],
+        *,
+        cancel: threading.Event | None = None,
         max_tokens: int | None = None,
     ) -> Iterator[StreamEvent]:
         """Yield ``delta`` events as text arrives, then one ``usage`` event.
@@ -147,7 +153,8 @@ class LLM:
             return
         try:
             resp = litellm.completion(
-                **self._kwargs(messages, max_tokens), stream=True,
+                **self._kwargs(messages, max_tokens),
+                stream=True,
                 stream_options={"include_usage": True},
             )
         except Exception as exc:
@@ -155,11 +162,13 @@ class LLM:
 
         done = threading.Event()
         if cancel is not None:
+
             def watch() -> None:
                 while not done.is_set():
                     if cancel.wait(0.05):
                         _close_stream(resp, abort=True)
                         return
+
             threading.Thread(target=watch, daemon=True, name="llm-cancel").start()
 
         parts: list[str] = []
@@ -169,7 +178,11 @@ class LLM:
                 if cancel is not None and cancel.is_set():
                     return
                 choices = getattr(chunk, "choices", None) or []
-                text = getattr(getattr(choices[0], "delta", None), "content", None) if choices else None
+                text = (
+                    getattr(getattr(choices[0], "delta", None), "content", None)
+                    if choices
+                    else None
+                )
                 if text:
                     parts.append(text)
                     yield StreamEvent("delta", text)
@@ -195,7 +208,9 @@ class LLM:
 
     def _response_format_supported(self, response_format: Any) -> bool:
         litellm = _litellm()
-        wants_schema = isinstance(response_format, dict) and response_format.get("type") == "json_schema"
+        wants_schema = (
+            isinstance(response_format, dict) and response_format.get("type") == "json_schema"
+        )
         wants_schema = wants_schema or isinstance(response_format, type)
         try:
             if wants_schema:
@@ -206,7 +221,11 @@ class LLM:
             return False
 
     def complete(
-        self, messages: list[dict], *, response_format: Any = None, max_tokens: int | None = None,
+        self,
+        messages: list[dict],
+        *,
+        response_format: Any = None,
+        max_tokens: int | None = None,
     ) -> str:
         """A non-streaming completion; returns the text. ``response_format`` is passed only
         when the model supports it (and dropped on a 400 that isn't a context overflow)."""
@@ -270,7 +289,8 @@ class LLM:
             return None
         try:
             p, c = _litellm().cost_per_token(
-                model=self.choice.model, prompt_tokens=prompt_tokens or 0,
+                model=self.choice.model,
+                prompt_tokens=prompt_tokens or 0,
                 completion_tokens=completion_tokens or 0,
             )
             return float(p) + float(c)

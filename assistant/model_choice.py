@@ -47,12 +47,33 @@ PROVIDER_KEY_VARS = {
     "perplexity": "PERPLEXITYAI_API_KEY",
 }
 KNOWN_PROVIDERS = set(PROVIDER_KEY_VARS) | {
-    "ollama", "ollama_chat", "azure", "azure_ai", "bedrock", "vertex_ai", "huggingface",
-    "hosted_vllm", "vllm", "lm_studio", "llamafile", "openai_like", "text-completion-openai",
-    "custom_openai", "litellm_proxy", "nvidia_nim", "cerebras", "sambanova", "github",
-    "watsonx", "replicate", "anyscale", "deepinfra", "ai21", "nlp_cloud", "cloudflare",
+    "ollama",
+    "ollama_chat",
+    "azure",
+    "azure_ai",
+    "bedrock",
+    "vertex_ai",
+    "huggingface",
+    "hosted_vllm",
+    "vllm",
+    "lm_studio",
+    "llamafile",
+    "openai_like",
+    "text-completion-openai",
+    "custom_openai",
+    "litellm_proxy",
+    "nvidia_nim",
+    "cerebras",
+    "sambanova",
+    "github",
+    "watsonx",
+    "replicate",
+    "anyscale",
+    "deepinfra",
+    "ai21",
+    "nlp_cloud",
+    "cloudflare",
 }
-
 
 
 # --------------------------------------------------------------------------- model choice
@@ -109,7 +130,10 @@ def _env_choice() -> ModelChoice | None:
 
 
 def resolve_model(
-    model: str | None, api_base: str | None, *, probe_ollama: bool = True,
+    model: str | None,
+    api_base: str | None,
+    *,
+    probe_ollama: bool = True,
     source: str = "config",
 ) -> ModelChoice:
     """Pick the model to use: explicit (or ``MEMCHAT_MODEL``) > env API key > local Ollama.
@@ -129,7 +153,7 @@ def resolve_model(
     if api_base:
         raise NoModelConfigured(
             f"MEMCHAT_API_BASE is {api_base} but no model is named: set MEMCHAT_MODEL "
-            "(e.g. `export MEMCHAT_MODEL=openai/<model-name>`) or `model = \"…\"` in config.toml."
+            '(e.g. `export MEMCHAT_MODEL=openai/<model-name>`) or `model = "…"` in config.toml.'
         )
     choice = _env_choice()
     if choice is not None:
@@ -143,7 +167,10 @@ def resolve_model(
 
 
 def detect_models(
-    model: str | None = None, api_base: str | None = None, *, probe_ollama: bool = True,
+    model: str | None = None,
+    api_base: str | None = None,
+    *,
+    probe_ollama: bool = True,
 ) -> list[str]:
     """Candidate models for a picker: configured, then one per env key, then Ollama's."""
     out: list[str] = []
@@ -157,4 +184,3 @@ def detect_models(
     if probe_ollama:
         out.extend(f"ollama_chat/{n}" for n in ollama_models())
     return list(dict.fromkeys(out))
-

@@ -38,12 +38,16 @@ def _mark(conversation_id: str) -> str:
 
 def uncovered(store, conversation_id: str) -> list[Message]:
     """Turns of the conversation not yet covered by a summary, oldest first."""
-    turns = [m for m in store.messages(conversation_id) if m.role in ("user", "assistant") and m.content.strip()]
+    turns = [
+        m
+        for m in store.messages(conversation_id)
+        if m.role in ("user", "assistant") and m.content.strip()
+    ]
     last = get_mark(store, _mark(conversation_id))
     if last:
         ids = [m.id for m in turns]
         if last in ids:
-            turns = turns[ids.index(last) + 1:]
+            turns = turns[ids.index(last) + 1 :]
     return turns
 
 
@@ -62,7 +66,9 @@ def _text(turns: list[Message]) -> str:
     return f"Session of {day}:\n" + "\n".join(f"{m.role}: {m.content[:1500]}" for m in turns)
 
 
-def summarize(store, llm, conversation_id: str, *, idle: bool = True, actor: str = "worker:summarize") -> SummaryRun:
+def summarize(
+    store, llm, conversation_id: str, *, idle: bool = True, actor: str = "worker:summarize"
+) -> SummaryRun:
     """Summarize the next chunk of ``conversation_id`` (nothing when there is none)."""
     turns = chunk_to_summarize(store, conversation_id, idle=idle)
     if not turns:
@@ -76,10 +82,15 @@ def summarize(store, llm, conversation_id: str, *, idle: bool = True, actor: str
         return SummaryRun(None, [], p, c, llm.cost(p, c))
     with store.db.tx():
         mem = store.add_memory(
-            text, section="summaries", actor=actor,
+            text,
+            section="summaries",
+            actor=actor,
             reason=f"summary of {len(turns)} turns of {conversation_id}",
-            tags=["session-summary"], importance=0.4, source_conversation_id=conversation_id,
-            source_message_ids=covered, valid_from=turns[0].created_at,
+            tags=["session-summary"],
+            importance=0.4,
+            source_conversation_id=conversation_id,
+            source_message_ids=covered,
+            valid_from=turns[0].created_at,
         )
         set_mark(store, _mark(conversation_id), covered[-1])
     return SummaryRun(mem, covered, p, c, llm.cost(p, c))

@@ -97,11 +97,12 @@ class Answer:
             return []
         try:
             return self.store.recall(
-                self.text, filters=RecallFilters(
+                self.text,
+                filters=RecallFilters(
                     exclude_conversation_id=self.conv.id,
                     context_conversation_id=self.conv.id,
                     context_project=self.conv.project,
-                )
+                ),
             )
         except Exception as e:  # noqa: BLE001 - a reply without memories beats no reply
             log.warning("recall failed, answering without memories: %s", e)
@@ -188,8 +189,9 @@ class Answer:
         """Keep the reply so far in SQLite as 'partial', so a crash mid-stream loses nothing."""
         now = time.monotonic()
         if self._partial_id is None:
-            msg = self.store.add_message(self.conv.id, "assistant", "".join(parts), status="partial",
-                                         model=self.choice.model)
+            msg = self.store.add_message(
+                self.conv.id, "assistant", "".join(parts), status="partial", model=self.choice.model
+            )
             self._partial_id, self._last_checkpoint = msg.id, now
         elif now - self._last_checkpoint >= self.CHECKPOINT_SECONDS:
             self.store.checkpoint_message(self._partial_id, "".join(parts))

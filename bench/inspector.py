@@ -31,14 +31,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-WORDS = ("cat dog tea coffee python rust garden bike train paris berlin tokyo music guitar piano "
-         "running swimming book novel movie sister brother mother father friend colleague project "
-         "deadline meeting holiday birthday allergy peanuts vegan spicy noodles pizza sushi morning "
-         "evening weekend office remote laptop keyboard editor vim emacs terminal database memory "
-         "recipe bread cheese wine beer mountain lake river ocean beach winter summer spring autumn "
-         "doctor dentist gym yoga chess poker football tennis basketball ukulele violin drums").split()
-NAMES = ("Miso Ziggy Ada Grace Linus Guido Alan Barbara Ken Dennis Margaret Edsger Tony Niklaus "
-         "Donald Frances John Leslie Radia Sophie").split()
+WORDS = (
+    "cat dog tea coffee python rust garden bike train paris berlin tokyo music guitar piano "
+    "running swimming book novel movie sister brother mother father friend colleague project "
+    "deadline meeting holiday birthday allergy peanuts vegan spicy noodles pizza sushi morning "
+    "evening weekend office remote laptop keyboard editor vim emacs terminal database memory "
+    "recipe bread cheese wine beer mountain lake river ocean beach winter summer spring autumn "
+    "doctor dentist gym yoga chess poker football tennis basketball ukulele violin drums"
+).split()
+NAMES = (
+    "Miso Ziggy Ada Grace Linus Guido Alan Barbara Ken Dennis Margaret Edsger Tony Niklaus "
+    "Donald Frances John Leslie Radia Sophie"
+).split()
 SECTIONS = ("facts", "preferences", "events", "summaries")
 
 
@@ -50,15 +54,29 @@ def seed(store, n: int, rng: random.Random) -> None:
         name = rng.choice(NAMES)
         content = f"The user's {words[0]} {name} likes {words[1]} and {words[2]} on {words[3]} {words[4]} {words[5]} #{i}"
         created = t0 + rng.random() * 400 * 86400
-        rows.append((uuid.uuid4().hex, store.profile, rng.choice(SECTIONS), content,
-                     json.dumps(sorted(rng.sample(WORDS[:12], 2))), rng.random(), rng.random(),
-                     int(rng.random() < 0.01), "permanent", "pending" if rng.random() < 0.01 else "active",
-                     created, created + rng.random() * 86400, rng.randrange(10)))
+        rows.append(
+            (
+                uuid.uuid4().hex,
+                store.profile,
+                rng.choice(SECTIONS),
+                content,
+                json.dumps(sorted(rng.sample(WORDS[:12], 2))),
+                rng.random(),
+                rng.random(),
+                int(rng.random() < 0.01),
+                "permanent",
+                "pending" if rng.random() < 0.01 else "active",
+                created,
+                created + rng.random() * 86400,
+                rng.randrange(10),
+            )
+        )
     with store.db.tx() as conn:
         conn.executemany(
             "INSERT INTO memories (id, profile, section, content, tags, confidence, importance, pinned, "
             "persistence, status, created_at, updated_at, access_count) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            rows)
+            rows,
+        )
     store.db.conn.execute("ANALYZE")
 
 
@@ -98,9 +116,15 @@ def bench_queries(store) -> dict[str, float]:
     out["search_p50_ms"] = statistics.median(times)
     out["search_p95_ms"] = pct(times, 95)
     out["search_count_p95_ms"] = pct(count_times, 95)
-    for name, text in (("section", "section:events"), ("tag", "tag:tea"), ("pinned", "pinned:yes"),
-                       ("age", "age:<30d"), ("text_and_section", "guitar section:facts"),
-                       ("sort_importance", "sort:importance"), ("pending", "status:pending")):
+    for name, text in (
+        ("section", "section:events"),
+        ("tag", "tag:tea"),
+        ("pinned", "pinned:yes"),
+        ("age", "age:<30d"),
+        ("text_and_section", "guitar section:facts"),
+        ("sort_importance", "sort:importance"),
+        ("pending", "status:pending"),
+    ):
         t = time.perf_counter()
         browse.page(store, browse.parse(text), limit=200)
         out[f"filter_{name}_ms"] = ms(t)
@@ -129,10 +153,15 @@ async def bench_app() -> dict[str, float]:
         t = time.perf_counter()
         app.action_toggle_inspector()  # what F2 does (pilot.press adds its own idle waits)
         deadline = time.monotonic() + 60
-        while not (isinstance(app.screen, InspectorScreen) and app.screen.query("#lt-table")
-                   and app.screen.longterm.table.row_count):
+        while not (
+            isinstance(app.screen, InspectorScreen)
+            and app.screen.query("#lt-table")
+            and app.screen.longterm.table.row_count
+        ):
             if time.monotonic() > deadline:
-                raise SystemExit(f"the inspector did not show rows (screen: {type(app.screen).__name__})")
+                raise SystemExit(
+                    f"the inspector did not show rows (screen: {type(app.screen).__name__})"
+                )
             await asyncio.sleep(0.002)
         out["inspector_first_rows_ms"] = ms(t)
         await pilot.pause(1.0)

@@ -35,7 +35,9 @@ CATEGORIES = ("1", "2", "3", "4")
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "locomo"))
-    p.add_argument("--conversations", default="", help="comma-separated file stems, e.g. 26,30 (default: all)")
+    p.add_argument(
+        "--conversations", default="", help="comma-separated file stems, e.g. 26,30 (default: all)"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object with the results")
     return p.parse_args(argv)
 
@@ -63,7 +65,9 @@ def ingest(store, data: dict) -> dict[str, str]:
             text = f"{turn['speaker']}: {turn['text']}"
             if turn.get("blip_caption"):
                 text += f" [shares a photo: {turn['blip_caption']}]"
-            m = store.add_message(conv.id, roles.get(turn["speaker"], "user"), text, created_at=start + i)
+            m = store.add_message(
+                conv.id, roles.get(turn["speaker"], "user"), text, created_at=start + i
+            )
             dia[m.id] = turn["dia_id"]
         n += 1
     store.index_pending()
@@ -73,11 +77,19 @@ def ingest(store, data: dict) -> dict[str, str]:
 def bm25_hits(store, question: str) -> list[tuple[list[str], int]]:
     from memory.ranking import estimate_tokens
 
-    return [([m.id], estimate_tokens(m.content)) for m, _ in store.search_messages(question, limit=max(KS) * 5)]
+    return [
+        ([m.id], estimate_tokens(m.content))
+        for m, _ in store.search_messages(question, limit=max(KS) * 5)
+    ]
 
 
-def memchat_hits(store, question: str, budget: int | None, limit: int) -> list[tuple[list[str], int]]:
-    return [(h.provenance.message_ids, h.tokens) for h in store.recall(question, limit=limit, token_budget=budget)]
+def memchat_hits(
+    store, question: str, budget: int | None, limit: int
+) -> list[tuple[list[str], int]]:
+    return [
+        (h.provenance.message_ids, h.tokens)
+        for h in store.recall(question, limit=limit, token_budget=budget)
+    ]
 
 
 def coverage(hits: list[tuple[list[str], int]], dia: dict[str, str], gold: set[str]) -> float:
@@ -105,18 +117,23 @@ def summarise(rows: list[tuple[str, dict[str, float]]]) -> dict:
         keys = [f"r@{k}" for k in KS] + ["budget1000"]
         return {k: round(sum(r[k] for r in sel) / len(sel), 4) if sel else None for k in keys}
 
-    return {"overall": mean([r for _, r in rows]),
-            "by_category": {c: mean([r for cat, r in rows if cat == c]) for c in CATEGORIES},
-            "questions": len(rows)}
+    return {
+        "overall": mean([r for _, r in rows]),
+        "by_category": {c: mean([r for cat, r in rows if cat == c]) for c in CATEGORIES},
+        "questions": len(rows),
+    }
 
 
 def run(args: argparse.Namespace) -> dict:
     data_dir = Path(args.data)
     stems = [s.strip() for s in args.conversations.split(",") if s.strip()] or sorted(
-        p.stem for p in data_dir.glob("*.json"))
+        p.stem for p in data_dir.glob("*.json")
+    )
     home = tempfile.mkdtemp(prefix="memchat-locomo-")
     os.environ["MEMCHAT_HOME"] = home
-    os.environ.setdefault("MEMCHAT_EMBEDDING_MODEL", str(ROOT.parent / "shared" / "models" / "all-MiniLM-L6-v2"))
+    os.environ.setdefault(
+        "MEMCHAT_EMBEDDING_MODEL", str(ROOT.parent / "shared" / "models" / "all-MiniLM-L6-v2")
+    )
     os.environ["MEMCHAT_CONFIG"] = str(Path(home) / "config.toml")
     from memory.store import MemoryStore
 
@@ -145,23 +162,41 @@ def run(args: argparse.Namespace) -> dict:
                 ours.append((cat, score_question(hits, in_budget, dia, gold)))
                 b = bm25_hits(store, qa["question"])
                 base.append((cat, score_question(b, packed(b, BUDGET), dia, gold)))
-    return {"memchat": summarise(ours), "bm25": summarise(base),
-            "timing": {"ingest_s": round(ingest_s, 1), "recall_ms_per_question": round(1000 * query_s / max(1, 2 * asked), 1),
-                       "total_s": round(time.perf_counter() - t0, 1)}}
+    return {
+        "memchat": summarise(ours),
+        "bm25": summarise(base),
+        "timing": {
+            "ingest_s": round(ingest_s, 1),
+            "recall_ms_per_question": round(1000 * query_s / max(1, 2 * asked), 1),
+            "total_s": round(time.perf_counter() - t0, 1),
+        },
+    }
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
     result = run(args)
     if args.json:
-        print(json.dumps({"memchat": {k: result["memchat"][k] for k in ("overall", "by_category")},
-                          "bm25": {k: result["bm25"][k] for k in ("overall", "by_category")}}))
+        print(
+            json.dumps(
+                {
+                    "memchat": {k: result["memchat"][k] for k in ("overall", "by_category")},
+                    "bm25": {k: result["bm25"][k] for k in ("overall", "by_category")},
+                }
+            )
+        )
         return
     print(f"questions: {result['memchat']['questions']}")
     for name in ("memchat", "bm25"):
         res = result[name]
-        for label, row in [("overall", res["overall"]), *((f"cat{c}", res["by_category"][c]) for c in CATEGORIES)]:
-            print(f"{name}.{label}: " + " ".join(f"{k}={v:.3f}" for k, v in row.items() if v is not None))
+        for label, row in [
+            ("overall", res["overall"]),
+            *((f"cat{c}", res["by_category"][c]) for c in CATEGORIES),
+        ]:
+            print(
+                f"{name}.{label}: "
+                + " ".join(f"{k}={v:.3f}" for k, v in row.items() if v is not None)
+            )
     for k, v in result["timing"].items():
         print(f"{k}: {v}")
 

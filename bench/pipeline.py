@@ -30,9 +30,15 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 def _reply(body: dict) -> str:
     user = next(m["content"] for m in body["messages"] if m["role"] == "user")
     new = user.split("NEW TURNS:", 1)[-1]
-    mems = [{"content": f"The user's {word} code is {word}.", "section": "facts", "importance": 0.7,
-             "source_message_ids": [mid]}
-            for mid, word in re.findall(r"\[id=([0-9a-f]+) [^\]]*\] user: my code is (\w+)", new)]
+    mems = [
+        {
+            "content": f"The user's {word} code is {word}.",
+            "section": "facts",
+            "importance": 0.7,
+            "source_message_ids": [mid],
+        }
+        for mid, word in re.findall(r"\[id=([0-9a-f]+) [^\]]*\] user: my code is (\w+)", new)
+    ]
     return json.dumps({"memories": mems})
 
 
@@ -49,11 +55,15 @@ def main() -> None:
     args = ap.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="mcb-", dir="/tmp"))
-    os.environ.update({
-        "MEMCHAT_HOME": str(home), "MEMCHAT_CONFIG": str(home / "none.toml"),
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True", "MEMCHAT_TASKS_DEBOUNCE": "0",
-        "MEMCHAT_EMBEDDING_MODEL": str(ROOT.parent / "shared" / "models" / "all-MiniLM-L6-v2"),
-    })
+    os.environ.update(
+        {
+            "MEMCHAT_HOME": str(home),
+            "MEMCHAT_CONFIG": str(home / "none.toml"),
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "MEMCHAT_TASKS_DEBOUNCE": "0",
+            "MEMCHAT_EMBEDDING_MODEL": str(ROOT.parent / "shared" / "models" / "all-MiniLM-L6-v2"),
+        }
+    )
     for var in ("REDIS_URL", "CHROMA_URL"):
         os.environ.pop(var, None)
     from fakellm import FakeLLM
@@ -68,15 +78,22 @@ def main() -> None:
 
     fake = FakeLLM().start()
     fake.script(reply_fn=_reply, default=True)
-    os.environ.update({"MEMCHAT_MODEL": "openai/fake-model", "MEMCHAT_API_BASE": fake.url,
-                       "OPENAI_API_KEY": "sk-bench"})
+    os.environ.update(
+        {
+            "MEMCHAT_MODEL": "openai/fake-model",
+            "MEMCHAT_API_BASE": fake.url,
+            "OPENAI_API_KEY": "sk-bench",
+        }
+    )
     store = MemoryStore(load_settings())
     queue.bind(store)
     only_memories = RecallFilters(include_messages=False)
 
     def recallable(word: str) -> bool:
-        return any(word in h.text for h in store.recall(f"{word} code", limit=3, token_budget=None,
-                                                        filters=only_memories))
+        return any(
+            word in h.text
+            for h in store.recall(f"{word} code", limit=3, token_budget=None, filters=only_memories)
+        )
 
     try:
         # warm-up (litellm import, embedder, Chroma) and the in-process baseline
@@ -130,7 +147,9 @@ def main() -> None:
         print(f"e2e_message_to_recallable_max_ms: {max(lat) * 1000:.0f}")
         print(f"queue_overhead_p50_ms: {(_pct(lat, 50) - statistics.median(base)) * 1000:.0f}")
         print(f"e2e_p95_goal_met: {_pct(lat, 95) <= 2.0}")
-        print(f"extraction_tasks_per_minute: {args.tasks / elapsed * 60:.0f}  ({args.workers} workers)")
+        print(
+            f"extraction_tasks_per_minute: {args.tasks / elapsed * 60:.0f}  ({args.workers} workers)"
+        )
         print(f"fake_llm_requests: {len(fake.chat_requests())}")
     finally:
         queue.unbind()

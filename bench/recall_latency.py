@@ -21,22 +21,88 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-PEOPLE = ["my sister", "my brother", "Anna", "Tomasz", "my manager", "the landlord", "grandma", "Priya",
-          "our neighbour", "the dentist", "my daughter", "Luis", "the plumber", "my best friend", "Kenji"]
-VERBS = ["is planning", "has started", "keeps asking about", "really enjoys", "wants to cancel", "booked",
-         "is worried about", "recommended", "finished", "postponed", "forgot about", "is saving for"]
-THINGS = ["a trip to Lisbon", "the kitchen renovation", "piano lessons", "a new electric bike",
-          "the quarterly budget review", "a vegetarian cooking course", "the marathon in October",
-          "a birthday party at the lake house", "the insurance renewal", "learning Japanese",
-          "a weekend hiking in the Alps", "the car service appointment", "a pottery workshop",
-          "the tax return", "adopting a rescue dog", "moving to a bigger flat", "the book club meeting"]
-TAILS = ["next week", "since last spring", "because the old one broke", "with two friends from work",
-         "although the price went up again", "and asked me to help with the details", "before the holidays",
-         "but nothing is confirmed yet", "after reading a long article about it", "on Tuesday evenings",
-         "and seems very excited", "despite the bad weather forecast", ""]
-QUERIES = ["when is the trip", "who is learning a language", "what did the dentist say", "home improvement plans",
-           "running race", "pets", "money worries", "music lessons", "Lisbon", "insurance", "Kenji",
-           "cooking class", "what is grandma doing", "travel with coworkers", "tax deadline"]
+PEOPLE = [
+    "my sister",
+    "my brother",
+    "Anna",
+    "Tomasz",
+    "my manager",
+    "the landlord",
+    "grandma",
+    "Priya",
+    "our neighbour",
+    "the dentist",
+    "my daughter",
+    "Luis",
+    "the plumber",
+    "my best friend",
+    "Kenji",
+]
+VERBS = [
+    "is planning",
+    "has started",
+    "keeps asking about",
+    "really enjoys",
+    "wants to cancel",
+    "booked",
+    "is worried about",
+    "recommended",
+    "finished",
+    "postponed",
+    "forgot about",
+    "is saving for",
+]
+THINGS = [
+    "a trip to Lisbon",
+    "the kitchen renovation",
+    "piano lessons",
+    "a new electric bike",
+    "the quarterly budget review",
+    "a vegetarian cooking course",
+    "the marathon in October",
+    "a birthday party at the lake house",
+    "the insurance renewal",
+    "learning Japanese",
+    "a weekend hiking in the Alps",
+    "the car service appointment",
+    "a pottery workshop",
+    "the tax return",
+    "adopting a rescue dog",
+    "moving to a bigger flat",
+    "the book club meeting",
+]
+TAILS = [
+    "next week",
+    "since last spring",
+    "because the old one broke",
+    "with two friends from work",
+    "although the price went up again",
+    "and asked me to help with the details",
+    "before the holidays",
+    "but nothing is confirmed yet",
+    "after reading a long article about it",
+    "on Tuesday evenings",
+    "and seems very excited",
+    "despite the bad weather forecast",
+    "",
+]
+QUERIES = [
+    "when is the trip",
+    "who is learning a language",
+    "what did the dentist say",
+    "home improvement plans",
+    "running race",
+    "pets",
+    "money worries",
+    "music lessons",
+    "Lisbon",
+    "insurance",
+    "Kenji",
+    "cooking class",
+    "what is grandma doing",
+    "travel with coworkers",
+    "tax deadline",
+]
 
 
 def sentence(rng: random.Random) -> str:
@@ -71,14 +137,17 @@ def run_size(n: int, n_queries: int, seed: int = 7) -> dict[str, float]:
     rng = random.Random(seed)
     texts = [sentence(rng) for _ in range(n)]
     queries = [rng.choice(QUERIES) for _ in range(n_queries)]
-    res: dict[str, float] = {"memories": n, "avg_words": round(statistics.mean(len(t.split()) for t in texts), 1)}
+    res: dict[str, float] = {
+        "memories": n,
+        "avg_words": round(statistics.mean(len(t.split()) for t in texts), 1),
+    }
     with MemoryStore(start_redis=False) as store:
         vec = store.vectors
         vec.embedder.load()
         t = time.perf_counter()
         for start in range(0, n, 1000):
             with store.db.tx():
-                for text in texts[start:start + 1000]:
+                for text in texts[start : start + 1000]:
                     store.add_memory(text, section="facts")
         sql_s = time.perf_counter() - t
         store.index_pending()
@@ -95,7 +164,10 @@ def run_size(n: int, n_queries: int, seed: int = 7) -> dict[str, float]:
         res["query_embed_p50_ms"] = round(pct(t_embed, 50), 1)
         store._vectors = None  # the same store without its vector tier: lexical-only baseline
         lex = timed_recalls(store, queries)
-        res["lexical_only_p50_ms"], res["lexical_only_p95_ms"] = round(pct(lex, 50), 1), round(pct(lex, 95), 1)
+        res["lexical_only_p50_ms"], res["lexical_only_p95_ms"] = (
+            round(pct(lex, 50), 1),
+            round(pct(lex, 95), 1),
+        )
     return res
 
 
@@ -104,7 +176,9 @@ def main(argv=None) -> None:
     p.add_argument("--sizes", default="10000,100000")
     p.add_argument("--queries", type=int, default=200)
     args = p.parse_args(argv)
-    os.environ.setdefault("MEMCHAT_EMBEDDING_MODEL", str(ROOT.parent / "shared" / "models" / "all-MiniLM-L6-v2"))
+    os.environ.setdefault(
+        "MEMCHAT_EMBEDDING_MODEL", str(ROOT.parent / "shared" / "models" / "all-MiniLM-L6-v2")
+    )
     for n in (int(s) for s in args.sizes.split(",") if s.strip()):
         for k, v in run_size(n, args.queries).items():
             print(f"{n}.{k}: {v}", flush=True)

@@ -55,7 +55,9 @@ def backup(store, dest: Path | None = None) -> Path:
         check = out.execute("PRAGMA integrity_check").fetchone()[0]
         profiles = {
             r[0]: {"memories": r[1]}
-            for r in out.execute("SELECT profile, COUNT(*) FROM memories WHERE status != 'deleted' GROUP BY profile")
+            for r in out.execute(
+                "SELECT profile, COUNT(*) FROM memories WHERE status != 'deleted' GROUP BY profile"
+            )
         }
         for profile, n in out.execute("SELECT profile, COUNT(*) FROM messages GROUP BY profile"):
             profiles.setdefault(profile, {"memories": 0})["messages"] = n
@@ -64,7 +66,9 @@ def backup(store, dest: Path | None = None) -> Path:
     except sqlite3.Error as e:
         raise BackupError(f"could not back up {store.settings.db_path}: {e}") from None
     if check != "ok":
-        raise BackupError(f"the backup copy failed its integrity check ({check}); the source may be damaged")
+        raise BackupError(
+            f"the backup copy failed its integrity check ({check}); the source may be damaged"
+        )
     db_copy.chmod(0o600)
     chroma = store.settings.chroma_path
     if chroma.exists() and not store.settings.chroma_url:
@@ -91,11 +95,15 @@ def read_manifest(path: Path) -> dict:
     except (ValueError, OSError) as e:
         raise BackupError(f"{mf} is unreadable ({e}); the backup is damaged") from None
     if manifest.get("format") != FORMAT:
-        raise BackupError(f"{path} has backup format {manifest.get('format')}; this memchat reads format {FORMAT}")
+        raise BackupError(
+            f"{path} has backup format {manifest.get('format')}; this memchat reads format {FORMAT}"
+        )
     for name, digest in manifest.get("files", {}).items():
         f = Path(path) / name
         if not f.exists() or _sha256(f) != digest:
-            raise BackupError(f"{f} is missing or does not match the manifest; the backup is damaged")
+            raise BackupError(
+                f"{f} is missing or does not match the manifest; the backup is damaged"
+            )
     return manifest
 
 
@@ -111,7 +119,9 @@ def restore(path: Path, home: Path, *, force: bool = False) -> dict:
     target = home / "memchat.db"
     if target.exists():
         if not force:
-            raise BackupError(f"{target} already exists; pass --force to replace it (it is kept aside)")
+            raise BackupError(
+                f"{target} already exists; pass --force to replace it (it is kept aside)"
+            )
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         for suffix in ("", "-wal", "-shm"):
             side = Path(str(target) + suffix)

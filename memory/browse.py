@@ -32,8 +32,17 @@ SORTS: dict[str, str] = {
     "last_used": "COALESCE(m.last_accessed_at, 0)",
     "expires": "COALESCE(m.expires_at, 9e18)",
 }
-_ALIASES = {"s": "section", "t": "tag", "tags": "tag", "e": "entity", "conv": "conversation",
-            "c": "conversation", "p": "persistence", "is": "status", "pin": "pinned"}
+_ALIASES = {
+    "s": "section",
+    "t": "tag",
+    "tags": "tag",
+    "e": "entity",
+    "conv": "conversation",
+    "c": "conversation",
+    "p": "persistence",
+    "is": "status",
+    "pin": "pinned",
+}
 _AGE = re.compile(r"^([<>]?)(\d+(?:\.\d+)?)([smhdwy]?)$")
 _UNIT = {"": 86400, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
 
@@ -59,9 +68,18 @@ class BrowseQuery:
 
     @property
     def filtered(self) -> bool:
-        return bool(self.text or self.section or self.tag or self.entity or self.pinned is not None
-                    or self.newer_than or self.older_than or self.persistence or self.conversation
-                    or self.status != "active")
+        return bool(
+            self.text
+            or self.section
+            or self.tag
+            or self.entity
+            or self.pinned is not None
+            or self.newer_than
+            or self.older_than
+            or self.persistence
+            or self.conversation
+            or self.status != "active"
+        )
 
 
 @dataclass
@@ -82,7 +100,9 @@ def _seconds(spec: str) -> float:
 def parse(text: str, base: BrowseQuery | None = None) -> BrowseQuery:
     """Split ``cat section:facts pinned:yes`` into free text and filters (unknown ones noted)."""
     b = base or BrowseQuery()
-    q = BrowseQuery(sort=b.sort, descending=b.descending, semantic=b.semantic)  # filters come from the text
+    q = BrowseQuery(
+        sort=b.sort, descending=b.descending, semantic=b.semantic
+    )  # filters come from the text
     try:
         tokens = shlex.split(text)
     except ValueError:  # an unclosed quote while typing
@@ -94,8 +114,22 @@ def parse(text: str, base: BrowseQuery | None = None) -> BrowseQuery:
             continue
         name, sep, value = tok.partition(":")
         name = _ALIASES.get(name.lower(), name.lower())
-        if not sep or not value or name not in {"section", "tag", "entity", "pinned", "age", "persistence",
-                                                "status", "conversation", "sort"}:
+        if (
+            not sep
+            or not value
+            or name
+            not in {
+                "section",
+                "tag",
+                "entity",
+                "pinned",
+                "age",
+                "persistence",
+                "status",
+                "conversation",
+                "sort",
+            }
+        ):
             words.append(tok)
             continue
         value_l = value.lower()
@@ -148,7 +182,11 @@ def _where(store, q: BrowseQuery) -> tuple[list[str], list]:
     t = now()
     status = q.status if q.status in STATUSES else "active"
     if status == "active":
-        clauses += ["m.status = 'active'", "m.superseded_by IS NULL", "(m.expires_at IS NULL OR m.expires_at > ?)"]
+        clauses += [
+            "m.status = 'active'",
+            "m.superseded_by IS NULL",
+            "(m.expires_at IS NULL OR m.expires_at > ?)",
+        ]
         params.append(t)
     elif status in ("pending", "deleted"):
         clauses.append("m.status = ?")
@@ -198,8 +236,11 @@ def _order(q: BrowseQuery, expr: str | None, store) -> tuple[str, str]:
         if not expr:
             sort = "updated"
         else:
-            n = store.db.scalar("SELECT COUNT(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ? "
-                                "LIMIT ?)", (expr, RANK_LIMIT + 1))
+            n = store.db.scalar(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ? "
+                "LIMIT ?)",
+                (expr, RANK_LIMIT + 1),
+            )
             if int(n or 0) > RANK_LIMIT:
                 return "memories_fts.rowid DESC", "newest"
             sort = "score"
@@ -219,16 +260,21 @@ def page(store, q: BrowseQuery, *, offset: int = 0, limit: int = 200) -> BrowseP
     order, name = _order(q, expr, store)
     if expr:
         score = "-bm25(memories_fts, 4.0, 2.0, 2.0, 1.0, 1.0)" if name == "score" else "0.0"
-        sql = (f"SELECT m.*, {score} AS _score FROM memories_fts "
-               "JOIN memories m ON m.rowid = memories_fts.rowid "
-               f"WHERE memories_fts MATCH ? AND {' AND '.join(clauses)} "
-               f"ORDER BY {order} LIMIT ? OFFSET ?")
+        sql = (
+            f"SELECT m.*, {score} AS _score FROM memories_fts "
+            "JOIN memories m ON m.rowid = memories_fts.rowid "
+            f"WHERE memories_fts MATCH ? AND {' AND '.join(clauses)} "
+            f"ORDER BY {order} LIMIT ? OFFSET ?"
+        )
         rows = store.db.query(sql, (expr, *params, limit, offset))
         scores = {r["id"]: float(r["_score"]) for r in rows} if name == "score" else {}
         return BrowsePage([row_to_memory(r) for r in rows], offset, scores, name)
     sql = f"SELECT m.* FROM memories m WHERE {' AND '.join(clauses)} ORDER BY {order} LIMIT ? OFFSET ?"
-    return BrowsePage([row_to_memory(r) for r in store.db.query(sql, (*params, limit, offset))], offset,
-                      order=name)
+    return BrowsePage(
+        [row_to_memory(r) for r in store.db.query(sql, (*params, limit, offset))],
+        offset,
+        order=name,
+    )
 
 
 def count(store, q: BrowseQuery) -> int:
@@ -238,10 +284,18 @@ def count(store, q: BrowseQuery) -> int:
     clauses, params = _where(store, q)
     expr = _fts_expression(q.text) if q.text else None
     if expr:
-        return int(store.db.scalar(
-            "SELECT COUNT(*) FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid "
-            f"WHERE memories_fts MATCH ? AND {' AND '.join(clauses)}", (expr, *params)) or 0)
-    return int(store.db.scalar(f"SELECT COUNT(*) FROM memories m WHERE {' AND '.join(clauses)}", params) or 0)
+        return int(
+            store.db.scalar(
+                "SELECT COUNT(*) FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid "
+                f"WHERE memories_fts MATCH ? AND {' AND '.join(clauses)}",
+                (expr, *params),
+            )
+            or 0
+        )
+    return int(
+        store.db.scalar(f"SELECT COUNT(*) FROM memories m WHERE {' AND '.join(clauses)}", params)
+        or 0
+    )
 
 
 def matching_ids(store, q: BrowseQuery) -> list[str]:
@@ -253,9 +307,13 @@ def matching_ids(store, q: BrowseQuery) -> list[str]:
     if expr:
         rows = store.db.conn.execute(
             "SELECT m.id FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid "
-            f"WHERE memories_fts MATCH ? AND {' AND '.join(clauses)}", (expr, *params)).fetchall()
+            f"WHERE memories_fts MATCH ? AND {' AND '.join(clauses)}",
+            (expr, *params),
+        ).fetchall()
     else:
-        rows = store.db.conn.execute(f"SELECT m.id FROM memories m WHERE {' AND '.join(clauses)}", params).fetchall()
+        rows = store.db.conn.execute(
+            f"SELECT m.id FROM memories m WHERE {' AND '.join(clauses)}", params
+        ).fetchall()
     return [r[0] for r in rows]
 
 
@@ -263,10 +321,14 @@ SEMANTIC_LIMIT = 200
 
 
 def _semantic_hits(store, q: BrowseQuery):
-    filters = RecallFilters(sections=[q.section] if q.section else None, tags=[q.tag] if q.tag else None,
-                            entity_id=q.entity, include_messages=False,
-                            since=now() - q.newer_than if q.newer_than else None,
-                            until=now() - q.older_than if q.older_than else None)
+    filters = RecallFilters(
+        sections=[q.section] if q.section else None,
+        tags=[q.tag] if q.tag else None,
+        entity_id=q.entity,
+        include_messages=False,
+        since=now() - q.newer_than if q.newer_than else None,
+        until=now() - q.older_than if q.older_than else None,
+    )
     hits = store.recall(q.text, limit=SEMANTIC_LIMIT, token_budget=None, filters=filters)
     keep = []
     for h in hits:
@@ -284,7 +346,7 @@ def _semantic_hits(store, q: BrowseQuery):
 
 
 def _semantic_page(store, q: BrowseQuery, offset: int, limit: int) -> BrowsePage:
-    hits = _semantic_hits(store, q)[offset: offset + limit]
+    hits = _semantic_hits(store, q)[offset : offset + limit]
     return BrowsePage([h.memory for h in hits], offset, {h.id: h.score for h in hits})
 
 
@@ -297,8 +359,17 @@ def change_marker(store) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
-__all__ = ["SORTS", "STATUSES", "BrowsePage", "BrowseQuery", "change_marker", "count", "matching_ids", "page",
-           "parse"]
+__all__ = [
+    "SORTS",
+    "STATUSES",
+    "BrowsePage",
+    "BrowseQuery",
+    "change_marker",
+    "count",
+    "matching_ids",
+    "page",
+    "parse",
+]
 
 
 # ------------------------------------------------------------------------------ stats
@@ -309,36 +380,54 @@ def growth_by_day(store, days: int = 14) -> list[tuple[str, int]]:
     since = now() - days * 86400
     rows = store.db.query(
         "SELECT date(created_at, 'unixepoch', 'localtime') AS d, COUNT(*) AS n FROM memories "
-        "WHERE profile = ? AND created_at >= ? GROUP BY d", (store.profile, since))
+        "WHERE profile = ? AND created_at >= ? GROUP BY d",
+        (store.profile, since),
+    )
     got = {r["d"]: r["n"] for r in rows}
     today = date.today()
-    return [(d, got.get(d, 0)) for d in ((today - timedelta(days=i)).isoformat() for i in range(days - 1, -1, -1))]
+    return [
+        (d, got.get(d, 0))
+        for d in ((today - timedelta(days=i)).isoformat() for i in range(days - 1, -1, -1))
+    ]
 
 
 def prompt_memory_tokens(store, last: int = 200) -> dict[str, float]:
     """Memory tokens per prompt over the last ``last`` replies: count, mean, p95, max, share."""
     rows = store.db.query(
         "SELECT memory_tokens, prompt_tokens FROM messages WHERE profile = ? AND role = 'assistant' "
-        "AND memory_tokens IS NOT NULL ORDER BY created_at DESC LIMIT ?", (store.profile, last))
+        "AND memory_tokens IS NOT NULL ORDER BY created_at DESC LIMIT ?",
+        (store.profile, last),
+    )
     if not rows:
         return {"replies": 0}
     toks = sorted(int(r["memory_tokens"]) for r in rows)
     prompts = sum(int(r["prompt_tokens"] or 0) for r in rows)
-    return {"replies": len(toks), "mean": sum(toks) / len(toks), "p95": toks[int(0.95 * (len(toks) - 1))],
-            "max": toks[-1], "share": sum(toks) / prompts if prompts else 0.0}
+    return {
+        "replies": len(toks),
+        "mean": sum(toks) / len(toks),
+        "p95": toks[int(0.95 * (len(toks) - 1))],
+        "max": toks[-1],
+        "share": sum(toks) / prompts if prompts else 0.0,
+    }
 
 
 def status_counts(store) -> dict[str, int]:
     rows = store.db.query(
         "SELECT CASE WHEN superseded_by IS NOT NULL AND status != 'deleted' THEN 'superseded' ELSE status END AS s, "
-        "COUNT(*) AS n FROM memories WHERE profile = ? GROUP BY s", (store.profile,))
+        "COUNT(*) AS n FROM memories WHERE profile = ? GROUP BY s",
+        (store.profile,),
+    )
     return {r["s"]: r["n"] for r in rows}
 
 
 def vector_expected(store) -> int:
     """What the vector tier should hold for the profile: live memories plus chat turns."""
     live = count(store, BrowseQuery())
-    msgs = int(store.db.scalar(
-        "SELECT COUNT(*) FROM messages WHERE profile = ? AND role IN ('user', 'assistant') AND trim(content) != ''",
-        (store.profile,)) or 0)
+    msgs = int(
+        store.db.scalar(
+            "SELECT COUNT(*) FROM messages WHERE profile = ? AND role IN ('user', 'assistant') AND trim(content) != ''",
+            (store.profile,),
+        )
+        or 0
+    )
     return live + msgs

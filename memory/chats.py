@@ -20,8 +20,16 @@ from memory.secrets import redact
 
 _CONV_MUTABLE = {"title", "model", "system_prompt", "project", "archived", "incognito"}
 _MSG_MUTABLE = {
-    "content", "status", "model", "used_memories", "prompt_tokens", "completion_tokens",
-    "memory_tokens", "cost", "latency_ms", "error",
+    "content",
+    "status",
+    "model",
+    "used_memories",
+    "prompt_tokens",
+    "completion_tokens",
+    "memory_tokens",
+    "cost",
+    "latency_ms",
+    "error",
 }
 
 
@@ -31,14 +39,20 @@ class Chats:
 
     # ------------------------------------------------------------------ conversations
     def create(self, c: Conversation) -> Conversation:
-        c = replace(c, title=redact(c.title), system_prompt=redact(c.system_prompt) if c.system_prompt else None)
+        c = replace(
+            c,
+            title=redact(c.title),
+            system_prompt=redact(c.system_prompt) if c.system_prompt else None,
+        )
         with self.db.tx() as conn:
             sql, params = insert_sql("conversations", conversation_to_row(c))
             conn.execute(sql, params)
         return c
 
     def get(self, conversation_id: str, profile: str) -> Conversation:
-        return row_to_conversation(self.db.by_id("conversations", conversation_id, profile, "conversation"))
+        return row_to_conversation(
+            self.db.by_id("conversations", conversation_id, profile, "conversation")
+        )
 
     def update(self, conversation_id: str, profile: str, **changes: Any) -> Conversation:
         unknown = set(changes) - _CONV_MUTABLE
@@ -61,20 +75,26 @@ class Chats:
         """Delete a conversation and its messages (also from the vector index)."""
         c = self.get(conversation_id, profile)
         with self.db.tx() as conn:
-            ids = [r[0] for r in conn.execute("SELECT id FROM messages WHERE conversation_id = ?", (c.id,))]
+            ids = [
+                r[0]
+                for r in conn.execute("SELECT id FROM messages WHERE conversation_id = ?", (c.id,))
+            ]
             for mid in ids:
                 outbox(conn, profile, "message", mid, "delete")
             conn.execute("DELETE FROM messages WHERE conversation_id = ?", (c.id,))
             conn.execute("DELETE FROM conversations WHERE id = ?", (c.id,))
         return len(ids)
 
-    def list(self, profile: str, *, archived: bool | None = False, limit: int = 200) -> list[Conversation]:
+    def list(
+        self, profile: str, *, archived: bool | None = False, limit: int = 200
+    ) -> list[Conversation]:
         where, params = "profile = ?", [profile]
         if archived is not None:
             where += " AND archived = ?"
             params.append(int(archived))
         rows = self.db.query(
-            f"SELECT * FROM conversations WHERE {where} ORDER BY updated_at DESC LIMIT ?", (*params, limit)
+            f"SELECT * FROM conversations WHERE {where} ORDER BY updated_at DESC LIMIT ?",
+            (*params, limit),
         )
         return [row_to_conversation(r) for r in rows]
 
@@ -84,7 +104,10 @@ class Chats:
         with self.db.tx() as conn:
             sql, params = insert_sql("messages", message_to_row(m))
             conn.execute(sql, params)
-            conn.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (m.created_at, m.conversation_id))
+            conn.execute(
+                "UPDATE conversations SET updated_at = ? WHERE id = ?",
+                (m.created_at, m.conversation_id),
+            )
             if m.content.strip() and m.role in ("user", "assistant"):
                 outbox(conn, m.profile, "message", m.id, "upsert")
         return m
@@ -119,7 +142,8 @@ class Chats:
         """Messages oldest first; with ``limit``, the last ``limit`` of them."""
         if limit is None:
             rows = self.db.query(
-                "SELECT * FROM messages WHERE conversation_id = ? ORDER BY created_at, rowid", (conversation_id,)
+                "SELECT * FROM messages WHERE conversation_id = ? ORDER BY created_at, rowid",
+                (conversation_id,),
             )
         else:
             rows = self.db.query(
@@ -133,15 +157,20 @@ class Chats:
         out: dict[str, Message] = {}
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
-            rows = self.db.query(f"SELECT * FROM messages WHERE id IN ({','.join('?' * len(chunk))})", tuple(chunk))
+            rows = self.db.query(
+                f"SELECT * FROM messages WHERE id IN ({','.join('?' * len(chunk))})", tuple(chunk)
+            )
             out.update({r["id"]: row_to_message(r) for r in rows})
         return out
 
     def count_messages(self, profile: str) -> int:
-        return int(self.db.scalar("SELECT COUNT(*) FROM messages WHERE profile = ?", (profile,)) or 0)
+        return int(
+            self.db.scalar("SELECT COUNT(*) FROM messages WHERE profile = ?", (profile,)) or 0
+        )
 
-    def search_messages(self, profile: str, query: str, *, limit: int = 50,
-                        conversation_id: str | None = None) -> list[tuple[Message, float]]:
+    def search_messages(
+        self, profile: str, query: str, *, limit: int = 50, conversation_id: str | None = None
+    ) -> list[tuple[Message, float]]:
         """Lexical (FTS5 BM25) search over chat turns; higher score is better."""
         expr = fts.selective_match(self.db.conn, "messages_fts", query)
         if not expr:

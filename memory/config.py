@@ -32,20 +32,38 @@ _PROFILE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 class MemorySettings(BaseModel):
     """How memory is kept and recalled."""
 
-    review: bool = Field(False, description="New extracted memories wait as pending until accepted.")
-    session_ttl_hours: float = Field(24.0, gt=0, le=24 * 365, description="Lifetime of short-term session state.")
-    recent_turns: int = Field(100, ge=2, le=10_000, description="Recent turns kept per session in Redis.")
-    temporary_ttl_seconds: int = Field(3600, ge=1, description="Default lifetime of temporary values.")
-    recall_limit: int = Field(8, ge=0, le=100, description="Most memories injected into one prompt.")
-    token_budget: int = Field(1000, ge=0, le=100_000, description="Most prompt tokens spent on memories.")
-    retention_days: int | None = Field(None, ge=1, description="Drop unpinned memories not used for this long.")
-    purge_after_days: int = Field(30, ge=0, description="Soft-deleted memories are purged after this grace period.")
+    review: bool = Field(
+        False, description="New extracted memories wait as pending until accepted."
+    )
+    session_ttl_hours: float = Field(
+        24.0, gt=0, le=24 * 365, description="Lifetime of short-term session state."
+    )
+    recent_turns: int = Field(
+        100, ge=2, le=10_000, description="Recent turns kept per session in Redis."
+    )
+    temporary_ttl_seconds: int = Field(
+        3600, ge=1, description="Default lifetime of temporary values."
+    )
+    recall_limit: int = Field(
+        8, ge=0, le=100, description="Most memories injected into one prompt."
+    )
+    token_budget: int = Field(
+        1000, ge=0, le=100_000, description="Most prompt tokens spent on memories."
+    )
+    retention_days: int | None = Field(
+        None, ge=1, description="Drop unpinned memories not used for this long."
+    )
+    purge_after_days: int = Field(
+        30, ge=0, description="Soft-deleted memories are purged after this grace period."
+    )
 
 
 class WorkerSettings(BaseModel):
     """The background huey consumer."""
 
-    embedded: bool = Field(True, description="Run a consumer inside the TUI unless a live worker exists.")
+    embedded: bool = Field(
+        True, description="Run a consumer inside the TUI unless a live worker exists."
+    )
     workers: int = Field(2, ge=1, le=32, description="Worker threads for the consumer.")
 
 
@@ -53,7 +71,9 @@ class UISettings(BaseModel):
     """The Textual app."""
 
     theme: str = Field("textual-dark", description="Any Textual theme name.")
-    keymap: dict[str, str] = Field(default_factory=dict, description="Binding id -> keys, e.g. {'send' = 'ctrl+s'}.")
+    keymap: dict[str, str] = Field(
+        default_factory=dict, description="Binding id -> keys, e.g. {'send' = 'ctrl+s'}."
+    )
 
 
 class Settings(BaseSettings):
@@ -72,9 +92,13 @@ class Settings(BaseSettings):
         description="Data directory (SQLite, Chroma, embedded Redis, logs). Env: MEMCHAT_HOME.",
     )
     profile: str = Field("default", description="Memory profile; each is isolated in every tier.")
-    model: str | None = Field(None, description="Any litellm model string, e.g. openai/gpt-4o-mini.")
+    model: str | None = Field(
+        None, description="Any litellm model string, e.g. openai/gpt-4o-mini."
+    )
     api_base: str | None = Field(None, description="Base URL of an OpenAI-compatible server.")
-    system_prompt: str = Field(DEFAULT_SYSTEM_PROMPT, description="Default system prompt / persona.")
+    system_prompt: str = Field(
+        DEFAULT_SYSTEM_PROMPT, description="Default system prompt / persona."
+    )
     redis_url: str | None = Field(
         None,
         validation_alias=AliasChoices("redis_url", "MEMCHAT_REDIS_URL", "REDIS_URL"),
@@ -106,7 +130,9 @@ class Settings(BaseSettings):
         return Path(os.path.expandvars(str(v))).expanduser() if v not in (None, "") else v
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
         return (init_settings, env_settings, _FileSource(settings_cls))
 
     # ----------------------------------------------------------------- derived paths

@@ -114,7 +114,9 @@ def decide(proposal: Proposal, near: list[Memory]) -> Decision:
         return Decision(action, c, target, proposal.reason or f"extractor chose {action}")
     if c.key:
         for m in live:
-            if m.key == c.key and (not c.entity_id or not m.entity_id or m.entity_id == c.entity_id):
+            if m.key == c.key and (
+                not c.entity_id or not m.entity_id or m.entity_id == c.entity_id
+            ):
                 return Decision("supersede", c, m, proposal.reason or f"newer value for {c.key!r}")
     if action != "add":
         for m in live:
@@ -132,7 +134,9 @@ def _mark_key(name: str) -> str:
 
 def get_mark(store, name: str) -> str | None:
     """A durable progress mark (e.g. the last message extracted in a conversation)."""
-    row = store.db.one("SELECT value FROM kv WHERE profile = ? AND key = ?", (store.profile, _mark_key(name)))
+    row = store.db.one(
+        "SELECT value FROM kv WHERE profile = ? AND key = ?", (store.profile, _mark_key(name))
+    )
     return json.loads(row["value"]) if row else None
 
 
@@ -147,9 +151,16 @@ def set_mark(store, name: str, value: str) -> None:
 # ------------------------------------------------------------------------------ apply
 def _fields(c: Memory) -> dict:
     return {
-        "tags": c.tags, "key": c.key, "value": c.value, "entity_type": c.entity_type,
-        "entity_id": c.entity_id, "importance": c.importance, "confidence": c.confidence,
-        "persistence": c.persistence, "scope": c.scope, "valid_from": c.valid_from,
+        "tags": c.tags,
+        "key": c.key,
+        "value": c.value,
+        "entity_type": c.entity_type,
+        "entity_id": c.entity_id,
+        "importance": c.importance,
+        "confidence": c.confidence,
+        "persistence": c.persistence,
+        "scope": c.scope,
+        "valid_from": c.valid_from,
         "source_conversation_id": c.source_conversation_id,
         "source_message_ids": c.source_message_ids,
     }
@@ -159,32 +170,57 @@ def _apply_one(store, d: Decision, actor: str) -> Memory | None:
     c = d.candidate
     reason = f"{d.reason} (from {c.source_conversation_id or '?'}: {', '.join(c.source_message_ids) or '-'})"
     if d.action == "add":
-        return store.add_memory(c.content, section=c.section, actor=actor, reason=reason, **_fields(c))
+        return store.add_memory(
+            c.content, section=c.section, actor=actor, reason=reason, **_fields(c)
+        )
     t = d.target
     assert t is not None
     sources = list(dict.fromkeys(t.source_message_ids + c.source_message_ids))
     if d.action == "noop":
         if sources == t.source_message_ids:
             return t
-        return store.memories.update(t.id, store.profile, actor=actor, reason=reason, action="confirmed",
-                                     source_message_ids=sources)
+        return store.memories.update(
+            t.id,
+            store.profile,
+            actor=actor,
+            reason=reason,
+            action="confirmed",
+            source_message_ids=sources,
+        )
     if d.action == "update":
         return store.update_memory(
-            t.id, actor=actor, reason=reason, content=c.content,
-            tags=list(dict.fromkeys(t.tags + c.tags)), importance=max(t.importance, c.importance),
-            confidence=max(t.confidence, c.confidence), source_message_ids=sources,
+            t.id,
+            actor=actor,
+            reason=reason,
+            content=c.content,
+            tags=list(dict.fromkeys(t.tags + c.tags)),
+            importance=max(t.importance, c.importance),
+            confidence=max(t.confidence, c.confidence),
+            source_message_ids=sources,
         )
     # supersede
     if store.settings.memory.review:  # the user accepts the new fact before the old one retires
-        return store.add_memory(c.content, section=c.section, actor=actor,
-                                reason=f"would supersede {t.id}: {reason}", **_fields(c))
+        return store.add_memory(
+            c.content,
+            section=c.section,
+            actor=actor,
+            reason=f"would supersede {t.id}: {reason}",
+            **_fields(c),
+        )
     fields = _fields(c)
     fields["valid_from"] = c.valid_from or now()
-    return store.supersede_memory(t.id, c.content, actor=actor, reason=reason, section=c.section, **fields)
+    return store.supersede_memory(
+        t.id, c.content, actor=actor, reason=reason, section=c.section, **fields
+    )
 
 
-def apply(store, decisions: list[Decision], *, actor: str = "worker:extract",
-          mark: tuple[str, str] | None = None) -> list[Decision]:
+def apply(
+    store,
+    decisions: list[Decision],
+    *,
+    actor: str = "worker:extract",
+    mark: tuple[str, str] | None = None,
+) -> list[Decision]:
     """Write the decisions (and the progress ``mark`` = (name, value)) in one transaction."""
     with store.db.tx():
         for d in decisions:
@@ -202,7 +238,9 @@ def _keeper(group: list[Memory]) -> Memory:
     return sorted(group, key=lambda m: (not m.pinned, m.created_at))[0]
 
 
-def duplicate_groups(memories: list[Memory]) -> tuple[list[list[Memory]], list[tuple[Memory, Memory, float]]]:
+def duplicate_groups(
+    memories: list[Memory],
+) -> tuple[list[list[Memory]], list[tuple[Memory, Memory, float]]]:
     """Exact duplicates (same section, same normalised text) and near-duplicate pairs."""
     by_text: dict[tuple[str, str], list[Memory]] = {}
     for m in memories:
@@ -216,7 +254,7 @@ def duplicate_groups(memories: list[Memory]) -> tuple[list[list[Memory]], list[t
         if len(group) > NEAR_LIMIT:
             continue
         for i, a in enumerate(group):
-            for b in group[i + 1:]:
+            for b in group[i + 1 :]:
                 score = overlap(a.content, b.content)
                 if score >= MERGE_OVERLAP:
                     near.append((a, b, round(score, 3)))
@@ -229,16 +267,46 @@ def merge_exact(store, group: list[Memory], *, actor: str = "worker:optimize") -
     others = [m for m in group if m.id != keep.id]
     with store.db.tx():
         for m in others:
-            store.memories.update(m.id, store.profile, actor=actor, reason=f"exact duplicate of {keep.id}",
-                                  action="merged", status="deleted", deleted_at=now(), superseded_by=keep.id)
-        sources = list(dict.fromkeys(keep.source_message_ids + [i for m in others for i in m.source_message_ids]))
+            store.memories.update(
+                m.id,
+                store.profile,
+                actor=actor,
+                reason=f"exact duplicate of {keep.id}",
+                action="merged",
+                status="deleted",
+                deleted_at=now(),
+                superseded_by=keep.id,
+            )
+        sources = list(
+            dict.fromkeys(
+                keep.source_message_ids + [i for m in others for i in m.source_message_ids]
+            )
+        )
         tags = list(dict.fromkeys(keep.tags + [t for m in others for t in m.tags]))
-        keep = store.memories.update(keep.id, store.profile, actor=actor, action="merged",
-                                     reason=f"merged {len(others)} duplicate(s): {', '.join(m.id for m in others)}",
-                                     source_message_ids=sources, tags=tags,
-                                     importance=max(m.importance for m in group))
+        keep = store.memories.update(
+            keep.id,
+            store.profile,
+            actor=actor,
+            action="merged",
+            reason=f"merged {len(others)} duplicate(s): {', '.join(m.id for m in others)}",
+            source_message_ids=sources,
+            tags=tags,
+            importance=max(m.importance for m in group),
+        )
     return keep
 
 
-__all__ = ["ACTIONS", "Decision", "Proposal", "apply", "decide", "duplicate_groups", "merge_exact", "get_mark", "neighbours", "normalise",
-           "overlap", "set_mark"]
+__all__ = [
+    "ACTIONS",
+    "Decision",
+    "Proposal",
+    "apply",
+    "decide",
+    "duplicate_groups",
+    "merge_exact",
+    "get_mark",
+    "neighbours",
+    "normalise",
+    "overlap",
+    "set_mark",
+]

@@ -37,11 +37,18 @@ def merge(store, ids: list[str], content: str | None = None, *, actor: str = "us
     first = olds[0]
     convs = {m.source_conversation_id for m in olds if m.source_conversation_id}
     new = Memory(
-        content=text, section=first.section, profile=store.profile,
+        content=text,
+        section=first.section,
+        profile=store.profile,
         tags=list(dict.fromkeys(t for m in olds for t in m.tags)),
-        importance=max(m.importance for m in olds), confidence=max(m.confidence for m in olds),
-        pinned=any(m.pinned for m in olds), persistence=first.persistence, key=first.key, value=first.value,
-        entity_type=first.entity_type, entity_id=first.entity_id,
+        importance=max(m.importance for m in olds),
+        confidence=max(m.confidence for m in olds),
+        pinned=any(m.pinned for m in olds),
+        persistence=first.persistence,
+        key=first.key,
+        value=first.value,
+        entity_type=first.entity_type,
+        entity_id=first.entity_id,
         source_conversation_id=convs.pop() if len(convs) == 1 else None,
         source_message_ids=list(dict.fromkeys(i for m in olds for i in m.source_message_ids)),
     )
@@ -49,16 +56,30 @@ def merge(store, ids: list[str], content: str | None = None, *, actor: str = "us
     with store.db.tx():
         new = store.memories.add(new, actor=actor, reason=f"merged from {listed}")
         for m in olds:
-            store.memories.update(m.id, store.profile, actor=actor, action="merged", reason=f"merged into {new.id}",
-                                  superseded_by=new.id, valid_to=now(), status="deleted", deleted_at=now())
+            store.memories.update(
+                m.id,
+                store.profile,
+                actor=actor,
+                action="merged",
+                reason=f"merged into {new.id}",
+                superseded_by=new.id,
+                valid_to=now(),
+                status="deleted",
+                deleted_at=now(),
+            )
     store.short.drop_prefs_cache(store.profile)
     return new
 
 
 def set_tags(store, ids: list[str], tags: list[str], *, actor: str = "user") -> list[Memory]:
-    clean = list(dict.fromkeys(t.strip().lstrip("#").lower() for t in tags if t.strip().lstrip("#")))
+    clean = list(
+        dict.fromkeys(t.strip().lstrip("#").lower() for t in tags if t.strip().lstrip("#"))
+    )
     with store.db.tx():
-        return [store.memories.update(i, store.profile, actor=actor, reason="tags edited", tags=clean) for i in ids]
+        return [
+            store.memories.update(i, store.profile, actor=actor, reason="tags edited", tags=clean)
+            for i in ids
+        ]
 
 
 def parse_tags(text: str) -> list[str]:
@@ -73,25 +94,42 @@ def parse_when(text: str, *, base: float | None = None) -> float | None:
         return None
     m = re.fullmatch(r"(?:in\s+)?(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w|y)", s)
     if m:
-        unit = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}[m.group(2)]
+        unit = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}[
+            m.group(2)
+        ]
         return (base or now()) + float(m.group(1)) * unit
     try:
         return datetime.fromisoformat(text.strip()).timestamp()
     except ValueError:
-        raise ValueError(f"cannot read {text!r} as a time: try 7d, 12h, 2025-12-31 or never") from None
+        raise ValueError(
+            f"cannot read {text!r} as a time: try 7d, 12h, 2025-12-31 or never"
+        ) from None
 
 
-def set_expiry(store, ids: list[str], expires_at: float | None, *, actor: str = "user") -> list[Memory]:
+def set_expiry(
+    store, ids: list[str], expires_at: float | None, *, actor: str = "user"
+) -> list[Memory]:
     with store.db.tx():
-        return [store.memories.update(i, store.profile, actor=actor, reason="expiry set",
-                                      action="expiry set", expires_at=expires_at) for i in ids]
+        return [
+            store.memories.update(
+                i,
+                store.profile,
+                actor=actor,
+                reason="expiry set",
+                action="expiry set",
+                expires_at=expires_at,
+            )
+            for i in ids
+        ]
 
 
 def edit(store, memory_id: str, content: str, *, actor: str = "user") -> Memory:
     content = content.strip()
     if not content:
         raise ValueError("a memory needs some text (use d to delete it)")
-    return store.update_memory(memory_id, content=content, actor=actor, reason="edited in the inspector")
+    return store.update_memory(
+        memory_id, content=content, actor=actor, reason="edited in the inspector"
+    )
 
 
 def delete_many(store, ids: list[str], *, actor: str = "user") -> list[str]:
@@ -147,10 +185,12 @@ def _reviewed(store, ids: list[str], prefix: str) -> set[str]:
         return set()
     out: set[str] = set()
     for i in range(0, len(ids), 500):
-        chunk = ids[i: i + 500]
+        chunk = ids[i : i + 500]
         rows = store.db.query(
             f"SELECT memory_id, reason FROM memory_history WHERE action = 'reviewed' AND memory_id IN "
-            f"({','.join('?' * len(chunk))})", tuple(chunk))
+            f"({','.join('?' * len(chunk))})",
+            tuple(chunk),
+        )
         out |= {r["memory_id"] + "|" + r["reason"] for r in rows if r["reason"].startswith(prefix)}
     return out
 
@@ -159,57 +199,92 @@ def _mark_reviewed(store, m: Memory, reason: str, actor: str) -> None:
     with store.db.tx() as conn:
         conn.execute(
             "INSERT INTO memory_history (memory_id, profile, at, action, actor, reason) VALUES (?, ?, ?, ?, ?, ?)",
-            (m.id, store.profile, now(), "reviewed", actor, reason))
+            (m.id, store.profile, now(), "reviewed", actor, reason),
+        )
 
 
 def _live_rows(store, extra: str = "", params: tuple = (), limit: int = 500) -> list[Memory]:
     rows = store.db.query(
         "SELECT * FROM memories WHERE profile = ? AND status = 'active' AND superseded_by IS NULL "
-        f"AND (expires_at IS NULL OR expires_at > ?) {extra} LIMIT ?", (store.profile, now(), *params, limit))
+        f"AND (expires_at IS NULL OR expires_at > ?) {extra} LIMIT ?",
+        (store.profile, now(), *params, limit),
+    )
     return [row_to_memory(r) for r in rows]
 
 
-def review_queue(store, queue: str, *, stale_days: float = STALE_DAYS, low_confidence: float = LOW_CONFIDENCE,
-                 limit: int = 500) -> list[ReviewItem]:
+def review_queue(
+    store,
+    queue: str,
+    *,
+    stale_days: float = STALE_DAYS,
+    low_confidence: float = LOW_CONFIDENCE,
+    limit: int = 500,
+) -> list[ReviewItem]:
     """The items waiting in one review queue, oldest concern first."""
     if queue == "pending":
-        rows = store.db.query("SELECT * FROM memories WHERE profile = ? AND status = 'pending' "
-                              "ORDER BY created_at LIMIT ?", (store.profile, limit))
+        rows = store.db.query(
+            "SELECT * FROM memories WHERE profile = ? AND status = 'pending' "
+            "ORDER BY created_at LIMIT ?",
+            (store.profile, limit),
+        )
         items = []
         for m in map(row_to_memory, rows):
             target = _would_supersede(store, m)
-            items.append(ReviewItem("pending", m, target, f"would replace: {target.content}" if target else "new"))
+            items.append(
+                ReviewItem(
+                    "pending", m, target, f"would replace: {target.content}" if target else "new"
+                )
+            )
         return items
     if queue == "contradictions":
         rows = store.db.query(
             "SELECT * FROM memories WHERE profile = ? AND superseded_by IS NOT NULL AND status = 'active' "
-            "ORDER BY valid_to DESC LIMIT ?", (store.profile, limit))
+            "ORDER BY valid_to DESC LIMIT ?",
+            (store.profile, limit),
+        )
         olds = [row_to_memory(r) for r in rows]
         news = store.memories.get_many([m.superseded_by for m in olds if m.superseded_by])
-        return [ReviewItem("contradictions", news[m.superseded_by], m, "replaced an older fact")
-                for m in olds if m.superseded_by in news and news[m.superseded_by].status != "deleted"]
+        return [
+            ReviewItem("contradictions", news[m.superseded_by], m, "replaced an older fact")
+            for m in olds
+            if m.superseded_by in news and news[m.superseded_by].status != "deleted"
+        ]
     if queue == "stale":
         cutoff = now() - stale_days * 86400
-        mems = _live_rows(store, "AND pinned = 0 AND COALESCE(last_accessed_at, created_at) < ? "
-                          "ORDER BY COALESCE(last_accessed_at, created_at)", (cutoff,), limit * 2)
+        mems = _live_rows(
+            store,
+            "AND pinned = 0 AND COALESCE(last_accessed_at, created_at) < ? "
+            "ORDER BY COALESCE(last_accessed_at, created_at)",
+            (cutoff,),
+            limit * 2,
+        )
         done = _reviewed(store, [m.id for m in mems], "kept")
         out = []
         for m in mems:
             if any(d.startswith(m.id + "|kept") and _at_reason(d) >= cutoff for d in done):
                 continue
             last = m.last_accessed_at or m.created_at
-            out.append(ReviewItem("stale", m, None, f"not used for {int((now() - last) / 86400)} days"))
+            out.append(
+                ReviewItem("stale", m, None, f"not used for {int((now() - last) / 86400)} days")
+            )
         return out[:limit]
     if queue == "low_confidence":
         mems = _live_rows(store, "AND confidence < ? ORDER BY confidence", (low_confidence,), limit)
-        return [ReviewItem("low_confidence", m, None, f"confidence {m.confidence:.2f}") for m in mems]
+        return [
+            ReviewItem("low_confidence", m, None, f"confidence {m.confidence:.2f}") for m in mems
+        ]
     if queue == "duplicates":
         mems = _live_rows(store, "ORDER BY updated_at DESC", (), DUPLICATE_SCAN)
         exact, near = duplicate_groups(mems)
         pairs = [(g[0], g[1], 1.0) for g in exact] + near
         dismissed = _reviewed(store, [a.id for a, _, _ in pairs], "not a duplicate of")
-        out = [ReviewItem("duplicates", a, b, f"{'same text' if s >= 1.0 else f'{s:.0%} the same words'}")
-               for a, b, s in pairs if f"{a.id}|not a duplicate of {b.id}" not in dismissed]
+        out = [
+            ReviewItem(
+                "duplicates", a, b, f"{'same text' if s >= 1.0 else f'{s:.0%} the same words'}"
+            )
+            for a, b, s in pairs
+            if f"{a.id}|not a duplicate of {b.id}" not in dismissed
+        ]
         return out[:limit]
     raise ValueError(f"unknown review queue {queue!r}; one of {', '.join(QUEUES)}")
 
@@ -238,27 +313,53 @@ def accept(store, item: ReviewItem, *, actor: str = "user") -> Memory:
     m = item.memory
     if item.queue == "pending":
         with store.db.tx():
-            kept = store.memories.update(m.id, store.profile, actor=actor, action="accepted",
-                                         reason="accepted in review", status="active")
+            kept = store.memories.update(
+                m.id,
+                store.profile,
+                actor=actor,
+                action="accepted",
+                reason="accepted in review",
+                status="active",
+            )
             if item.other is not None:
-                store.memories.update(item.other.id, store.profile, actor=actor, action="superseded",
-                                      reason=f"superseded by {m.id} (accepted in review)",
-                                      superseded_by=m.id, valid_to=now())
+                store.memories.update(
+                    item.other.id,
+                    store.profile,
+                    actor=actor,
+                    action="superseded",
+                    reason=f"superseded by {m.id} (accepted in review)",
+                    superseded_by=m.id,
+                    valid_to=now(),
+                )
         store.short.drop_prefs_cache(store.profile)
         return kept
     if item.queue == "duplicates" and item.other is not None:
-        return merge(store, [m.id, item.other.id], m.content if len(m.content) >= len(item.other.content)
-                     else item.other.content, actor=actor)
+        return merge(
+            store,
+            [m.id, item.other.id],
+            m.content if len(m.content) >= len(item.other.content) else item.other.content,
+            actor=actor,
+        )
     if item.queue == "contradictions" and item.other is not None:
-        store.memories.delete(item.other.id, store.profile, actor=actor,
-                              reason=f"contradiction resolved in review: {m.id} is right")
+        store.memories.delete(
+            item.other.id,
+            store.profile,
+            actor=actor,
+            reason=f"contradiction resolved in review: {m.id} is right",
+        )
         return m
     if item.queue == "stale":
         _mark_reviewed(store, m, f"kept although stale @{now():.0f}", actor)
         return m
     if item.queue == "low_confidence":
-        return store.memories.update(m.id, store.profile, actor=actor, reason="confirmed in review",
-                                     action="confirmed", confidence=1.0)
+        return store.memories.update(
+            m.id,
+            store.profile,
+            actor=actor,
+            reason="confirmed in review",
+            action="confirmed",
+            confidence=1.0,
+        )
     raise ValueError(f"cannot accept a {item.queue} item")
 
 
@@ -267,23 +368,58 @@ def reject(store, item: ReviewItem, *, actor: str = "user") -> Memory | None:
     or keep the older side of a contradiction (the newer one is deleted)."""
     m = item.memory
     if item.queue in ("pending", "stale", "low_confidence"):
-        return store.memories.delete(m.id, store.profile, actor=actor, reason=f"rejected in review ({item.queue})")
+        return store.memories.delete(
+            m.id, store.profile, actor=actor, reason=f"rejected in review ({item.queue})"
+        )
     if item.queue == "duplicates" and item.other is not None:
         _mark_reviewed(store, m, f"not a duplicate of {item.other.id}", actor)
         return m
     if item.queue == "contradictions" and item.other is not None:
         with store.db.tx():
-            store.memories.delete(m.id, store.profile, actor=actor, reason="contradiction resolved: the older fact is right")
-            return store.memories.update(item.other.id, store.profile, actor=actor, action="restored",
-                                         reason="the older fact is right (review)", superseded_by=None, valid_to=None)
+            store.memories.delete(
+                m.id,
+                store.profile,
+                actor=actor,
+                reason="contradiction resolved: the older fact is right",
+            )
+            return store.memories.update(
+                item.other.id,
+                store.profile,
+                actor=actor,
+                action="restored",
+                reason="the older fact is right (review)",
+                superseded_by=None,
+                valid_to=None,
+            )
     raise ValueError(f"cannot reject a {item.queue} item")
 
 
 def describe_item(item: ReviewItem) -> str:
-    return json.dumps({"queue": item.queue, "id": item.memory.id, "other": item.other.id if item.other else None,
-                       "detail": item.detail})
+    return json.dumps(
+        {
+            "queue": item.queue,
+            "id": item.memory.id,
+            "other": item.other.id if item.other else None,
+            "detail": item.detail,
+        }
+    )
 
 
-__all__ = ["QUEUES", "ReviewItem", "accept", "delete_many", "edit", "forget_messages", "merge", "parse_tags",
-           "parse_when", "pin_many", "reject", "restore_many", "review_counts", "review_queue", "set_expiry",
-           "set_tags"]
+__all__ = [
+    "QUEUES",
+    "ReviewItem",
+    "accept",
+    "delete_many",
+    "edit",
+    "forget_messages",
+    "merge",
+    "parse_tags",
+    "parse_when",
+    "pin_many",
+    "reject",
+    "restore_many",
+    "review_counts",
+    "review_queue",
+    "set_expiry",
+    "set_tags",
+]

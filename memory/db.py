@@ -35,14 +35,22 @@ def _storage_error(path: Path, e: sqlite3.Error) -> StorageError:
         )
     if "malformed" in text or "not a database" in text or "corrupt" in text:
         backups = sorted((path.parent / "backups").glob("memchat-*"))
-        how = f"`memchat restore --force {backups[-1]}` (your newest backup)" if backups else "`memchat restore BACKUP`"
+        how = (
+            f"`memchat restore --force {backups[-1]}` (your newest backup)"
+            if backups
+            else "`memchat restore BACKUP`"
+        )
         return StorageError(
             f"the database {path} is damaged ({text}); restore it with {how} or move it aside to start fresh"
         )
     if "disk is full" in text or "full" in text:
-        return StorageError(f"the disk holding {path} is full; free some space and retry (nothing was written)")
+        return StorageError(
+            f"the disk holding {path} is full; free some space and retry (nothing was written)"
+        )
     if "readonly" in text or "unable to open" in text:
-        return StorageError(f"cannot write the database {path} ({text}); check its permissions or set MEMCHAT_HOME")
+        return StorageError(
+            f"cannot write the database {path} ({text}); check its permissions or set MEMCHAT_HOME"
+        )
     return StorageError(f"database error in {path}: {text}")
 
 
@@ -61,7 +69,10 @@ class Database:
         try:
             new = not self.path.exists()
             conn = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+                self.path,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                check_same_thread=False,
             )
             if new:
                 private_file(self.path)
@@ -136,7 +147,9 @@ class Database:
 
         ident = id_or_prefix.strip().lower()
         if len(ident) >= 32:
-            rows = self.query(f"SELECT * FROM {table} WHERE profile = ? AND id = ?", (profile, ident))
+            rows = self.query(
+                f"SELECT * FROM {table} WHERE profile = ? AND id = ?", (profile, ident)
+            )
         elif ident and all(ch in "0123456789abcdef" for ch in ident):
             rows = self.query(
                 f"SELECT * FROM {table} WHERE profile = ? AND id >= ? AND id < ? LIMIT 2",

@@ -58,13 +58,16 @@ def _rarest_terms(store, text: str) -> set[str]:
     df: dict[str, int] = {}
     for term in fts.terms(text):
         quoted = '"' + term.replace('"', '""') + '"'
-        df[term] = int(store.db.scalar(
-            "SELECT (SELECT COUNT(*) FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid "
-            "        WHERE memories_fts MATCH ? AND m.profile = ? AND m.section != 'summaries') + "
-            "       (SELECT COUNT(*) FROM messages_fts JOIN messages g ON g.rowid = messages_fts.rowid "
-            "        WHERE messages_fts MATCH ? AND g.profile = ?)",
-            (quoted, store.profile, quoted, store.profile),
-        ) or 0)
+        df[term] = int(
+            store.db.scalar(
+                "SELECT (SELECT COUNT(*) FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid "
+                "        WHERE memories_fts MATCH ? AND m.profile = ? AND m.section != 'summaries') + "
+                "       (SELECT COUNT(*) FROM messages_fts JOIN messages g ON g.rowid = messages_fts.rowid "
+                "        WHERE messages_fts MATCH ? AND g.profile = ?)",
+                (quoted, store.profile, quoted, store.profile),
+            )
+            or 0
+        )
     if not df:
         return set()
     least = min(df.values())
@@ -84,7 +87,9 @@ def _quoting_summaries(store, memories: list, exclude: set[str]) -> list[str]:
         for r in rows:
             if r["id"] in exclude or r["id"] in found:
                 continue
-            if sources & set(json.loads(r["source_message_ids"] or "[]")) or rare & set(fts.terms(r["content"])):
+            if sources & set(json.loads(r["source_message_ids"] or "[]")) or rare & set(
+                fts.terms(r["content"])
+            ):
                 found.append(r["id"])
     return found
 
@@ -102,8 +107,12 @@ def _finish(store, report: ForgetReport) -> ForgetReport:
 def _scrub_short_term(store, report: ForgetReport) -> int:
     """Drop cached turn lists that held forgotten messages; they refill from SQLite."""
     touched = 0
-    convs = {r["conversation_id"] for r in store.db.query(
-        "SELECT DISTINCT conversation_id FROM messages WHERE profile = ?", (store.profile,))}
+    convs = {
+        r["conversation_id"]
+        for r in store.db.query(
+            "SELECT DISTINCT conversation_id FROM messages WHERE profile = ?", (store.profile,)
+        )
+    }
     for cid, _ in store.active_sessions():
         convs.add(cid)
     if report.messages:
@@ -145,16 +154,28 @@ def forget_about(store, text: str, *, include_messages: bool = True) -> ForgetRe
     if not needle:
         raise ValueError("say what to forget")
     pattern = re.compile(re.escape(needle), re.IGNORECASE)
-    rows = [r for r in store.db.query(
-        "SELECT id, section, content, value, tags FROM memories WHERE profile = ?", (store.profile,))
-        if pattern.search(" ".join(str(r[k] or "") for k in ("content", "value", "tags")))]
+    rows = [
+        r
+        for r in store.db.query(
+            "SELECT id, section, content, value, tags FROM memories WHERE profile = ?",
+            (store.profile,),
+        )
+        if pattern.search(" ".join(str(r[k] or "") for k in ("content", "value", "tags")))
+    ]
     mems = [r["id"] for r in rows if r["section"] != "summaries"]
     summaries = [r["id"] for r in rows if r["section"] == "summaries"]  # they quote the topic
-    msgs = [r["id"] for r in store.db.query(
-        "SELECT id, content FROM messages WHERE profile = ?", (store.profile,)) if pattern.search(r["content"])]
+    msgs = [
+        r["id"]
+        for r in store.db.query(
+            "SELECT id, content FROM messages WHERE profile = ?", (store.profile,)
+        )
+        if pattern.search(r["content"])
+    ]
     report = ForgetReport(memories=mems, summaries=summaries)
     # The tombstone must not repeat what was forgotten.
-    _purge_rows(store, mems + report.summaries, "forgotten with a topic (the topic is not recorded)")
+    _purge_rows(
+        store, mems + report.summaries, "forgotten with a topic (the topic is not recorded)"
+    )
     if include_messages:
         _purge_messages(store, msgs)
         report.messages = msgs
@@ -171,8 +192,17 @@ def forget_profile(store) -> dict[str, int]:
     """Remove every trace of ``store.profile`` from SQLite, Chroma and Redis."""
     counts: dict[str, int] = {}
     with store.db.tx() as conn:
-        for table in ("memories", "memory_history", "messages", "conversations", "kv", "index_outbox"):
-            counts[table] = conn.execute(f"DELETE FROM {table} WHERE profile = ?", (store.profile,)).rowcount
+        for table in (
+            "memories",
+            "memory_history",
+            "messages",
+            "conversations",
+            "kv",
+            "index_outbox",
+        ):
+            counts[table] = conn.execute(
+                f"DELETE FROM {table} WHERE profile = ?", (store.profile,)
+            ).rowcount
     vectors = store.vectors
     if vectors is not None:
         vectors.reset(store.profile)

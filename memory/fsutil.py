@@ -18,7 +18,9 @@ def private_dir(path: Path) -> Path:
             f"cannot use data dir {path}: {e.strerror or e}. Set MEMCHAT_HOME to a folder you can write to."
         ) from None
     if path.is_symlink() or not path.is_dir() or st.st_uid != os.getuid():
-        raise DataDirError(f"{path} is not a directory owned by you; remove it or set MEMCHAT_HOME elsewhere")
+        raise DataDirError(
+            f"{path} is not a directory owned by you; remove it or set MEMCHAT_HOME elsewhere"
+        )
     if st.st_mode & 0o077:
         os.chmod(path, 0o700)
     if not os.access(path, os.W_OK | os.X_OK):

@@ -40,7 +40,9 @@ def match_expression(text: str, max_terms: int = 32) -> str | None:
 COMMON_CAP = 1500
 
 
-def selective_match(conn, table: str, text: str, cap: int = COMMON_CAP, max_terms: int = 32) -> str | None:
+def selective_match(
+    conn, table: str, text: str, cap: int = COMMON_CAP, max_terms: int = 32
+) -> str | None:
     """Like :func:`match_expression`, but leaves out terms that match more than ``cap`` rows.
 
     Rare terms are OR-ed (any of them may find the row). When every term is common, all of
@@ -52,7 +54,8 @@ def selective_match(conn, table: str, text: str, cap: int = COMMON_CAP, max_term
     quoted = {w: '"' + w.replace('"', '""') + '"' for w in words}
     df = {
         w: conn.execute(
-            f"SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE {table} MATCH ? LIMIT ?)", (q, cap + 1)
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE {table} MATCH ? LIMIT ?)",
+            (q, cap + 1),
         ).fetchone()[0]
         for w, q in quoted.items()
     }
@@ -65,8 +68,16 @@ def selective_match(conn, table: str, text: str, cap: int = COMMON_CAP, max_term
     return " AND ".join(quoted[w] for w in present)
 
 
-def ranked_rows(db, fts_table: str, content_table: str, expr: str, where: str, params: tuple, limit: int,
-                weights: str = "") -> list[dict]:
+def ranked_rows(
+    db,
+    fts_table: str,
+    content_table: str,
+    expr: str,
+    where: str,
+    params: tuple,
+    limit: int,
+    weights: str = "",
+) -> list[dict]:
     """Rows of ``content_table`` matching ``expr`` and ``where``, best BM25 first, as dicts with ``_score``.
 
     FTS ranks first and only the top rows are joined (over-fetched 4x to allow for rows the
@@ -81,9 +92,14 @@ def ranked_rows(db, fts_table: str, content_table: str, expr: str, where: str, p
         f"JOIN {content_table} t ON t.rowid = f._rid WHERE {where} ORDER BY f._score DESC LIMIT ?",
         (expr, fetch, *params, limit),
     )
-    if len(rows) < limit and db.scalar(
-        f"SELECT COUNT(*) FROM (SELECT 1 FROM {fts_table} WHERE {fts_table} MATCH ? LIMIT ?)", (expr, fetch + 1)
-    ) > fetch:
+    if (
+        len(rows) < limit
+        and db.scalar(
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM {fts_table} WHERE {fts_table} MATCH ? LIMIT ?)",
+            (expr, fetch + 1),
+        )
+        > fetch
+    ):
         rows = db.query(
             f"SELECT t.*, {bm25} AS _score FROM {fts_table} JOIN {content_table} t ON t.rowid = {fts_table}.rowid "
             f"WHERE {fts_table} MATCH ? AND {where} ORDER BY _score DESC LIMIT ?",

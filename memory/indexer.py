@@ -37,12 +37,14 @@ def chroma_id(kind: str, item_id: str) -> str:
 def split_id(cid: str) -> tuple[str, str]:
     """``mem:abc`` -> ("memory", "abc"); ``msg:abc`` -> ("message", "abc")."""
     if cid.startswith(MSG_PREFIX):
-        return "message", cid[len(MSG_PREFIX):]
-    return "memory", cid[len(MEM_PREFIX):] if cid.startswith(MEM_PREFIX) else cid
+        return "message", cid[len(MSG_PREFIX) :]
+    return "memory", cid[len(MEM_PREFIX) :] if cid.startswith(MEM_PREFIX) else cid
 
 
 def day(ts: float) -> str:
-    return datetime.fromtimestamp(ts).strftime("%d %B %Y").lstrip("0")  # local date, as people say it
+    return (
+        datetime.fromtimestamp(ts).strftime("%d %B %Y").lstrip("0")
+    )  # local date, as people say it
 
 
 def indexable(m: Message) -> bool:
@@ -51,17 +53,29 @@ def indexable(m: Message) -> bool:
 
 def memory_doc(m: Memory) -> tuple[str, dict[str, Any]]:
     text = m.content if not m.tags else f"{m.content} ({', '.join(m.tags)})"
-    meta = {"kind": "memory", "section": m.section, "tags": m.tags, "entity": m.entity_id,
-            "pinned": m.pinned, "persistence": m.persistence,
-            "conversation": m.source_conversation_id, "created_at": m.created_at}
+    meta = {
+        "kind": "memory",
+        "section": m.section,
+        "tags": m.tags,
+        "entity": m.entity_id,
+        "pinned": m.pinned,
+        "persistence": m.persistence,
+        "conversation": m.source_conversation_id,
+        "created_at": m.created_at,
+    }
     return text, meta
 
 
 def message_doc(m: Message, before: list[Message]) -> tuple[str, dict[str, Any]]:
     """The text embedded for a chat turn: its date, the turns before it, then the turn."""
     lines = [f"[{day(m.created_at)}]"] + [p.content for p in before[-CONTEXT_TURNS:]] + [m.content]
-    meta = {"kind": "message", "section": EPISODE, "role": m.role, "conversation": m.conversation_id,
-            "created_at": m.created_at}
+    meta = {
+        "kind": "message",
+        "section": EPISODE,
+        "role": m.role,
+        "conversation": m.conversation_id,
+        "created_at": m.created_at,
+    }
     return "\n".join(lines), meta
 
 
@@ -79,7 +93,10 @@ def _previous_turns(store, m: Message) -> list[Message]:
 
 def pending_count(store) -> int:
     """Outbox rows still worth replaying (a fast indexed count)."""
-    return int(store.db.scalar("SELECT COUNT(*) FROM index_outbox WHERE attempts < ?", (MAX_ATTEMPTS,)) or 0)
+    return int(
+        store.db.scalar("SELECT COUNT(*) FROM index_outbox WHERE attempts < ?", (MAX_ATTEMPTS,))
+        or 0
+    )
 
 
 # ---------------------------------------------------------------------------------- replay
@@ -98,7 +115,8 @@ def replay_outbox(store, limit: int | None = None) -> int:
         take = BATCH if limit is None else min(BATCH, limit - applied)
         rows = store.db.query(
             "SELECT id, profile, kind, item_id, op FROM index_outbox WHERE id > ? AND attempts < ? "
-            "ORDER BY id LIMIT ?", (last_id, MAX_ATTEMPTS, take),
+            "ORDER BY id LIMIT ?",
+            (last_id, MAX_ATTEMPTS, take),
         )
         if not rows:
             break
@@ -115,7 +133,9 @@ def _apply(store, vec, profile: str, rows: list[dict]) -> int:
     outbox_ids = [r["id"] for r in rows]
     try:
         if vec.model_mismatch(profile):  # built with another model: rebuild the whole profile
-            log.warning("profile %s was indexed with another embedding model; re-embedding", profile)
+            log.warning(
+                "profile %s was indexed with another embedding model; re-embedding", profile
+            )
             reindex(store.for_profile(profile) if profile != store.profile else store)
             return len(rows)
         last: dict[tuple[str, str], str] = {}
@@ -166,8 +186,10 @@ def _done(store, ids: list[int]) -> None:
 
 def _mark_failed(store, ids: list[int], error: str) -> None:
     with store.db.tx() as conn:
-        conn.executemany("UPDATE index_outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?",
-                         [(error[:500], i) for i in ids])
+        conn.executemany(
+            "UPDATE index_outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?",
+            [(error[:500], i) for i in ids],
+        )
 
 
 # ---------------------------------------------------------------------------------- reindex
@@ -180,12 +202,19 @@ def _live_memories(store) -> Iterable[Memory]:
 
 
 def _message_docs(store) -> Iterable[tuple[str, str, dict]]:
-    convs = [r["conversation_id"] for r in store.db.query(
-        "SELECT DISTINCT conversation_id FROM messages WHERE profile = ?", (store.profile,))]
+    convs = [
+        r["conversation_id"]
+        for r in store.db.query(
+            "SELECT DISTINCT conversation_id FROM messages WHERE profile = ?", (store.profile,)
+        )
+    ]
     for cid in convs:
         turns = [m for m in store.chats.messages(cid) if indexable(m)]
         for i, m in enumerate(turns):
-            yield (chroma_id("message", m.id), *message_doc(m, turns[max(0, i - CONTEXT_TURNS):i]))
+            yield (
+                chroma_id("message", m.id),
+                *message_doc(m, turns[max(0, i - CONTEXT_TURNS) : i]),
+            )
 
 
 def reindex(store, progress: Callable[[int, int], None] | None = None) -> int:
@@ -198,17 +227,28 @@ def reindex(store, progress: Callable[[int, int], None] | None = None) -> int:
     vec = store.vectors
     if vec is None:
         return 0
-    high = int(store.db.scalar("SELECT COALESCE(MAX(id), 0) FROM index_outbox WHERE profile = ?",
-                               (store.profile,)) or 0)
-    total = store.memories.count(store.profile) + int(store.db.scalar(
-        "SELECT COUNT(*) FROM messages WHERE profile = ? AND role IN ('user', 'assistant') "
-        "AND trim(content) != ''", (store.profile,)) or 0)
+    high = int(
+        store.db.scalar(
+            "SELECT COALESCE(MAX(id), 0) FROM index_outbox WHERE profile = ?", (store.profile,)
+        )
+        or 0
+    )
+    total = store.memories.count(store.profile) + int(
+        store.db.scalar(
+            "SELECT COUNT(*) FROM messages WHERE profile = ? AND role IN ('user', 'assistant') "
+            "AND trim(content) != ''",
+            (store.profile,),
+        )
+        or 0
+    )
     vec.reset(store.profile)
     done, batch = 0, []
     if progress:
         progress(0, total)
-    items = chain(((chroma_id("memory", m.id), *memory_doc(m)) for m in _live_memories(store)),
-                  _message_docs(store))
+    items = chain(
+        ((chroma_id("memory", m.id), *memory_doc(m)) for m in _live_memories(store)),
+        _message_docs(store),
+    )
     for item in items:
         batch.append(item)
         if len(batch) >= BATCH:
@@ -221,5 +261,7 @@ def reindex(store, progress: Callable[[int, int], None] | None = None) -> int:
     if progress:
         progress(done, max(total, done))
     with store.db.tx() as conn:
-        conn.execute("DELETE FROM index_outbox WHERE profile = ? AND id <= ?", (store.profile, high))
+        conn.execute(
+            "DELETE FROM index_outbox WHERE profile = ? AND id <= ?", (store.profile, high)
+        )
     return done

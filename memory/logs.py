@@ -33,8 +33,13 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def setup_logging(log_dir: Path, filename: str = "memchat.log", *, level: int = logging.INFO,
-                  console_level: int | None = None) -> Path:
+def setup_logging(
+    log_dir: Path,
+    filename: str = "memchat.log",
+    *,
+    level: int = logging.INFO,
+    console_level: int | None = None,
+) -> Path:
     """Send every logger's records to ``log_dir/filename`` (and stderr at ``console_level``)."""
     private_dir(log_dir)
     path = private_file(log_dir / filename)
@@ -43,8 +48,9 @@ def setup_logging(log_dir: Path, filename: str = "memchat.log", *, level: int = 
         if getattr(h, "_memchat", False):
             root.removeHandler(h)
             h.close()
-    handlers: list[logging.Handler] = [RotatingFileHandler(path, maxBytes=5_000_000, backupCount=2,
-                                                           encoding="utf-8")]
+    handlers: list[logging.Handler] = [
+        RotatingFileHandler(path, maxBytes=5_000_000, backupCount=2, encoding="utf-8")
+    ]
     if console_level is not None:
         console = logging.StreamHandler(sys.stderr)
         console.setLevel(console_level)

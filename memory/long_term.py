@@ -19,9 +19,26 @@ from memory.rows import insert_sql, memory_to_row, row_to_history, row_to_memory
 from memory.secrets import redact
 
 _MUTABLE = {
-    "content", "section", "key", "value", "tags", "entity_type", "entity_id", "confidence",
-    "importance", "pinned", "persistence", "status", "scope", "expires_at", "superseded_by",
-    "valid_from", "valid_to", "deleted_at", "source_message_ids", "source_conversation_id",
+    "content",
+    "section",
+    "key",
+    "value",
+    "tags",
+    "entity_type",
+    "entity_id",
+    "confidence",
+    "importance",
+    "pinned",
+    "persistence",
+    "status",
+    "scope",
+    "expires_at",
+    "superseded_by",
+    "valid_from",
+    "valid_to",
+    "deleted_at",
+    "source_message_ids",
+    "source_conversation_id",
 }
 
 
@@ -44,19 +61,28 @@ class LongTermMemories:
         self.db = db
 
     # ------------------------------------------------------------------ history
-    def _log(self, conn, m: Memory, action: str, actor: str, reason: str, before=None, after=None) -> None:
+    def _log(
+        self, conn, m: Memory, action: str, actor: str, reason: str, before=None, after=None
+    ) -> None:
         conn.execute(
             "INSERT INTO memory_history (memory_id, profile, at, action, actor, reason, before, after) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                m.id, m.profile, now(), action, actor, reason,
+                m.id,
+                m.profile,
+                now(),
+                action,
+                actor,
+                reason,
                 json.dumps(before) if before is not None else None,
                 json.dumps(after) if after is not None else None,
             ),
         )
 
     def history(self, memory_id: str) -> list[HistoryEntry]:
-        rows = self.db.query("SELECT * FROM memory_history WHERE memory_id = ? ORDER BY at, id", (memory_id,))
+        rows = self.db.query(
+            "SELECT * FROM memory_history WHERE memory_id = ? ORDER BY at, id", (memory_id,)
+        )
         return [row_to_history(r) for r in rows]
 
     # ------------------------------------------------------------------ writes
@@ -71,8 +97,16 @@ class LongTermMemories:
             outbox(conn, m.profile, "memory", m.id, "upsert")
         return m
 
-    def update(self, memory_id: str, profile: str, *, actor: str = "user", reason: str = "",
-               action: str = "updated", **changes: Any) -> Memory:
+    def update(
+        self,
+        memory_id: str,
+        profile: str,
+        *,
+        actor: str = "user",
+        reason: str = "",
+        action: str = "updated",
+        **changes: Any,
+    ) -> Memory:
         unknown = set(changes) - _MUTABLE
         if unknown:
             raise ValueError(f"cannot change {', '.join(sorted(unknown))}")
@@ -89,20 +123,44 @@ class LongTermMemories:
                 f"UPDATE memories SET {', '.join(f'{c} = ?' for c in cols)} WHERE id = ?",
                 (*[row[c] for c in cols], before.id),
             )
-            self._log(conn, after, action, actor, reason,
-                      before={k: _snapshot(before)[k] for k in cols if k != "updated_at"},
-                      after={k: _snapshot(after)[k] for k in cols if k != "updated_at"})
+            self._log(
+                conn,
+                after,
+                action,
+                actor,
+                reason,
+                before={k: _snapshot(before)[k] for k in cols if k != "updated_at"},
+                after={k: _snapshot(after)[k] for k in cols if k != "updated_at"},
+            )
             outbox(conn, profile, "memory", before.id, "upsert" if after.is_live else "delete")
         return after
 
-    def delete(self, memory_id: str, profile: str, *, actor: str = "user", reason: str = "") -> Memory:
+    def delete(
+        self, memory_id: str, profile: str, *, actor: str = "user", reason: str = ""
+    ) -> Memory:
         """Soft delete: hidden from recall at once, purged after the grace period."""
-        return self.update(memory_id, profile, actor=actor, reason=reason, action="deleted",
-                           status="deleted", deleted_at=now())
+        return self.update(
+            memory_id,
+            profile,
+            actor=actor,
+            reason=reason,
+            action="deleted",
+            status="deleted",
+            deleted_at=now(),
+        )
 
-    def restore(self, memory_id: str, profile: str, *, actor: str = "user", reason: str = "undo") -> Memory:
-        return self.update(memory_id, profile, actor=actor, reason=reason, action="restored",
-                           status="active", deleted_at=None)
+    def restore(
+        self, memory_id: str, profile: str, *, actor: str = "user", reason: str = "undo"
+    ) -> Memory:
+        return self.update(
+            memory_id,
+            profile,
+            actor=actor,
+            reason=reason,
+            action="restored",
+            status="active",
+            deleted_at=None,
+        )
 
     def purge(self, memory_id: str, profile: str, *, actor: str = "user", reason: str = "") -> None:
         """Remove the row for good (its history keeps only that it existed)."""
@@ -112,12 +170,21 @@ class LongTermMemories:
             self._log(conn, m, "purged", actor, reason)
             outbox(conn, profile, "memory", m.id, "delete")
 
-    def supersede(self, old_id: str, new: Memory, *, actor: str = "worker", reason: str = "") -> Memory:
+    def supersede(
+        self, old_id: str, new: Memory, *, actor: str = "worker", reason: str = ""
+    ) -> Memory:
         """Add ``new`` and retire ``old_id``: it keeps its row and history, marked superseded."""
         with self.db.tx():
             new = self.add(new, actor=actor, reason=reason)
-            self.update(old_id, new.profile, actor=actor, reason=reason or "superseded by a newer fact",
-                        action="superseded", superseded_by=new.id, valid_to=now())
+            self.update(
+                old_id,
+                new.profile,
+                actor=actor,
+                reason=reason or "superseded by a newer fact",
+                action="superseded",
+                superseded_by=new.id,
+                valid_to=now(),
+            )
         return new
 
     def touch(self, ids: list[str]) -> None:
@@ -150,11 +217,25 @@ class LongTermMemories:
         )
         return row_to_memory(row) if row else None
 
-    def list(self, profile: str, *, section: str | None = None, status: str | None = "active",
-             include_superseded: bool = False, limit: int = 100, offset: int = 0,
-             order: str = "updated_at DESC") -> list[Memory]:
+    def list(
+        self,
+        profile: str,
+        *,
+        section: str | None = None,
+        status: str | None = "active",
+        include_superseded: bool = False,
+        limit: int = 100,
+        offset: int = 0,
+        order: str = "updated_at DESC",
+    ) -> list[Memory]:
         where, params = self._where(profile, section, status, include_superseded)
-        allowed = {"updated_at DESC", "created_at DESC", "importance DESC", "access_count DESC", "created_at ASC"}
+        allowed = {
+            "updated_at DESC",
+            "created_at DESC",
+            "importance DESC",
+            "access_count DESC",
+            "created_at ASC",
+        }
         order = order if order in allowed else "updated_at DESC"
         rows = self.db.query(
             f"SELECT * FROM memories WHERE {where} ORDER BY pinned DESC, {order} LIMIT ? OFFSET ?",
@@ -162,14 +243,17 @@ class LongTermMemories:
         )
         return [row_to_memory(r) for r in rows]
 
-    def count(self, profile: str, *, section: str | None = None, status: str | None = "active") -> int:
+    def count(
+        self, profile: str, *, section: str | None = None, status: str | None = "active"
+    ) -> int:
         where, params = self._where(profile, section, status, False)
         return int(self.db.scalar(f"SELECT COUNT(*) FROM memories WHERE {where}", params) or 0)
 
     def counts_by_section(self, profile: str) -> dict[str, int]:
         rows = self.db.query(
             "SELECT section, COUNT(*) AS n FROM memories WHERE profile = ? AND status = 'active' "
-            "AND superseded_by IS NULL GROUP BY section", (profile,),
+            "AND superseded_by IS NULL GROUP BY section",
+            (profile,),
         )
         return {r["section"]: r["n"] for r in rows}
 
@@ -189,18 +273,30 @@ class LongTermMemories:
             params.append(now())
         return " AND ".join(clauses), tuple(params)
 
-    def search(self, profile: str, query: str, *, limit: int = 50, live_only: bool = True) -> list[tuple[Memory, float]]:
+    def search(
+        self, profile: str, query: str, *, limit: int = 50, live_only: bool = True
+    ) -> list[tuple[Memory, float]]:
         """Lexical (FTS5 BM25) search; higher score is better."""
         expr = fts.selective_match(self.db.conn, "memories_fts", query)
         if not expr:
             return []
         where, params = "t.profile = ?", (profile,)
         if live_only:
-            where += (" AND t.status = 'active' AND t.superseded_by IS NULL "
-                      "AND (t.expires_at IS NULL OR t.expires_at > ?)")
+            where += (
+                " AND t.status = 'active' AND t.superseded_by IS NULL "
+                "AND (t.expires_at IS NULL OR t.expires_at > ?)"
+            )
             params = (profile, now())
-        rows = fts.ranked_rows(self.db, "memories_fts", "memories", expr, where, params, limit,
-                               weights="4.0, 2.0, 2.0, 1.0, 1.0")
+        rows = fts.ranked_rows(
+            self.db,
+            "memories_fts",
+            "memories",
+            expr,
+            where,
+            params,
+            limit,
+            weights="4.0, 2.0, 2.0, 1.0, 1.0",
+        )
         return [(row_to_memory(r), float(r["_score"])) for r in rows]
 
     # ------------------------------------------------------------------ maintenance
@@ -211,14 +307,22 @@ class LongTermMemories:
             (now(),),
         )
         for r in rows:
-            self.update(r["id"], r["profile"], actor=actor, reason="expired", action="expired",
-                        status="deleted", deleted_at=now())
+            self.update(
+                r["id"],
+                r["profile"],
+                actor=actor,
+                reason="expired",
+                action="expired",
+                status="deleted",
+                deleted_at=now(),
+            )
         return [r["id"] for r in rows]
 
     def purge_deleted(self, older_than_days: float, *, actor: str = "worker:cleanup") -> int:
         cutoff = now() - older_than_days * 86400
         rows = self.db.query(
-            "SELECT id, profile FROM memories WHERE status = 'deleted' AND deleted_at <= ?", (cutoff,)
+            "SELECT id, profile FROM memories WHERE status = 'deleted' AND deleted_at <= ?",
+            (cutoff,),
         )
         for r in rows:
             self.purge(r["id"], r["profile"], actor=actor, reason="grace period over")

@@ -198,7 +198,11 @@ MIGRATIONS: list[Migration] = [
     (2, "FTS5 over memories and messages, kept in sync by triggers", _m002_fts),
     (3, "index outbox and short-term key/value fallback", _m003_outbox_kv),
     (4, "partial index over live pinned memories", _m004_pinned_index),
-    (5, "indexes for the inspector's status and pinned filters and importance sort", _m005_inspector_indexes),
+    (
+        5,
+        "indexes for the inspector's status and pinned filters and importance sort",
+        _m005_inspector_indexes,
+    ),
     (6, "conversations belong to an optional project (memory scopes)", _m006_conversation_project),
 ]
 

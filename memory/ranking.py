@@ -41,11 +41,22 @@ def access_score(count: int) -> float:
     return math.log1p(max(0, count))
 
 
-def boost(*, recency: float = 0.0, importance: float = 0.5, pinned: bool = False, access: float = 0.0,
-          weights: dict[str, float] = WEIGHTS) -> float:
+def boost(
+    *,
+    recency: float = 0.0,
+    importance: float = 0.5,
+    pinned: bool = False,
+    access: float = 0.0,
+    weights: dict[str, float] = WEIGHTS,
+) -> float:
     """The multiplier applied to a fused relevance score (1.0 = neutral)."""
-    return (1.0 + weights["recency"] * recency + weights["importance"] * (importance - 0.5)
-            + weights["pinned"] * (1.0 if pinned else 0.0) + weights["access"] * access)
+    return (
+        1.0
+        + weights["recency"] * recency
+        + weights["importance"] * (importance - 0.5)
+        + weights["pinned"] * (1.0 if pinned else 0.0)
+        + weights["access"] * access
+    )
 
 
 def words(text: str) -> frozenset[str]:
@@ -58,7 +69,9 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b)
 
 
-def collapse_duplicates(items: Iterable[T], text: Callable[[T], str], threshold: float = 0.8) -> Iterator[T]:
+def collapse_duplicates(
+    items: Iterable[T], text: Callable[[T], str], threshold: float = 0.8
+) -> Iterator[T]:
     """Yield the first of each group of near-duplicate texts (word-set Jaccard ≥ threshold).
 
     ``items`` come best first, so the best-ranked copy survives. Lazy, so it can feed ``pack``.
@@ -77,7 +90,9 @@ def estimate_tokens(text: str) -> int:
     return max(1, math.ceil(len(text) / 4))
 
 
-def pack(items: Iterable[T], budget: int | None, tokens: Callable[[T], int], limit: int | None = None) -> list[T]:
+def pack(
+    items: Iterable[T], budget: int | None, tokens: Callable[[T], int], limit: int | None = None
+) -> list[T]:
     """Best-first greedy packing: take items in order while they fit; skip ones that don't.
 
     ``budget`` None means no token limit; ``limit`` caps the number of items.

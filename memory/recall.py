@@ -46,8 +46,10 @@ class _Cand:
 
 
 def _drain_small_outbox(store) -> None:
-    n = store.db.scalar("SELECT COUNT(*) FROM (SELECT 1 FROM index_outbox WHERE attempts < ? LIMIT ?)",
-                        (MAX_ATTEMPTS, INLINE_OUTBOX + 1))
+    n = store.db.scalar(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM index_outbox WHERE attempts < ? LIMIT ?)",
+        (MAX_ATTEMPTS, INLINE_OUTBOX + 1),
+    )
     if n and n <= INLINE_OUTBOX:
         replay_outbox(store, limit=INLINE_OUTBOX)
 
@@ -61,8 +63,12 @@ def _wants_memories(f: RecallFilters) -> bool:
 
 
 def _wants_messages(f: RecallFilters) -> bool:
-    return (f.include_messages and not f.tags and not f.entity_id
-            and (not f.sections or EPISODE in f.sections))
+    return (
+        f.include_messages
+        and not f.tags
+        and not f.entity_id
+        and (not f.sections or EPISODE in f.sections)
+    )
 
 
 def _in_time(ts: float, f: RecallFilters) -> bool:
@@ -85,7 +91,11 @@ def _keep_memory(m: Memory | None, profile: str, f: RecallFilters) -> bool:
 
 def in_scope(scope: str, f: RecallFilters) -> bool:
     """Whether a memory with ``scope`` may be recalled where ``f`` says the recall happens."""
-    if not scope or scope == "global" or (f.context_conversation_id is None and f.context_project is None):
+    if (
+        not scope
+        or scope == "global"
+        or (f.context_conversation_id is None and f.context_project is None)
+    ):
         return True
     kind, _, name = scope.partition(":")
     if kind == "conversation":
@@ -96,7 +106,12 @@ def in_scope(scope: str, f: RecallFilters) -> bool:
 
 
 def _keep_message(m: Message | None, profile: str, f: RecallFilters) -> bool:
-    if m is None or m.profile != profile or m.role not in ("user", "assistant") or not m.content.strip():
+    if (
+        m is None
+        or m.profile != profile
+        or m.role not in ("user", "assistant")
+        or not m.content.strip()
+    ):
         return False
     if f.conversation_id and m.conversation_id != f.conversation_id:
         return False
@@ -109,7 +124,9 @@ def _pinned_ids(store) -> list[str]:
     """The most important live pinned memories (a partial index makes this a short lookup)."""
     rows = store.db.query(
         "SELECT id FROM memories WHERE profile = ? AND pinned = 1 AND status = 'active' "
-        "AND superseded_by IS NULL ORDER BY importance DESC LIMIT 20", (store.profile,))
+        "AND superseded_by IS NULL ORDER BY importance DESC LIMIT 20",
+        (store.profile,),
+    )
     return [r["id"] for r in rows]
 
 
@@ -155,8 +172,14 @@ def _candidates(store, query: str, f: RecallFilters) -> dict[tuple[str, str], _C
             cand("memory", i)
         lists.append(([chroma_id("memory", i) for i in pins], W_PINNED))
     if _wants_messages(f):
-        ranked("message", store.chats.search_messages(store.profile, query, limit=k,
-                                                     conversation_id=f.conversation_id), W_LEXICAL, "lexical")
+        ranked(
+            "message",
+            store.chats.search_messages(
+                store.profile, query, limit=k, conversation_id=f.conversation_id
+            ),
+            W_LEXICAL,
+            "lexical",
+        )
     if pending is not None:
         vhits = pending.result()
         for cid, sim in vhits:
@@ -194,7 +217,9 @@ def _neighbours(store, m: Message, n: int, after: bool) -> list[Message]:
     return turns if after else turns[::-1]
 
 
-def _joins(t: Message, anchor: Message, before: bool, strong: dict[str, float], floor: float) -> bool:
+def _joins(
+    t: Message, anchor: Message, before: bool, strong: dict[str, float], floor: float
+) -> bool:
     """Whether a neighbouring turn belongs in the anchor's window (see the module docstring)."""
     if not ADAPTIVE:
         return True
@@ -202,29 +227,61 @@ def _joins(t: Message, anchor: Message, before: bool, strong: dict[str, float], 
     return question or strong.get(t.id, 0.0) >= floor
 
 
-def _message_hit(store, c: _Cand, covered: set[str], scores: dict[str, float], score: float,
-                 strong: dict[str, float]) -> RecallHit:
+def _message_hit(
+    store,
+    c: _Cand,
+    covered: set[str],
+    scores: dict[str, float],
+    score: float,
+    strong: dict[str, float],
+) -> RecallHit:
     m = c.message
     assert m is not None
     floor = RELATED * score
-    window = [t for t in _neighbours(store, m, BEFORE, False) if t.id not in covered and _joins(t, m, True, strong, floor)]
-    window += [m] + [t for t in _neighbours(store, m, AFTER, True)
-                     if t.id not in covered and _joins(t, m, False, strong, floor)]
+    window = [
+        t
+        for t in _neighbours(store, m, BEFORE, False)
+        if t.id not in covered and _joins(t, m, True, strong, floor)
+    ]
+    window += [m] + [
+        t
+        for t in _neighbours(store, m, AFTER, True)
+        if t.id not in covered and _joins(t, m, False, strong, floor)
+    ]
     covered.update(t.id for t in window)
     text = f"[{day(m.created_at)}]\n" + "\n".join(f"{t.role}: {t.content}" for t in window)
-    return RecallHit(id=m.id, kind="message", text=text, section=EPISODE, score=score, scores=scores,
-                     provenance=Provenance(m.conversation_id, [t.id for t in window]),
-                     created_at=m.created_at, tokens=ranking.estimate_tokens(text), message=m)
+    return RecallHit(
+        id=m.id,
+        kind="message",
+        text=text,
+        section=EPISODE,
+        score=score,
+        scores=scores,
+        provenance=Provenance(m.conversation_id, [t.id for t in window]),
+        created_at=m.created_at,
+        tokens=ranking.estimate_tokens(text),
+        message=m,
+    )
 
 
 def _memory_hit(m: Memory, scores: dict[str, float], score: float) -> RecallHit:
-    return RecallHit(id=m.id, kind="memory", text=m.content, section=m.section, score=score, scores=scores,
-                     provenance=Provenance(m.source_conversation_id, list(m.source_message_ids)),
-                     created_at=m.created_at, tokens=ranking.estimate_tokens(m.content), memory=m)
+    return RecallHit(
+        id=m.id,
+        kind="memory",
+        text=m.content,
+        section=m.section,
+        score=score,
+        scores=scores,
+        provenance=Provenance(m.source_conversation_id, list(m.source_message_ids)),
+        created_at=m.created_at,
+        tokens=ranking.estimate_tokens(m.content),
+        memory=m,
+    )
 
 
-def recall(store, query: str, *, limit: int, token_budget: int | None,
-           filters: RecallFilters | None = None) -> list[RecallHit]:
+def recall(
+    store, query: str, *, limit: int, token_budget: int | None, filters: RecallFilters | None = None
+) -> list[RecallHit]:
     """Ranked memories and chat-turn windows for ``query`` (see the module docstring)."""
     f = filters or RecallFilters()
     if limit <= 0 or not query.strip() or (token_budget is not None and token_budget <= 0):
@@ -239,16 +296,33 @@ def recall(store, query: str, *, limit: int, token_budget: int | None,
             if not _keep_memory(c.memory, store.profile, f):
                 continue
             m = c.memory
-            parts = {"recency": ranking.recency(m.updated_at, t_now), "importance": m.importance,
-                     "pinned": 1.0 if m.pinned else 0.0, "access": ranking.access_score(m.access_count)}
+            parts = {
+                "recency": ranking.recency(m.updated_at, t_now),
+                "importance": m.importance,
+                "pinned": 1.0 if m.pinned else 0.0,
+                "access": ranking.access_score(m.access_count),
+            }
         else:
             if not _wants_messages(f) or not _keep_message(c.message, store.profile, f):
                 continue
-            parts = {"recency": ranking.recency(c.message.created_at, t_now), "importance": 0.5,
-                     "pinned": 0.0, "access": 0.0}
+            parts = {
+                "recency": ranking.recency(c.message.created_at, t_now),
+                "importance": 0.5,
+                "pinned": 0.0,
+                "access": 0.0,
+            }
         final = c.fused * norm * ranking.boost(**{**parts, "pinned": bool(parts["pinned"])})
-        scored.append((final, c, {"vector": round(c.vector, 4), "lexical": round(c.lexical, 4),
-                                  **{k: round(v, 4) for k, v in parts.items()}}))
+        scored.append(
+            (
+                final,
+                c,
+                {
+                    "vector": round(c.vector, 4),
+                    "lexical": round(c.lexical, 4),
+                    **{k: round(v, 4) for k, v in parts.items()},
+                },
+            )
+        )
     scored.sort(key=lambda t: t[0], reverse=True)
 
     covered: set[str] = set()
@@ -261,7 +335,11 @@ def recall(store, query: str, *, limit: int, token_budget: int | None,
             elif c.id not in covered:  # else it is already inside a better-ranked window
                 yield _message_hit(store, c, covered, scores, round(final, 4), strong)
 
-    hits = ranking.pack(ranking.collapse_duplicates(build(), lambda h: h.text), token_budget,
-                        lambda h: h.tokens, limit)
+    hits = ranking.pack(
+        ranking.collapse_duplicates(build(), lambda h: h.text),
+        token_budget,
+        lambda h: h.tokens,
+        limit,
+    )
     store.memories.touch([h.id for h in hits if h.kind == "memory"])
     return hits

@@ -176,14 +176,19 @@ class EmbeddedRedis:
         if not _pid_alive(pid):
             return False
         try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
-                errors="replace"
+            cmdline = (
+                Path(f"/proc/{pid}/cmdline")
+                .read_bytes()
+                .replace(b"\0", b" ")
+                .decode(errors="replace")
             )
         except OSError:
             try:
                 cmdline = subprocess.run(
                     ["ps", "-p", str(pid), "-o", "command="],
-                    capture_output=True, text=True, timeout=5,
+                    capture_output=True,
+                    text=True,
+                    timeout=5,
                 ).stdout
             except (OSError, subprocess.SubprocessError):
                 return False
@@ -230,21 +235,35 @@ class EmbeddedRedis:
             raise ShortTermUnavailable(INSTALL_HINT)
         args = [
             binary,
-            "--port", "0",
-            "--unixsocket", str(self.socket),
-            "--unixsocketperm", "700",
-            "--dir", str(self.redis_dir),
-            "--appendonly", "yes",
-            "--appendfsync", "everysec",
-            "--save", "",
-            "--daemonize", "yes",
-            "--pidfile", str(self.pidfile),
-            "--logfile", str(self.logfile),
+            "--port",
+            "0",
+            "--unixsocket",
+            str(self.socket),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(self.redis_dir),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",
+            "--daemonize",
+            "yes",
+            "--pidfile",
+            str(self.pidfile),
+            "--logfile",
+            str(self.logfile),
         ]
         try:
             proc = subprocess.run(
-                args, capture_output=True, text=True, timeout=timeout,
-                start_new_session=True, umask=0o077,
+                args,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                start_new_session=True,
+                umask=0o077,
             )
         except (OSError, subprocess.SubprocessError) as exc:
             raise ShortTermUnavailable(f"cannot start {binary}: {exc}") from exc

@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
-    ("private-key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S)),
+    (
+        "private-key",
+        re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
+    ),
     ("openai-key", re.compile(r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_\-]{20,}")),
     ("github-token", re.compile(r"\b(?:ghp|gho|ghu|ghs|ghr|github_pat)_[A-Za-z0-9_]{20,}")),
     ("aws-access-key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
@@ -15,7 +18,9 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("bearer-token", re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._\-]{20,}")),
     (
         "password",
-        re.compile(r"(?i)\b(password|passwd|pwd|passphrase|api[_-]?key|secret[_-]?key|access[_-]?token|auth[_-]?token)\b(\s*(?:is|[:=])\s*)(\S+)"),
+        re.compile(
+            r"(?i)\b(password|passwd|pwd|passphrase|api[_-]?key|secret[_-]?key|access[_-]?token|auth[_-]?token)\b(\s*(?:is|[:=])\s*)(\S+)"
+        ),
     ),
 ]
 _CARD = re.compile(r"\b(?:\d[ -]?){13,19}\b")
@@ -55,6 +60,8 @@ def redact(text: str) -> str:
 
     def _card(m: re.Match[str]) -> str:
         digits = re.sub(r"\D", "", m.group())
-        return "[REDACTED:card-number]" if 13 <= len(digits) <= 19 and _luhn_ok(digits) else m.group()
+        return (
+            "[REDACTED:card-number]" if 13 <= len(digits) <= 19 and _luhn_ok(digits) else m.group()
+        )
 
     return _CARD.sub(_card, text)

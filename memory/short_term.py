@@ -28,7 +28,9 @@ class ShortTerm(Protocol):
     def set_state(self, profile: str, session: str, values: dict[str, Any], ttl: float) -> None: ...
     def get_state(self, profile: str, session: str) -> dict[str, Any]: ...
     def state_ttl(self, profile: str, session: str) -> float | None: ...
-    def push_turn(self, profile: str, session: str, turn: dict[str, Any], keep: int, ttl: float) -> None: ...
+    def push_turn(
+        self, profile: str, session: str, turn: dict[str, Any], keep: int, ttl: float
+    ) -> None: ...
     def recent_turns(self, profile: str, session: str, n: int) -> list[dict[str, Any]]: ...
     def active_sessions(self, profile: str) -> list[tuple[str, float]]: ...
     def end_session(self, profile: str, session: str) -> None: ...
@@ -51,7 +53,9 @@ class RedisShortTerm:
         import redis
 
         self.url = url
-        self.r = redis.Redis.from_url(url, decode_responses=True, socket_timeout=2, socket_connect_timeout=2)
+        self.r = redis.Redis.from_url(
+            url, decode_responses=True, socket_timeout=2, socket_connect_timeout=2
+        )
 
     def k(self, profile: str, *parts: str) -> str:
         return ":".join(("memchat", profile, *parts))
@@ -68,7 +72,9 @@ class RedisShortTerm:
         p.execute()
 
     def get_state(self, profile, session):
-        return {f: json.loads(v) for f, v in self.r.hgetall(self.k(profile, "session", session)).items()}
+        return {
+            f: json.loads(v) for f, v in self.r.hgetall(self.k(profile, "session", session)).items()
+        }
 
     def state_ttl(self, profile, session):
         t = self.r.ttl(self.k(profile, "session", session))
@@ -87,7 +93,10 @@ class RedisShortTerm:
         return [json.loads(x) for x in self.r.lrange(self.k(profile, "turns", session), -n, -1)]
 
     def active_sessions(self, profile):
-        return [(s, float(t)) for s, t in self.r.zrevrange(self.k(profile, "active"), 0, -1, withscores=True)]
+        return [
+            (s, float(t))
+            for s, t in self.r.zrevrange(self.k(profile, "active"), 0, -1, withscores=True)
+        ]
 
     def end_session(self, profile, session):
         p = self.r.pipeline()
@@ -110,7 +119,7 @@ class RedisShortTerm:
             p.pttl(key)
             value, pttl = p.execute()
             if value is not None:
-                out.append((key[len(prefix):], value, pttl / 1000 if pttl and pttl > 0 else None))
+                out.append((key[len(prefix) :], value, pttl / 1000 if pttl and pttl > 0 else None))
         return sorted(out)
 
     def delete_temp(self, profile, key):
@@ -171,12 +180,16 @@ class SqliteShortTerm:
             )
 
     def _ttl(self, profile: str, key: str) -> float | None:
-        exp = self.db.scalar("SELECT expires_at FROM kv WHERE profile = ? AND key = ?", (profile, key))
+        exp = self.db.scalar(
+            "SELECT expires_at FROM kv WHERE profile = ? AND key = ?", (profile, key)
+        )
         return max(0.0, exp - now()) if exp else None
 
     def _del(self, profile: str, *keys: str) -> None:
         with self.db.tx() as conn:
-            conn.executemany("DELETE FROM kv WHERE profile = ? AND key = ?", [(profile, k) for k in keys])
+            conn.executemany(
+                "DELETE FROM kv WHERE profile = ? AND key = ?", [(profile, k) for k in keys]
+            )
 
     def ping(self):
         return True
@@ -231,8 +244,14 @@ class SqliteShortTerm:
             "AND (expires_at IS NULL OR expires_at > ?) ORDER BY key",
             (profile, now()),
         )
-        return [(r["key"][4:], json.loads(r["value"]), r["expires_at"] - now() if r["expires_at"] else None)
-                for r in rows]
+        return [
+            (
+                r["key"][4:],
+                json.loads(r["value"]),
+                r["expires_at"] - now() if r["expires_at"] else None,
+            )
+            for r in rows
+        ]
 
     def delete_temp(self, profile, key):
         self._del(profile, f"tmp:{key}")
@@ -260,7 +279,9 @@ class SqliteShortTerm:
 
     def purge_expired(self) -> int:
         with self.db.tx() as conn:
-            return conn.execute("DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?", (now(),)).rowcount
+            return conn.execute(
+                "DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?", (now(),)
+            ).rowcount
 
 
 class ResilientShortTerm:
@@ -274,8 +295,13 @@ class ResilientShortTerm:
 
     RETRY_SECONDS = 5.0
 
-    def __init__(self, primary: RedisShortTerm | None, fallback: SqliteShortTerm, mode: str,
-                 restart: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        primary: RedisShortTerm | None,
+        fallback: SqliteShortTerm,
+        mode: str,
+        restart: Callable[[], None] | None = None,
+    ):
         self.primary = primary
         self.fallback = fallback
         self.configured_mode = mode  # "redis-url", "embedded" or "sqlite"
@@ -321,7 +347,8 @@ class ResilientShortTerm:
         since = self._down_wall or 0.0
         rows = self.fallback.db.query(
             "SELECT profile, key, value, expires_at FROM kv WHERE updated_at >= ? "
-            "AND (expires_at IS NULL OR expires_at > ?)", (since, now()),
+            "AND (expires_at IS NULL OR expires_at > ?)",
+            (since, now()),
         )
         for r in rows:
             profile, key, value = r["profile"], r["key"], json.loads(r["value"])

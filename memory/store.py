@@ -33,7 +33,9 @@ from memory.short_term import RedisShortTerm, ResilientShortTerm, SqliteShortTer
 log = logging.getLogger("memchat.store")
 
 
-def _connect_short_term(settings: Settings, db: Database, start_redis: bool) -> tuple[ResilientShortTerm, Any, list[str]]:
+def _connect_short_term(
+    settings: Settings, db: Database, start_redis: bool
+) -> tuple[ResilientShortTerm, Any, list[str]]:
     """Pick the short-term backend; returns it, the embedded server handle (or None) and warnings."""
     import redis
 
@@ -60,7 +62,11 @@ def _connect_short_term(settings: Settings, db: Database, start_redis: bool) -> 
     except ShortTermUnavailable as e:
         warnings.append(f"{e}; short-term memory is kept in SQLite meanwhile")
         return ResilientShortTerm(None, fallback, "sqlite"), None, warnings
-    return ResilientShortTerm(RedisShortTerm(url), fallback, "embedded", restart=server.attach), server, warnings
+    return (
+        ResilientShortTerm(RedisShortTerm(url), fallback, "embedded", restart=server.attach),
+        server,
+        warnings,
+    )
 
 
 def validate_scope(scope: str) -> str:
@@ -74,8 +80,14 @@ def validate_scope(scope: str) -> str:
 class MemoryStore:
     """Both memory tiers behind one profile-scoped API."""
 
-    def __init__(self, settings: Settings | None = None, *, profile: str | None = None, start_redis: bool = True,
-                 _shared: MemoryStore | None = None):
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        profile: str | None = None,
+        start_redis: bool = True,
+        _shared: MemoryStore | None = None,
+    ):
         self.settings = settings or load_settings()
         self.profile = profile or self.settings.profile
         if _shared is not None:  # another profile over the same connections
@@ -84,7 +96,9 @@ class MemoryStore:
         else:
             private_dir(self.settings.home)
             self.db = Database(self.settings.db_path)
-            self.short, self._server, self.warnings = _connect_short_term(self.settings, self.db, start_redis)
+            self.short, self._server, self.warnings = _connect_short_term(
+                self.settings, self.db, start_redis
+            )
             self._parent = None
         self.memories = LongTermMemories(self.db)
         self.chats = Chats(self.db)
@@ -97,7 +111,9 @@ class MemoryStore:
 
     def for_profile(self, profile: str) -> MemoryStore:
         """The same store seen from another profile (shares connections and servers)."""
-        return MemoryStore(self.settings.model_copy(update={"profile": profile}), profile=profile, _shared=self)
+        return MemoryStore(
+            self.settings.model_copy(update={"profile": profile}), profile=profile, _shared=self
+        )
 
     def close(self) -> None:
         if self._closed or self._parent is not None:
@@ -127,8 +143,15 @@ class MemoryStore:
         return self.settings.memory.session_ttl_hours * 3600
 
     # ------------------------------------------------------------------ memories
-    def add_memory(self, content: str, *, section: str = "facts", actor: str = "user", reason: str = "",
-                   **fields: Any) -> Memory:
+    def add_memory(
+        self,
+        content: str,
+        *,
+        section: str = "facts",
+        actor: str = "user",
+        reason: str = "",
+        **fields: Any,
+    ) -> Memory:
         content = content.strip()
         if not content:
             raise ValueError("a memory needs some text")
@@ -147,7 +170,9 @@ class MemoryStore:
     def get_memory(self, memory_id: str) -> Memory:
         return self.memories.get(memory_id, self.profile)
 
-    def update_memory(self, memory_id: str, *, actor: str = "user", reason: str = "", **changes: Any) -> Memory:
+    def update_memory(
+        self, memory_id: str, *, actor: str = "user", reason: str = "", **changes: Any
+    ) -> Memory:
         m = self.memories.update(memory_id, self.profile, actor=actor, reason=reason, **changes)
         self.short.drop_prefs_cache(self.profile)
         return m
@@ -163,20 +188,34 @@ class MemoryStore:
         return m
 
     def pin_memory(self, memory_id: str, pinned: bool = True, *, actor: str = "user") -> Memory:
-        return self.memories.update(memory_id, self.profile, actor=actor, action="pinned" if pinned else "unpinned",
-                                    pinned=pinned)
+        return self.memories.update(
+            memory_id,
+            self.profile,
+            actor=actor,
+            action="pinned" if pinned else "unpinned",
+            pinned=pinned,
+        )
 
-    def supersede_memory(self, old_id: str, content: str, *, actor: str = "worker", reason: str = "",
-                         **fields: Any) -> Memory:
+    def supersede_memory(
+        self, old_id: str, content: str, *, actor: str = "worker", reason: str = "", **fields: Any
+    ) -> Memory:
         old = self.get_memory(old_id)
         fields.setdefault("section", old.section)
         new = Memory(content=content, profile=self.profile, **fields)
         return self.memories.supersede(old.id, new, actor=actor, reason=reason)
 
-    def list_memories(self, *, section: str | None = None, status: str | None = "active", limit: int = 100,
-                      offset: int = 0, order: str = "updated_at DESC") -> list[Memory]:
-        return self.memories.list(self.profile, section=section, status=status, limit=limit, offset=offset,
-                                  order=order)
+    def list_memories(
+        self,
+        *,
+        section: str | None = None,
+        status: str | None = "active",
+        limit: int = 100,
+        offset: int = 0,
+        order: str = "updated_at DESC",
+    ) -> list[Memory]:
+        return self.memories.list(
+            self.profile, section=section, status=status, limit=limit, offset=offset, order=order
+        )
 
     def count_memories(self, *, section: str | None = None, status: str | None = "active") -> int:
         return self.memories.count(self.profile, section=section, status=status)
@@ -193,7 +232,9 @@ class MemoryStore:
         existing = self.memories.find_by_key(self.profile, "preferences", key)
         content = f"{key}: {value}"
         if existing:
-            m = self.update_memory(existing.id, actor=actor, reason="preference changed", value=value, content=content)
+            m = self.update_memory(
+                existing.id, actor=actor, reason="preference changed", value=value, content=content
+            )
         else:
             m = self.add_memory(content, section="preferences", key=key, value=value, actor=actor)
         self.short.drop_prefs_cache(self.profile)
@@ -204,7 +245,11 @@ class MemoryStore:
         cached = self.short.cached_prefs(self.profile)
         if cached is not None:
             return cached
-        prefs = {m.key: m.value or "" for m in self.list_memories(section="preferences", limit=10_000) if m.key}
+        prefs = {
+            m.key: m.value or ""
+            for m in self.list_memories(section="preferences", limit=10_000)
+            if m.key
+        }
         self.short.cache_prefs(self.profile, prefs)
         return prefs
 
@@ -231,7 +276,9 @@ class MemoryStore:
             self.short.fallback.set_state(self.profile, session, state, self._ttl)
 
     def set_temporary(self, key: str, value: str, ttl: float | None = None) -> None:
-        self.short.set_temp(self.profile, key, value, ttl or self.settings.memory.temporary_ttl_seconds)
+        self.short.set_temp(
+            self.profile, key, value, ttl or self.settings.memory.temporary_ttl_seconds
+        )
 
     def get_temporary(self, key: str) -> str | None:
         return self.short.get_temp(self.profile, key)
@@ -269,10 +316,25 @@ class MemoryStore:
         return len(got)
 
     # ------------------------------------------------------------------ conversations and messages
-    def new_conversation(self, title: str = "", *, model: str | None = None, system_prompt: str | None = None,
-                         incognito: bool = False, project: str | None = None) -> Conversation:
-        return self.chats.create(Conversation(profile=self.profile, title=title, model=model,
-                                              system_prompt=system_prompt, incognito=incognito, project=project))
+    def new_conversation(
+        self,
+        title: str = "",
+        *,
+        model: str | None = None,
+        system_prompt: str | None = None,
+        incognito: bool = False,
+        project: str | None = None,
+    ) -> Conversation:
+        return self.chats.create(
+            Conversation(
+                profile=self.profile,
+                title=title,
+                model=model,
+                system_prompt=system_prompt,
+                incognito=incognito,
+                project=project,
+            )
+        )
 
     def profiles(self) -> list[str]:
         """Every profile with data in any table, plus this one."""
@@ -285,7 +347,9 @@ class MemoryStore:
     def get_conversation(self, conversation_id: str) -> Conversation:
         return self.chats.get(conversation_id, self.profile)
 
-    def list_conversations(self, *, archived: bool | None = False, limit: int = 200) -> list[Conversation]:
+    def list_conversations(
+        self, *, archived: bool | None = False, limit: int = 200
+    ) -> list[Conversation]:
         return self.chats.list(self.profile, archived=archived, limit=limit)
 
     def update_conversation(self, conversation_id: str, **changes: Any) -> Conversation:
@@ -298,8 +362,15 @@ class MemoryStore:
 
     def add_message(self, conversation_id: str, role: str, content: str, **fields: Any) -> Message:
         """Store a chat turn in SQLite first (durable), then in the session's recent turns."""
-        m = self.chats.add_message(Message(conversation_id=conversation_id, role=role, content=content,
-                                           profile=self.profile, **fields))
+        m = self.chats.add_message(
+            Message(
+                conversation_id=conversation_id,
+                role=role,
+                content=content,
+                profile=self.profile,
+                **fields,
+            )
+        )
         self._push_turn(m)
         return m
 
@@ -312,8 +383,10 @@ class MemoryStore:
     def checkpoint_message(self, message_id: str, content: str) -> None:
         """Save a streaming reply's text so far (SQLite only, cheap): a crash keeps it as 'partial'."""
         with self.db.tx() as conn:
-            conn.execute("UPDATE messages SET content = ? WHERE id = ? AND profile = ?",
-                         (redact(content), message_id, self.profile))
+            conn.execute(
+                "UPDATE messages SET content = ? WHERE id = ? AND profile = ?",
+                (redact(content), message_id, self.profile),
+            )
 
     def delete_messages(self, message_ids: list[str]) -> None:
         """Delete chat turns (e.g. a reply being regenerated); their sessions' recent turns refill."""
@@ -326,9 +399,13 @@ class MemoryStore:
             self._refresh_turns(cid)
 
     def _push_turn(self, m: Message) -> None:
-        self.short.push_turn(self.profile, m.conversation_id,
-                             {"id": m.id, "role": m.role, "content": m.content, "at": m.created_at},
-                             self.settings.memory.recent_turns, self._ttl)
+        self.short.push_turn(
+            self.profile,
+            m.conversation_id,
+            {"id": m.id, "role": m.role, "content": m.content, "at": m.created_at},
+            self.settings.memory.recent_turns,
+            self._ttl,
+        )
 
     def _refresh_turns(self, conversation_id: str) -> None:
         self.short.end_session(self.profile, conversation_id)
@@ -350,7 +427,9 @@ class MemoryStore:
         if msgs and not self.short.degraded:
             for m in msgs:
                 self._push_turn(m)
-        return [{"id": m.id, "role": m.role, "content": m.content, "at": m.created_at} for m in msgs]
+        return [
+            {"id": m.id, "role": m.role, "content": m.content, "at": m.created_at} for m in msgs
+        ]
 
     def search_messages(self, query: str, *, limit: int = 20) -> list[tuple[Message, float]]:
         return self.chats.search_messages(self.profile, query, limit=limit)
@@ -371,8 +450,9 @@ class MemoryStore:
                     self._vectors = None
                 else:
                     url = self.settings.chroma_url
-                    self._vectors = VectorIndex(path=None if url else self.settings.chroma_path, url=url,
-                                                embedder=embedder)
+                    self._vectors = VectorIndex(
+                        path=None if url else self.settings.chroma_path, url=url, embedder=embedder
+                    )
             return self._vectors
 
     def index_pending(self, limit: int | None = None) -> int:
@@ -387,8 +467,14 @@ class MemoryStore:
 
         return reindex(self, progress=progress)
 
-    def recall(self, query: str, *, limit: int | None = None, token_budget: int | None = -1,
-               filters: RecallFilters | None = None) -> list[RecallHit]:
+    def recall(
+        self,
+        query: str,
+        *,
+        limit: int | None = None,
+        token_budget: int | None = -1,
+        filters: RecallFilters | None = None,
+    ) -> list[RecallHit]:
         """Memories and past turns relevant to ``query``, best first, each with scores and provenance.
 
         ``token_budget=-1`` uses the configured budget; ``None`` means no budget.
@@ -399,15 +485,22 @@ class MemoryStore:
             limit = self.settings.memory.recall_limit
         if token_budget == -1:
             token_budget = self.settings.memory.token_budget
-        return recall(self, query, limit=limit, token_budget=token_budget, filters=filters or RecallFilters())
+        return recall(
+            self, query, limit=limit, token_budget=token_budget, filters=filters or RecallFilters()
+        )
 
     # ------------------------------------------------------------------ health
     def stats(self) -> list[TierStats]:
         long_counts = self.memories.counts_by_section(self.profile)
         long_counts["messages"] = self.chats.count_messages(self.profile)
-        long_counts["conversations"] = len(self.chats.list(self.profile, archived=None, limit=1_000_000))
+        long_counts["conversations"] = len(
+            self.chats.list(self.profile, archived=None, limit=1_000_000)
+        )
         tiers = [TierStats("sqlite", True, str(self.settings.db_path), long_counts)]
-        short_counts = {"active_sessions": len(self.active_sessions()), "temporaries": len(self.temporaries())}
+        short_counts = {
+            "active_sessions": len(self.active_sessions()),
+            "temporaries": len(self.temporaries()),
+        }
         detail = self.short.degraded_reason or self.short.mode
         tiers.append(TierStats("redis", not self.short.degraded, detail, short_counts))
         return tiers

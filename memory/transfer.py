@@ -99,15 +99,34 @@ class SeedRecord(BaseModel):
     provenance: Any = None
 
     def to_memory_record(self) -> MemoryRecord:
-        value = self.value if isinstance(self.value, str) else json.dumps(self.value, ensure_ascii=False)
+        value = (
+            self.value
+            if isinstance(self.value, str)
+            else json.dumps(self.value, ensure_ascii=False)
+        )
         ts = _timestamp(self.timestamp) if self.timestamp is not None else None
         stable = hashlib.sha256(f"{self.category}\0{self.key}\0{value}".encode()).hexdigest()[:32]
         return MemoryRecord(
-            id=stable, content=f"{self.key}: {value}", section=self.category, key=self.key, value=value,
-            tags=self.tags, entity_type=self.entity_type, entity_id=self.entity_id, created_at=ts, updated_at=ts,
-            history=[HistoryRecord(action="imported", actor="import:seed", at=now(),
-                                   reason=f"provenance: {json.dumps(self.provenance)[:500]}")]
-            if self.provenance is not None else [],
+            id=stable,
+            content=f"{self.key}: {value}",
+            section=self.category,
+            key=self.key,
+            value=value,
+            tags=self.tags,
+            entity_type=self.entity_type,
+            entity_id=self.entity_id,
+            created_at=ts,
+            updated_at=ts,
+            history=[
+                HistoryRecord(
+                    action="imported",
+                    actor="import:seed",
+                    at=now(),
+                    reason=f"provenance: {json.dumps(self.provenance)[:500]}",
+                )
+            ]
+            if self.provenance is not None
+            else [],
         )
 
 
@@ -173,7 +192,9 @@ def read_import(path: Path) -> ImportReport:
     if whole_document:
         size = path.stat().st_size
         if size > MAX_JSON_BYTES:
-            report.errors.append((0, f"file is {size // 1_000_000} MB; split it or use JSONL (one record a line)"))
+            report.errors.append(
+                (0, f"file is {size // 1_000_000} MB; split it or use JSONL (one record a line)")
+            )
             return report
         doc = _parse(0, path.read_bytes(), report)
         if doc is None:
@@ -216,7 +237,9 @@ def _target_id(store, original: str | None, content: str) -> str:
     return uuid.uuid5(_NS, f"{store.profile}\0{original}").hex
 
 
-def apply_import(store, report: ImportReport, progress: Callable[[int, int], None] | None = None) -> ImportReport:
+def apply_import(
+    store, report: ImportReport, progress: Callable[[int, int], None] | None = None
+) -> ImportReport:
     """Write the validated records into ``store``'s profile in one transaction."""
     total = len(report.records)
     with store.db.tx() as conn:
@@ -228,14 +251,28 @@ def apply_import(store, report: ImportReport, progress: Callable[[int, int], Non
                 fields = rec.model_dump(exclude={"type", "id", "history", "content", "section"})
                 fields["created_at"] = fields["created_at"] or now()
                 fields["updated_at"] = fields["updated_at"] or fields["created_at"]
-                m = Memory(content=rec.content, section=rec.section, profile=store.profile, id=mid, **fields)
+                m = Memory(
+                    content=rec.content,
+                    section=rec.section,
+                    profile=store.profile,
+                    id=mid,
+                    **fields,
+                )
                 store.memories.add(m, actor="import", reason="imported from file")
                 for h in rec.history:
                     conn.execute(
                         "INSERT INTO memory_history (memory_id, profile, at, action, actor, reason, before, after) "
                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (mid, store.profile, h.at, h.action, h.actor, redact(h.reason),
-                         json.dumps(h.before) if h.before else None, json.dumps(h.after) if h.after else None),
+                        (
+                            mid,
+                            store.profile,
+                            h.at,
+                            h.action,
+                            h.actor,
+                            redact(h.reason),
+                            json.dumps(h.before) if h.before else None,
+                            json.dumps(h.after) if h.after else None,
+                        ),
                     )
                 report.added += 1
             if progress:
@@ -253,18 +290,31 @@ def _export_dict(store, m: Memory) -> dict[str, Any]:
     if d.get("value"):
         d["value"] = redact(d["value"])
     d["history"] = [
-        {"action": h.action, "actor": h.actor, "reason": redact(h.reason), "at": h.at, "before": h.before,
-         "after": h.after}
+        {
+            "action": h.action,
+            "actor": h.actor,
+            "reason": redact(h.reason),
+            "at": h.at,
+            "before": h.before,
+            "after": h.after,
+        }
         for h in store.memories.history(m.id)
     ]
     return {"type": "memory", **d}
 
 
-def iter_memories(store, section: str | None = None, include_deleted: bool = False) -> Iterator[Memory]:
+def iter_memories(
+    store, section: str | None = None, include_deleted: bool = False
+) -> Iterator[Memory]:
     offset = 0
     while True:
-        batch = store.list_memories(section=section, status=None if include_deleted else "active",
-                                    limit=1000, offset=offset, order="created_at ASC")
+        batch = store.list_memories(
+            section=section,
+            status=None if include_deleted else "active",
+            limit=1000,
+            offset=offset,
+            order="created_at ASC",
+        )
         if not batch:
             return
         yield from batch
@@ -302,8 +352,15 @@ def export_conversation(store, conversation_id: str, fmt: str = "markdown") -> s
     msgs = store.messages(c.id)
     conv = {k: redact(v) if isinstance(v, str) else v for k, v in c.__dict__.items()}
     if fmt == "json":
-        return json.dumps({"conversation": conv, "messages": [
-            {**m.to_dict(), "content": redact(m.content)} for m in msgs]}, ensure_ascii=False, indent=2, default=str)
+        return json.dumps(
+            {
+                "conversation": conv,
+                "messages": [{**m.to_dict(), "content": redact(m.content)} for m in msgs],
+            },
+            ensure_ascii=False,
+            indent=2,
+            default=str,
+        )
     if fmt != "markdown":
         raise ValueError(f"unknown format {fmt!r}: use markdown or json")
     out = [f"# {conv['title'] or 'Untitled conversation'}\n"]

@@ -181,7 +181,9 @@ class VectorIndex:
             # No documents: SQLite is the one place text lives, so a forget has one place to reach.
             self._call(
                 profile,
-                lambda col, c=chunk, v=vectors, m=metas: col.upsert(ids=c, embeddings=v, metadatas=m),
+                lambda col, c=chunk, v=vectors, m=metas: col.upsert(
+                    ids=c, embeddings=v, metadatas=m
+                ),
                 create=True,
             )
         return len(ids)

@@ -40,8 +40,12 @@ def enqueue_after_turn(store, conversation_id: str, message_id: str | None = Non
         if not r.set(key, message_id or "", nx=True, ex=DEBOUNCE_KEY_TTL):
             r.set(key, message_id or "", xx=True, ex=DEBOUNCE_KEY_TTL)
             return "coalesced"
-        extract.schedule((store.profile, conversation_id, message_id), delay=queue.debounce(),
-                         retries=queue.retries(), retry_delay=queue.retry_delay())
+        extract.schedule(
+            (store.profile, conversation_id, message_id),
+            delay=queue.debounce(),
+            retries=queue.retries(),
+            retry_delay=queue.retry_delay(),
+        )
         return "queued"
     except Exception as e:  # noqa: BLE001 - chatting never fails because of the pipeline
         log.warning("could not queue extraction: %s", e)
@@ -74,5 +78,11 @@ def retry_failed(store, task_id: str | None = None) -> int:
     return queue.retry_failed(task_id)
 
 
-__all__ = ["enqueue_after_turn", "enqueue_summary", "pending_count", "retry_failed", "snapshot",
-           "worker_alive"]
+__all__ = [
+    "enqueue_after_turn",
+    "enqueue_summary",
+    "pending_count",
+    "retry_failed",
+    "snapshot",
+    "worker_alive",
+]

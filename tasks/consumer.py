@@ -100,15 +100,26 @@ class _HeadlessConsumer(Consumer):
 
 
 def _options(workers: int, periodic: bool) -> dict:
-    return {"workers": workers, "periodic": periodic, "worker_type": "thread", "initial_delay": 0.05,
-            "max_delay": 1.0, "backoff": 1.5, "scheduler_interval": 1, "check_worker_health": True,
-            "health_check_interval": 5, "shutdown_timeout": SHUTDOWN_TIMEOUT}
+    return {
+        "workers": workers,
+        "periodic": periodic,
+        "worker_type": "thread",
+        "initial_delay": 0.05,
+        "max_delay": 1.0,
+        "backoff": 1.5,
+        "scheduler_interval": 1,
+        "check_worker_health": True,
+        "health_check_interval": 5,
+        "shutdown_timeout": SHUTDOWN_TIMEOUT,
+    }
 
 
 class EmbeddedConsumer:
     """A huey consumer in threads of this process; :meth:`stop` ends it."""
 
-    def __init__(self, store, *, workers: int | None = None, periodic: bool = True, mode: str = "embedded"):
+    def __init__(
+        self, store, *, workers: int | None = None, periodic: bool = True, mode: str = "embedded"
+    ):
         _load_tasks()
         queue.bind(store)
         self.store = store

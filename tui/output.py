@@ -37,7 +37,9 @@ def console():
 
 def safe(text: str, width: int | None = None) -> str:
     """Text with control characters removed (never interpreted by the terminal), shortened."""
-    cleaned = "".join(ch if ch.isprintable() or ch == " " else " " for ch in text.replace("\n", " "))
+    cleaned = "".join(
+        ch if ch.isprintable() or ch == " " else " " for ch in text.replace("\n", " ")
+    )
     if width and len(cleaned) > width:
         cleaned = cleaned[: width - 1] + "…"
     return cleaned

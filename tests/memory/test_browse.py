@@ -13,9 +13,17 @@ def _store():
 
 
 def test_parse_splits_free_text_and_filters():
-    q = browse.parse('cat "green tea" section:fact tag:Pets pinned:yes age:<7d status:pend conv:ab12 sort:+importance')
+    q = browse.parse(
+        'cat "green tea" section:fact tag:Pets pinned:yes age:<7d status:pend conv:ab12 sort:+importance'
+    )
     assert q.text == "cat green tea"
-    assert (q.section, q.tag, q.pinned, q.status, q.conversation) == ("facts", "pets", True, "pending", "ab12")
+    assert (q.section, q.tag, q.pinned, q.status, q.conversation) == (
+        "facts",
+        "pets",
+        True,
+        "pending",
+        "ab12",
+    )
     assert q.newer_than == 7 * 86400 and q.sort == "importance" and q.descending is False
     assert browse.parse("age:soon").errors
     base = browse.parse("x section:events")
@@ -36,7 +44,9 @@ def test_pages_do_not_overlap_and_count_is_total():
 
 def test_filters_and_statuses():
     with _store() as s:
-        cat = s.add_memory("The cat Miso sleeps a lot", section="facts", tags=["pets"], entity_id="miso")
+        cat = s.add_memory(
+            "The cat Miso sleeps a lot", section="facts", tags=["pets"], entity_id="miso"
+        )
         tea = s.add_memory("Likes green tea", section="preferences", pinned=True)
         old = s.add_memory("An old event", section="events", created_at=time.time() - 40 * 86400)
         gone = s.add_memory("Deleted thing")
@@ -69,7 +79,11 @@ def test_sorting_and_relevance():
         q = browse.parse("sort:+importance")
         assert [m.id for m in browse.page(s, q).rows] == [low.id, mid.id, high.id]
         p = browse.page(s, browse.parse("tea"))
-        assert p.order == "score" and [m.id for m in p.rows][0] == high.id and set(p.scores) == {low.id, high.id}
+        assert (
+            p.order == "score"
+            and [m.id for m in p.rows][0] == high.id
+            and set(p.scores) == {low.id, high.id}
+        )
 
 
 def test_stats_helpers_and_change_marker():

@@ -18,7 +18,9 @@ def store():
 
 def test_merge_supersedes_every_source_and_records_merged(store):
     a = store.add_memory("Has a dog", tags=["pets"], source_message_ids=["m1"], confidence=0.4)
-    b = store.add_memory("The dog is Rex", tags=["dog"], pinned=True, importance=0.8, source_message_ids=["m2"])
+    b = store.add_memory(
+        "The dog is Rex", tags=["dog"], pinned=True, importance=0.8, source_message_ids=["m2"]
+    )
     new = curation.merge(store, [a.id, b.id])
     assert new.content == "Has a dog. The dog is Rex."
     assert new.pinned and new.importance == 0.8 and new.confidence == 1.0
@@ -53,8 +55,12 @@ def test_tags_expiry_and_parse_when(store):
 def test_pending_queue_accept_retires_what_it_would_supersede(store, monkeypatch):
     old = store.add_memory("Lives in Paris", key="city")
     store.settings.memory.review = True
-    pend = store.add_memory("Lives in Berlin", key="city", actor="worker:extract",
-                            reason=f"would supersede {old.id}: newer value")
+    pend = store.add_memory(
+        "Lives in Berlin",
+        key="city",
+        actor="worker:extract",
+        reason=f"would supersede {old.id}: newer value",
+    )
     other = store.add_memory("Maybe likes opera", actor="worker:extract")
     items = curation.review_queue(store, "pending")
     assert [i.memory.id for i in items] == [pend.id, other.id]

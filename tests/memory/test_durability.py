@@ -14,8 +14,12 @@ from memory.store import MemoryStore
 
 
 def run_py(code: str, timeout: float = 60) -> str:
-    r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                       timeout=timeout)
+    r = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert r.returncode == 0, r.stderr
     return r.stdout
 
@@ -78,8 +82,12 @@ def test_two_processes_writing_at_once_lose_nothing(home, redis_url):
         print("done")
         """
     procs = [
-        subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), name], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(code), name],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for name in ("alpha", "beta", "gamma")
     ]
     # and a third writer: this process, in threads
@@ -87,6 +95,7 @@ def test_two_processes_writing_at_once_lose_nothing(home, redis_url):
 
     errors: list[BaseException] = []
     with MemoryStore(load_settings()) as s:
+
         def writer(n: int) -> None:
             try:
                 for i in range(50):
@@ -114,7 +123,9 @@ def test_migrations_run_once_and_are_recorded(home):
     assert [r["id"] for r in rows] == [n for n, _, _ in migrations.MIGRATIONS]
     conn = sqlite3.connect(home / "memchat.db", isolation_level=None)
     assert migrations.migrate(conn) == []  # nothing left to apply
-    assert conn.execute("SELECT COUNT(*) FROM _migrations").fetchone()[0] == len(migrations.MIGRATIONS)
+    assert conn.execute("SELECT COUNT(*) FROM _migrations").fetchone()[0] == len(
+        migrations.MIGRATIONS
+    )
     assert conn.execute("PRAGMA user_version").fetchone()[0] == migrations.LATEST
 
 
@@ -132,5 +143,7 @@ def test_an_older_database_upgrades_and_keeps_its_data(home: Path):
     dbmod._migrated.clear()
     with MemoryStore(load_settings(), start_redis=False) as s:
         assert s.db.schema_version() == migrations.LATEST
-        assert [m.content for m, _ in s.search_memories("zeppelins")] == ["an old fact about zeppelins"]
+        assert [m.content for m, _ in s.search_memories("zeppelins")] == [
+            "an old fact about zeppelins"
+        ]
         assert s.get_memory("0123").content == "an old fact about zeppelins"

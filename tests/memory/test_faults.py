@@ -14,8 +14,13 @@ from memory.store import MemoryStore
 
 
 def memchat(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tui", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "tui", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=60,
+    )
 
 
 def test_corrupted_database_names_the_file_and_the_newest_backup(home):
@@ -46,14 +51,22 @@ def test_full_disk_is_a_clear_error_and_corrupts_nothing():
             for i in range(200):
                 s.add_memory(f"filler {i} " + "x" * 4000)
         assert s.db.integrity() == "ok"
-        assert "written before the disk filled up" in [m.content for m in s.list_memories(limit=500)]
+        assert "written before the disk filled up" in [
+            m.content for m in s.list_memories(limit=500)
+        ]
 
 
 @pytest.mark.parametrize(
     "toml, fragment",
     [
-        ("[memory]\nrecent_turns = -5\n", "memory.recent_turns: Input should be greater than or equal to 2"),
-        ("[memory]\ntoken_budget = 1000000000000\n", "memory.token_budget: Input should be less than or equal"),
+        (
+            "[memory]\nrecent_turns = -5\n",
+            "memory.recent_turns: Input should be greater than or equal to 2",
+        ),
+        (
+            "[memory]\ntoken_budget = 1000000000000\n",
+            "memory.token_budget: Input should be less than or equal",
+        ),
         ("[worker]\nworkers = 0\n", "worker.workers: Input should be greater than or equal to 1"),
         ('profile = "../../etc"\n', "profile: Value error, profile names are"),
     ],

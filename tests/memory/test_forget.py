@@ -64,12 +64,17 @@ def test_forget_about_a_topic_reaches_every_tier(store, home):
     store.add_memory("The user lives in Porto")
     store.add_memory(f"Summary: chatted about the parrot {CANARY}", section="summaries")
     store.index_pending()
-    assert any(CANARY in h.text for h in store.recall(f"what is my parrot called {CANARY}", token_budget=None))
+    assert any(
+        CANARY in h.text
+        for h in store.recall(f"what is my parrot called {CANARY}", token_budget=None)
+    )
 
     report = forget_about(store, CANARY.lower())
     assert len(report.memories) == 1 and len(report.messages) == 1 and report.redis_keys >= 1
     assert len(report.summaries) == 1
-    assert all(CANARY not in h.text for h in store.recall(f"parrot {CANARY}", token_budget=None, limit=50))
+    assert all(
+        CANARY not in h.text for h in store.recall(f"parrot {CANARY}", token_budget=None, limit=50)
+    )
     assert all(CANARY not in t["content"] for t in store.recent_turns(c.id, 50))
     assert store.get_temporary("draft") is None
     assert [m.content for m in store.list_memories()] == ["The user lives in Porto"]

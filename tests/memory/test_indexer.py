@@ -94,8 +94,11 @@ def test_reindex_rebuilds_after_the_chroma_dir_is_lost(model_dir):
 def test_another_embedding_model_triggers_a_reembed(store):
     store.add_memory("I like jazz")
     vec = store.vectors
-    old = vec.client.create_collection(collection_name(store.profile), embedding_function=None,
-                                       metadata={"hnsw:space": "cosine", "embedding_model": "old-model", "dim": 8})
+    old = vec.client.create_collection(
+        collection_name(store.profile),
+        embedding_function=None,
+        metadata={"hnsw:space": "cosine", "embedding_model": "old-model", "dim": 8},
+    )
     old.add(ids=["mem:stale"], embeddings=[[0.1] * 8])
     assert vec.model_mismatch(store.profile)
     m = store.add_memory(PARAPHRASE[0])

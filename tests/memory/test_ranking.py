@@ -25,13 +25,25 @@ def test_recency_halves_each_half_life():
 
 def test_boost_is_neutral_by_default_and_orders_signals():
     assert ranking.boost() == 1.0
-    assert ranking.boost(pinned=True) > ranking.boost(importance=0.9) > ranking.boost() > ranking.boost(importance=0.1)
-    assert ranking.boost(access=ranking.access_score(10)) > ranking.boost(access=ranking.access_score(1))
+    assert (
+        ranking.boost(pinned=True)
+        > ranking.boost(importance=0.9)
+        > ranking.boost()
+        > ranking.boost(importance=0.1)
+    )
+    assert ranking.boost(access=ranking.access_score(10)) > ranking.boost(
+        access=ranking.access_score(1)
+    )
     assert ranking.access_score(-3) == 0.0
 
 
 def test_collapse_keeps_best_of_near_duplicates():
-    items = ["My cat is called Ziggy", "my cat is called ziggy!", "I like jazz", "My cat is named Ziggy"]
+    items = [
+        "My cat is called Ziggy",
+        "my cat is called ziggy!",
+        "I like jazz",
+        "My cat is named Ziggy",
+    ]
     kept = list(ranking.collapse_duplicates(items, str))
     assert kept == ["My cat is called Ziggy", "I like jazz", "My cat is named Ziggy"]
     assert ranking.jaccard(frozenset(), frozenset()) == 1.0

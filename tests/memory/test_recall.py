@@ -69,7 +69,9 @@ def test_deleted_superseded_expired_and_pending_never_appear(store):
     # Change SQLite behind the vector tier's back (as if the outbox had not been replayed yet).
     store.delete_memory(deleted.id)
     new = store.supersede_memory(old.id, "Zebra stripes: my bike is painted blue now")
-    store.db.conn.execute("UPDATE memories SET expires_at = ? WHERE id = ?", (now() - 1, expired.id))
+    store.db.conn.execute(
+        "UPDATE memories SET expires_at = ? WHERE id = ?", (now() - 1, expired.id)
+    )
     store.db.conn.execute("DELETE FROM index_outbox")
     assert f"mem:{deleted.id}" in store.vectors.ids(store.profile)
     for query in ("zebra", "zebra crossing bakery", "bike painted green", "exhibit ticket"):
@@ -95,7 +97,9 @@ def test_filters_isolate(store):
     assert got(entity_id="shop:1") == {fact.id}
     assert got(include_messages=False) & {m1.id, m2.id} == set()
     assert got(conversation_id=c1.id) == {m1.id}
-    assert m2.id not in got(exclude_conversation_id=c2.id) and m1.id in got(exclude_conversation_id=c2.id)
+    assert m2.id not in got(exclude_conversation_id=c2.id) and m1.id in got(
+        exclude_conversation_id=c2.id
+    )
     assert got(since=now() + 60) == set()
     assert got(until=now() - 3600) == set()
 
@@ -110,8 +114,26 @@ def test_profiles_isolate(store):
 
 
 def test_token_budget_is_respected(store):
-    places = ["Snowdon", "Ben Nevis", "Scafell", "Helvellyn", "Cadair Idris", "Pen y Fan", "Skiddaw", "Tryfan"]
-    sights = ["eagles", "deer", "a waterfall", "wild ponies", "a rainbow", "the sea", "fog", "sheep"]
+    places = [
+        "Snowdon",
+        "Ben Nevis",
+        "Scafell",
+        "Helvellyn",
+        "Cadair Idris",
+        "Pen y Fan",
+        "Skiddaw",
+        "Tryfan",
+    ]
+    sights = [
+        "eagles",
+        "deer",
+        "a waterfall",
+        "wild ponies",
+        "a rainbow",
+        "the sea",
+        "fog",
+        "sheep",
+    ]
     for i, (place, sight) in enumerate(zip(places, sights, strict=True)):
         store.add_memory(f"Hiking trip {i} to {place}: we followed the ridge and saw {sight}")
     hits = store.recall("hiking trip ridge", limit=50, token_budget=60)
@@ -125,7 +147,11 @@ def test_messages_are_recallable_with_provenance(store):
     q = store.add_message(c.id, "user", "Where should I stay in Porto?")
     a = store.add_message(c.id, "assistant", "Ribeira is lovely, close to the river")
     store.add_message(c.id, "user", "Thanks!")
-    hit = next(h for h in store.recall("Porto hotel neighbourhood", token_budget=None) if h.kind == "message")
+    hit = next(
+        h
+        for h in store.recall("Porto hotel neighbourhood", token_budget=None)
+        if h.kind == "message"
+    )
     assert hit.section == "episode" and hit.provenance.conversation_id == c.id
     assert hit.id in hit.provenance.message_ids and {q.id, a.id} <= set(hit.provenance.message_ids)
     assert "Ribeira" in hit.text and "Porto" in hit.text
@@ -149,7 +175,9 @@ def test_cli_search_json_and_reindex(redis_url, model_dir):
     runner = CliRunner()
     r = runner.invoke(cli, ["memory", "add", "My daughter starts kindergarten in September"])
     assert r.exit_code == 0, r.output
-    r = runner.invoke(cli, ["memory", "search", "--json", "when", "does", "the", "kid", "begin", "school"])
+    r = runner.invoke(
+        cli, ["memory", "search", "--json", "when", "does", "the", "kid", "begin", "school"]
+    )
     assert r.exit_code == 0, r.output
     hits = json.loads(r.output)
     assert hits[0]["text"] == "My daughter starts kindergarten in September"
@@ -164,13 +192,19 @@ def test_memory_scopes_limit_where_a_memory_is_recalled(store):
 
     shop = store.new_conversation("shop work", project="shop")
     other = store.new_conversation("holiday planning")
-    store.add_memory("deploys of the webshop go through the staging server first", scope="project:shop")
-    store.add_memory("the staging server password rotates on Mondays", scope=f"conversation:{other.id}")
+    store.add_memory(
+        "deploys of the webshop go through the staging server first", scope="project:shop"
+    )
+    store.add_memory(
+        "the staging server password rotates on Mondays", scope=f"conversation:{other.id}"
+    )
     store.add_memory("the user prefers concise answers about servers")
 
     def texts(conv):
         f = RecallFilters(context_conversation_id=conv.id, context_project=conv.project)
-        return {h.text for h in store.recall("staging server", filters=f, token_budget=None, limit=20)}
+        return {
+            h.text for h in store.recall("staging server", filters=f, token_budget=None, limit=20)
+        }
 
     in_shop, in_other = texts(shop), texts(other)
     assert "deploys of the webshop go through the staging server first" in in_shop

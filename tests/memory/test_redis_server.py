@@ -66,8 +66,12 @@ def _spawn(code: str, data_dir: Path, **extra_env: str) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(ROOT), DATA_DIR=str(data_dir), **extra_env)
     return subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(code)],
-        cwd=ROOT, env=env, text=True,
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
 
 

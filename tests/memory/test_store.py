@@ -82,7 +82,12 @@ def test_recent_turns_are_trimmed(redis_url, monkeypatch):
         c = s.new_conversation()
         for i in range(10):
             s.add_message(c.id, "user", f"m{i}")
-        assert [t["content"] for t in s.short.recent_turns(s.profile, c.id, 100)] == ["m6", "m7", "m8", "m9"]
+        assert [t["content"] for t in s.short.recent_turns(s.profile, c.id, 100)] == [
+            "m6",
+            "m7",
+            "m8",
+            "m9",
+        ]
         assert len(s.messages(c.id)) == 10  # SQLite keeps everything
 
 
@@ -124,11 +129,16 @@ def test_profiles_never_see_each_other(store):
     c = work.new_conversation("work chat")
     work.add_message(c.id, "user", "quarterly report")
 
-    assert [m.content for m in work.list_memories(section="facts")] == ["work fact: standup is at 9"]
+    assert [m.content for m in work.list_memories(section="facts")] == [
+        "work fact: standup is at 9"
+    ]
     assert work.search_memories("spare key") == []
     assert store.search_memories("standup") == []
     assert (store.get_preference("tone"), work.get_preference("tone")) == ("casual", "formal")
-    assert (store.get_session_state("s"), work.get_session_state("s")) == ({"where": "home"}, {"where": "work"})
+    assert (store.get_session_state("s"), work.get_session_state("s")) == (
+        {"where": "home"},
+        {"where": "work"},
+    )
     assert (store.get_temporary("k"), work.get_temporary("k")) == ("home", "work")
     assert store.list_conversations() == [] and store.search_messages("quarterly") == []
     with pytest.raises(Exception, match="no conversation"):
@@ -188,7 +198,10 @@ def test_integrity_and_schema(store):
 
     assert store.db.integrity() == "ok"
     assert store.db.schema_version() == LATEST
-    assert sqlite3.connect(store.settings.db_path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert (
+        sqlite3.connect(store.settings.db_path).execute("PRAGMA journal_mode").fetchone()[0]
+        == "wal"
+    )
 
 
 def test_embedded_redis_killed_midway_restarts_and_loses_nothing(monkeypatch):
@@ -214,7 +227,12 @@ def test_embedded_redis_killed_midway_restarts_and_loses_nothing(monkeypatch):
         assert s.short.ping()  # the embedded server was restarted and the outage replayed
         assert not s.short.degraded and s._server.status()["pid"] != pid
         turns = [t["content"] for t in s.recent_turns(c.id, 10)]
-        assert turns == ["before the outage", "during the outage 0", "during the outage 1", "during the outage 2"]
+        assert turns == [
+            "before the outage",
+            "during the outage 0",
+            "during the outage 1",
+            "during the outage 2",
+        ]
         assert s.short.primary.get_state(s.profile, c.id)["phase"] == "during"
         assert s.short.primary.get_temp(s.profile, "draft") == "half-written"
         assert s.short.primary.commands(s.profile, 10)[-1] == "a prompt typed during the outage"
@@ -227,7 +245,10 @@ def test_lexical_search_finds_rows_crowded_out_by_another_profile(store):
     with store.db.tx():
         for i in range(300):
             other.add_memory(f"alpha {i}")  # short rows: they all outrank ours on BM25
-    mine = [store.add_memory(f"alpha appears here in a much longer sentence about item {i}") for i in range(3)]
+    mine = [
+        store.add_memory(f"alpha appears here in a much longer sentence about item {i}")
+        for i in range(3)
+    ]
     hits = store.search_memories("alpha", limit=10)
     assert sorted(m.id for m, _ in hits) == sorted(m.id for m in mine)
     c = store.new_conversation()
@@ -248,4 +269,7 @@ def test_prompt_history_has_a_durable_copy(redis_url):
     redis.Redis.from_url(redis_url).flushall()  # Redis lost everything (no AOF on this server)
     with MemoryStore(load_settings()) as s:
         assert s.commands(10) == ["first prompt", "second prompt"]  # from SQLite
-        assert s.short.primary.commands(s.profile, 10) == ["first prompt", "second prompt"]  # refilled
+        assert s.short.primary.commands(s.profile, 10) == [
+            "first prompt",
+            "second prompt",
+        ]  # refilled

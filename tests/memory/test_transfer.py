@@ -25,16 +25,32 @@ def _fill(store, n: int) -> None:
     msg = store.add_message(c.id, "user", "facts follow")
     with store.db.tx():
         for i in range(n):
-            m = store.add_memory(f"fact number {i} about topic {i % 17}", tags=[f"t{i % 5}"], pinned=i % 10 == 0,
-                                 source_conversation_id=c.id, source_message_ids=[msg.id], importance=(i % 10) / 10)
+            m = store.add_memory(
+                f"fact number {i} about topic {i % 17}",
+                tags=[f"t{i % 5}"],
+                pinned=i % 10 == 0,
+                source_conversation_id=c.id,
+                source_message_ids=[msg.id],
+                importance=(i % 10) / 10,
+            )
             if i % 3 == 0:
-                store.update_memory(m.id, content=f"fact number {i} about topic {i % 17} (revised)", reason="r")
+                store.update_memory(
+                    m.id, content=f"fact number {i} about topic {i % 17} (revised)", reason="r"
+                )
 
 
 def _essence(store):
     return sorted(
-        (m.content, m.section, tuple(m.tags), m.pinned, m.importance, m.source_conversation_id,
-         tuple(m.source_message_ids), tuple((h.action, h.actor, h.reason) for h in store.memory_history(m.id)))
+        (
+            m.content,
+            m.section,
+            tuple(m.tags),
+            m.pinned,
+            m.importance,
+            m.source_conversation_id,
+            tuple(m.source_message_ids),
+            tuple((h.action, h.actor, h.reason) for h in store.memory_history(m.id)),
+        )
         for m in store.list_memories(limit=100_000)
     )
 
@@ -102,21 +118,41 @@ def test_cli_import_refuses_bad_files_unless_skip_invalid(tmp_path):
     path = tmp_path / "mixed.jsonl"
     path.write_text('{"content": "tea is nice"}\n[1, 2]\n')
     r = CliRunner().invoke(cli, ["memory", "import", str(path)])
-    assert r.exit_code == 1 and ":2: expected a JSON object" in r.output and "nothing imported" in r.output
+    assert (
+        r.exit_code == 1
+        and ":2: expected a JSON object" in r.output
+        and "nothing imported" in r.output
+    )
     with MemoryStore(load_settings(), start_redis=False) as s:
         assert s.count_memories() == 0
     r = CliRunner().invoke(cli, ["memory", "import", str(path), "--skip-invalid", "--json"])
     assert r.exit_code == 0, r.output
-    assert json.loads(r.output[r.output.index("{"):]) == {"added": 1, "already_present": 0, "invalid": 1}
+    assert json.loads(r.output[r.output.index("{") :]) == {
+        "added": 1,
+        "already_present": 0,
+        "invalid": 1,
+    }
 
 
 def test_seed_key_value_format(store, tmp_path):
     path = tmp_path / "seeds.json"
-    path.write_text(json.dumps([
-        {"category": "preferences", "key": "theme", "value": "dark", "tags": ["ui"], "entity_type": "user",
-         "entity_id": "u1", "timestamp": "2025-03-01T10:00:00Z", "provenance": {"source": "onboarding"}},
-        {"category": "facts", "key": "pet", "value": {"kind": "cat", "name": "Ziggy"}},
-    ]))
+    path.write_text(
+        json.dumps(
+            [
+                {
+                    "category": "preferences",
+                    "key": "theme",
+                    "value": "dark",
+                    "tags": ["ui"],
+                    "entity_type": "user",
+                    "entity_id": "u1",
+                    "timestamp": "2025-03-01T10:00:00Z",
+                    "provenance": {"source": "onboarding"},
+                },
+                {"category": "facts", "key": "pet", "value": {"kind": "cat", "name": "Ziggy"}},
+            ]
+        )
+    )
     report = apply_import(store, read_import(path))
     assert report.added == 2
     assert store.get_preference("theme") == "dark"
@@ -152,13 +188,19 @@ def test_backup_of_a_live_store_restores_with_the_same_recall(store, tmp_path):
     finally:
         stop.set()
         t.join()
-    before = [(m.content, round(s, 6)) for m, s in store.search_memories("where is the spare key flowerpot")]
+    before = [
+        (m.content, round(s, 6))
+        for m, s in store.search_memories("where is the spare key flowerpot")
+    ]
     home2 = tmp_path / "home2"
     manifest = restore(dest, home2)
     assert manifest["profiles"]["default"]["memories"] >= 201
     with MemoryStore(load_settings(home=home2), start_redis=False) as restored:
         assert restored.db.integrity() == "ok"
-        after = [(m.content, round(s, 6)) for m, s in restored.search_memories("where is the spare key flowerpot")]
+        after = [
+            (m.content, round(s, 6))
+            for m, s in restored.search_memories("where is the spare key flowerpot")
+        ]
         assert [c for c, _ in after] == [c for c, _ in before]
         assert restored.count_memories() >= 201
 

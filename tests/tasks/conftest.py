@@ -19,8 +19,6 @@ def fast_pipeline(monkeypatch):
     queue.unbind()
 
 
-
-
 @pytest.fixture
 def llm(fake_llm):
     fake_llm.script(reply_fn=extraction_reply, default=True)

@@ -29,12 +29,29 @@ def extraction_reply(body: dict) -> str:
             continue
         for city in ("Lisbon", "Porto"):
             if city in text:
-                mems.append({"content": f"The user lives in {city}.", "section": "facts", "key": "home_city",
-                             "entity": "user", "tags": ["location"], "importance": 0.8, "confidence": 0.9,
-                             "source_message_ids": [mid], "action": "add", "reason": "stated by the user"})
+                mems.append(
+                    {
+                        "content": f"The user lives in {city}.",
+                        "section": "facts",
+                        "key": "home_city",
+                        "entity": "user",
+                        "tags": ["location"],
+                        "importance": 0.8,
+                        "confidence": 0.9,
+                        "source_message_ids": [mid],
+                        "action": "add",
+                        "reason": "stated by the user",
+                    }
+                )
         if "coffee" in text:
-            mems.append({"content": "The user prefers black coffee.", "section": "preferences",
-                         "importance": 0.6, "source_message_ids": [mid]})
+            mems.append(
+                {
+                    "content": "The user prefers black coffee.",
+                    "section": "preferences",
+                    "importance": 0.6,
+                    "source_message_ids": [mid],
+                }
+            )
     return "```json\n" + json.dumps({"memories": mems}) + "\n```"
 
 

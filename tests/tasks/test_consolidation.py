@@ -35,14 +35,19 @@ def test_rules(sqlite_store):
     # an extractor proposal with a valid target wins; an invalid target is ignored
     d = C.decide(C.Proposal(_cand("The user relocated to Porto."), "supersede", old.id[:8]), near)
     assert (d.action, d.target.id) == ("supersede", old.id)
-    assert C.decide(C.Proposal(_cand("The user has a dog."), "supersede", "ffffffff"), near).action == "add"
+    assert (
+        C.decide(C.Proposal(_cand("The user has a dog."), "supersede", "ffffffff"), near).action
+        == "add"
+    )
 
 
 def test_apply_writes_history_and_mark_atomically(sqlite_store):
     s = sqlite_store
     old = s.add_memory("The user lives in Lisbon.", key="home_city", source_message_ids=["m1"])
-    decisions = [C.decide(C.Proposal(_cand("The user lives in Porto.", key="home_city")), [old]),
-                 C.decide(C.Proposal(_cand("The user has a cat.")), [old])]
+    decisions = [
+        C.decide(C.Proposal(_cand("The user lives in Porto.", key="home_city")), [old]),
+        C.decide(C.Proposal(_cand("The user has a cat.")), [old]),
+    ]
     C.apply(s, decisions, mark=("extracted:c1", "m2"))
     assert C.get_mark(s, "extracted:c1") == "m2"
     retired = s.get_memory(old.id)
@@ -51,8 +56,10 @@ def test_apply_writes_history_and_mark_atomically(sqlite_store):
     assert h.action == "superseded" and h.actor == "worker:extract" and "m2" in h.reason
 
     # a failure midway writes nothing, mark included
-    bad = [C.decide(C.Proposal(_cand("The user likes tea.")), []),
-           C.Decision("add", _cand("broken", section="no-such-section"))]
+    bad = [
+        C.decide(C.Proposal(_cand("The user likes tea.")), []),
+        C.Decision("add", _cand("broken", section="no-such-section")),
+    ]
     with pytest.raises(ValueError):
         C.apply(s, bad, mark=("extracted:c1", "m3"))
     assert C.get_mark(s, "extracted:c1") == "m2"

@@ -11,23 +11,36 @@ from memory.models import Memory, Message
 
 
 def _turns():
-    return [Message("c1", "user", "I moved to Lisbon last month", id="a" * 32),
-            Message("c1", "assistant", "Nice!", id="b" * 32)]
+    return [
+        Message("c1", "user", "I moved to Lisbon last month", id="a" * 32),
+        Message("c1", "assistant", "Nice!", id="b" * 32),
+    ]
 
 
-@pytest.mark.parametrize("text", [
-    '{"memories": [{"content": "The user lives in Lisbon."}]}',
-    '```json\n{"memories": [{"content": "The user lives in Lisbon."}]}\n```',
-    'Here you go:\n{"memories": [{"content": "The user lives in Lisbon."}]} hope that helps {',
-    '[{"content": "The user lives in Lisbon."}]',
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"memories": [{"content": "The user lives in Lisbon."}]}',
+        '```json\n{"memories": [{"content": "The user lives in Lisbon."}]}\n```',
+        'Here you go:\n{"memories": [{"content": "The user lives in Lisbon."}]} hope that helps {',
+        '[{"content": "The user lives in Lisbon."}]',
+    ],
+)
 def test_parse_repairs_fences_prose_and_bare_lists(text):
     out = parse(text)
     assert out.memories == [{"content": "The user lives in Lisbon."}]
 
 
-@pytest.mark.parametrize("text", ["", "no json here", '{"memories": [oops', '{"memories": "nope"}',
-                                  '{"memories": ["a string"]}'])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "no json here",
+        '{"memories": [oops',
+        '{"memories": "nope"}',
+        '{"memories": ["a string"]}',
+    ],
+)
 def test_parse_rejects_garbage(text):
     with pytest.raises(MalformedOutput):
         parse(text)
@@ -35,16 +48,27 @@ def test_parse_rejects_garbage(text):
 
 def test_proposals_drop_secrets_trivia_and_invalid_items():
     items = [
-        {"content": "The user lives in Lisbon.", "section": "Facts", "key": "Home City", "entity": "User",
-         "date": "2025-05-01", "source_message_ids": ["aaaaaaaa"], "tags": "location"},
+        {
+            "content": "The user lives in Lisbon.",
+            "section": "Facts",
+            "key": "Home City",
+            "entity": "User",
+            "date": "2025-05-01",
+            "source_message_ids": ["aaaaaaaa"],
+            "tags": "location",
+        },
         {"content": "The user's password is hunter2hunter2", "section": "facts"},
-        {"content": "The user's API key is sk-abcdefghijklmnopqrstuvwxyz123456", "section": "facts"},
+        {
+            "content": "The user's API key is sk-abcdefghijklmnopqrstuvwxyz123456",
+            "section": "facts",
+        },
         {"content": "The user said hi.", "importance": 0.05},
         {"content": "x", "section": "facts"},
         {"content": "The user is vegan.", "section": "recipes"},
     ]
-    props, dropped = to_proposals(parse(json.dumps({"memories": items})), _turns(), profile="default",
-                                  conversation_id="c1")
+    props, dropped = to_proposals(
+        parse(json.dumps({"memories": items})), _turns(), profile="default", conversation_id="c1"
+    )
     assert [p.candidate.content for p in props] == ["The user lives in Lisbon."]
     c = props[0].candidate
     assert (c.section, c.key, c.entity_id, c.tags) == ("facts", "home_city", "user", ["location"])
@@ -55,7 +79,9 @@ def test_proposals_drop_secrets_trivia_and_invalid_items():
 
 
 def test_unknown_source_ids_fall_back_to_the_user_turns():
-    out = parse('{"memories": [{"content": "The user lives in Lisbon.", "source_message_ids": ["zzz"]}]}')
+    out = parse(
+        '{"memories": [{"content": "The user lives in Lisbon.", "source_message_ids": ["zzz"]}]}'
+    )
     props, _ = to_proposals(out, _turns(), profile="default", conversation_id="c1")
     assert props[0].candidate.source_message_ids == ["a" * 32]
 

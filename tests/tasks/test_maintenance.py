@@ -19,7 +19,10 @@ def test_summary_covers_its_turns_once(store, llm):
     u, a = exchange(store, conv.id, "I moved to Lisbon last month", "Lovely city.")
     result = summarize.call_local(store.profile, conv.id, True)
     summary = store.get_memory(result["summary"])
-    assert summary.section == "summaries" and summary.content == "The user talked about where they live."
+    assert (
+        summary.section == "summaries"
+        and summary.content == "The user talked about where they live."
+    )
     assert summary.source_message_ids == [u.id, a.id] and summary.source_conversation_id == conv.id
     assert summarize.call_local(store.profile, conv.id, True) == {"summary": None, "turns": 0}
     assert store.count_memories(section="summaries") == 1
@@ -40,7 +43,9 @@ def test_periodic_jobs_once(store, llm, monkeypatch):
     jobs = first["jobs"]
     assert jobs["sync"] == {"sessions": 1, "commands": 1}
     assert store.short.fallback.get_state(store.profile, conv.id) == {"topic": "moving"}
-    assert store.short.fallback._get(store.profile, "command_history") == ["I moved to Lisbon last month"]
+    assert store.short.fallback._get(store.profile, "command_history") == [
+        "I moved to Lisbon last month"
+    ]
     assert jobs["cleanup"]["expired"] == 1 and jobs["cleanup"]["purged"] == 2  # grace period 0
     assert {m.id for m in store.list_memories(status=None)}.isdisjoint({temp.id, gone.id})
     assert [h.action for h in store.memories.history(temp.id)] == ["added", "expired", "purged"]
@@ -50,7 +55,9 @@ def test_periodic_jobs_once(store, llm, monkeypatch):
     second = run_once(store, periodic=False)  # runs the summary and the catch-up extraction
     assert second["tasks"] == 2
     assert store.count_memories(section="summaries") == 1
-    assert [m.content for m in store.list_memories(section="facts")] == ["The user lives in Lisbon."]
+    assert [m.content for m in store.list_memories(section="facts")] == [
+        "The user lives in Lisbon."
+    ]
 
     from tui.cli import cli
 

@@ -131,6 +131,10 @@ def test_without_a_model_extraction_waits_visibly(store, monkeypatch):
     out = CliRunner().invoke(cli, ["worker", "--once", "--no-periodic"])
     assert out.exit_code == 0, out.output
     out = CliRunner().invoke(cli, ["worker", "--status"])
-    assert "extract: waiting:" in out.output and "0 failed" in out.output and "1 scheduled" in out.output
+    assert (
+        "extract: waiting:" in out.output
+        and "0 failed" in out.output
+        and "1 scheduled" in out.output
+    )
     assert store.search_messages("Lisbon")  # the turn itself stays recallable
     assert store.count_memories() == 0

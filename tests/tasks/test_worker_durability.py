@@ -20,8 +20,13 @@ def _start_worker(home: Path, out: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
     env["PYTHONPATH"] = str(ROOT)
     with open(out, "ab") as f:
-        return subprocess.Popen([sys.executable, "-m", "tui", "worker", "--no-periodic", "-v"],
-                                cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "tui", "worker", "--no-periodic", "-v"],
+            cwd=ROOT,
+            env=env,
+            stdout=f,
+            stderr=subprocess.STDOUT,
+        )
 
 
 @pytest.fixture

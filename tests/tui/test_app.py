@@ -19,8 +19,6 @@ from tui.widgets.message import MessageView
 SIZE = (110, 34)
 
 
-
-
 @pytest.fixture
 def app(redis_url, monkeypatch) -> MemchatApp:
     monkeypatch.setenv("MEMCHAT_WORKER__EMBEDDED", "false")
@@ -279,7 +277,9 @@ async def test_f2_inspector_help_and_copy(app, fake_llm):
         await pilot.press("f2")
         await wait_for(pilot, lambda: isinstance(app.screen, InspectorScreen))
         tea = app.store.list_memories(section="preferences")[0]
-        await wait_for(pilot, lambda: tea.id in app.screen.longterm.table.ids, what="the memory in the table")
+        await wait_for(
+            pilot, lambda: tea.id in app.screen.longterm.table.ids, what="the memory in the table"
+        )
         await pilot.press("f2")
         await wait_for(pilot, lambda: not isinstance(app.screen, InspectorScreen))
         await pilot.press("f1")
@@ -336,10 +336,14 @@ async def test_keys_arriving_in_one_burst_send_the_whole_line(app, fake_llm):
         await opened(app, pilot)
         app.chat.prompt.focus()
         await pilot.pause()
-        for ch in "burst line":  # posted together, like the driver does, without waiting between keys
+        for (
+            ch
+        ) in "burst line":  # posted together, like the driver does, without waiting between keys
             app.post_message(events.Key("space" if ch == " " else ch, ch))
         app.post_message(events.Key("enter", "\r"))
-        await wait_for(pilot, lambda: len(app.chat.transcript.views()) >= 2, what="the turn to start")
+        await wait_for(
+            pilot, lambda: len(app.chat.transcript.views()) >= 2, what="the turn to start"
+        )
         await wait_for(pilot, lambda: not app.chat.streaming, what="the reply")
         assert [v.text for v in app.chat.transcript.views() if v.role == "user"] == ["burst line"]
         assert app.chat.prompt.text == ""

@@ -18,8 +18,14 @@ from memory.redis_server import _pid_alive
 @pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGTERM])
 def test_closing_the_terminal_stops_the_embedded_redis(home, sig):
     master, slave = pty.openpty()
-    p = subprocess.Popen([sys.executable, "-m", "tui"], stdin=slave, stdout=slave, stderr=slave,
-                         env={**os.environ, "TERM": "xterm-256color"}, start_new_session=True)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "tui"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env={**os.environ, "TERM": "xterm-256color"},
+        start_new_session=True,
+    )
     os.close(slave)
 
     def drain() -> None:  # keep the pty from filling up

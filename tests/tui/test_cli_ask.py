@@ -209,13 +209,20 @@ def test_real_process_pipe_and_stream(redis_url, fake_llm):
 
 
 def test_project_scoped_memory_reaches_only_that_projects_prompts(redis_url, fake_llm, model_dir):
-    assert run("memory", "add", "the shop deploys go through staging first", "--scope", "project:shop").exit_code == 0
+    assert (
+        run(
+            "memory", "add", "the shop deploys go through staging first", "--scope", "project:shop"
+        ).exit_code
+        == 0
+    )
     fake_llm.script(reply="ok", default=True)
 
     assert run("ask", "--project", "shop", "how do the shop deploys work?").exit_code == 0
     assert "the shop deploys go through staging first" in fake_llm.last_messages()[0]["content"]
 
-    assert run("ask", "how do the shop deploys work?").exit_code == 0  # a conversation outside the project
+    assert (
+        run("ask", "how do the shop deploys work?").exit_code == 0
+    )  # a conversation outside the project
     assert "the shop deploys go through staging first" not in fake_llm.last_messages()[0]["content"]
 
     r = run("memory", "add", "x", "--scope", "team")

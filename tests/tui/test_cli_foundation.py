@@ -11,9 +11,13 @@ from pathlib import Path
 MEMCHAT = [sys.executable, "-m", "tui"]
 
 
-def memchat(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+def memchat(
+    *args: str, env: dict | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess:
     full = {**os.environ, **(env or {})}
-    return subprocess.run([*MEMCHAT, *args], capture_output=True, text=True, env=full, timeout=timeout)
+    return subprocess.run(
+        [*MEMCHAT, *args], capture_output=True, text=True, env=full, timeout=timeout
+    )
 
 
 def test_add_list_search_json(redis_url):
@@ -71,7 +75,11 @@ def test_data_dir_that_is_a_file(tmp_path):
     blocker.write_text("not a dir")
     r = memchat("memory", "list", env={"MEMCHAT_HOME": str(blocker / "home")})
     assert r.returncode == 1
-    assert r.stderr.strip().count("\n") == 0 and "Set MEMCHAT_HOME" in r.stderr and "Traceback" not in r.stderr
+    assert (
+        r.stderr.strip().count("\n") == 0
+        and "Set MEMCHAT_HOME" in r.stderr
+        and "Traceback" not in r.stderr
+    )
 
 
 def test_doctor_all_ok_with_embedded_redis():

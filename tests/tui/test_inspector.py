@@ -59,18 +59,24 @@ def chroma_ids(store) -> set[str]:
 
 
 async def test_search_as_you_type_and_filters(app):
-    ids = seed(lambda s: {
-        "miso": s.add_memory("The user's cat is called Miso", section="facts", tags=["pets"]).id,
-        "misc": s.add_memory("Miscellaneous notes about the garden", section="events").id,
-        "tea": s.add_memory("Prefers green tea in the morning", section="preferences").id,
-    })
+    ids = seed(
+        lambda s: {
+            "miso": s.add_memory(
+                "The user's cat is called Miso", section="facts", tags=["pets"]
+            ).id,
+            "misc": s.add_memory("Miscellaneous notes about the garden", section="events").id,
+            "tea": s.add_memory("Prefers green tea in the morning", section="preferences").id,
+        }
+    )
     async with app.run_test(size=SIZE) as pilot:
         tab = await opened(app, pilot, rows=3)
         assert set(tab.table.ids) == set(ids.values())
         await pilot.press("slash")
         assert tab.search.has_focus
         await pilot.press(*"mis")
-        await settled(pilot, tab, lambda: set(tab.table.ids) == {ids["miso"], ids["misc"]}, "prefix hits")
+        await settled(
+            pilot, tab, lambda: set(tab.table.ids) == {ids["miso"], ids["misc"]}, "prefix hits"
+        )
         await pilot.press(*"o")
         await settled(pilot, tab, lambda: tab.table.ids == [ids["miso"]], "one hit")
         tab.search.value = "section:events"
@@ -97,7 +103,9 @@ async def test_mark_a_range_delete_with_undo(app):
         await pilot.press("shift+down", "shift+down")
         assert tab.table.marked == set(order[1:4])
         await pilot.press("d")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation"
+        )
         assert "Delete 3 memories?" in str(app.screen.query_one(".dialog-question").render())
         await pilot.press("y")
         gone = set(order[1:4])
@@ -113,7 +121,11 @@ async def test_mark_a_range_delete_with_undo(app):
         await settled(pilot, tab, lambda: gone <= set(tab.table.ids), "rows to come back")
         assert all(store.get_memory(i).status == "active" for i in made)
         assert {f"mem:{i}" for i in made} <= chroma_ids(store)
-        assert [h.action for h in store.memory_history(order[1])] == ["added", "deleted", "restored"]
+        assert [h.action for h in store.memory_history(order[1])] == [
+            "added",
+            "deleted",
+            "restored",
+        ]
 
 
 async def test_edit_pin_tags_and_expiry(app):
@@ -125,7 +137,9 @@ async def test_edit_pin_tags_and_expiry(app):
         await wait_for(pilot, lambda: isinstance(app.screen, TextDialog), what="the editor")
         app.screen.query_one("#value").text = "The user lives in Berlin"
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: store.get_memory(mid).content == "The user lives in Berlin", what="edit")
+        await wait_for(
+            pilot, lambda: store.get_memory(mid).content == "The user lives in Berlin", what="edit"
+        )
         last = store.memory_history(mid)[-1]
         assert (last.action, last.actor) == ("updated", "user")
         assert last.before["content"] == "The user lives in Paris"
@@ -150,9 +164,13 @@ async def test_edit_pin_tags_and_expiry(app):
 
 
 async def test_merge_marked_memories(app):
-    a, b, c = seed(lambda s: [s.add_memory("The user has a dog", tags=["pets"]).id,
-                              s.add_memory("The dog is called Rex", tags=["dog"], importance=0.9).id,
-                              s.add_memory("Unrelated: likes jazz").id])
+    a, b, c = seed(
+        lambda s: [
+            s.add_memory("The user has a dog", tags=["pets"]).id,
+            s.add_memory("The dog is called Rex", tags=["dog"], importance=0.9).id,
+            s.add_memory("Unrelated: likes jazz").id,
+        ]
+    )
     async with app.run_test(size=SIZE) as pilot:
         tab = await opened(app, pilot, rows=3)
         tab.table.set_marked({a, b})
@@ -172,13 +190,19 @@ async def test_merge_marked_memories(app):
         assert store.get_memory(c).status == "active"
         ids = chroma_ids(store)
         assert f"mem:{new.id}" in ids and f"mem:{a}" not in ids and f"mem:{b}" not in ids
-        await settled(pilot, tab, lambda: new.id in tab.table.ids and a not in tab.table.ids, "the table")
+        await settled(
+            pilot, tab, lambda: new.id in tab.table.ids and a not in tab.table.ids, "the table"
+        )
 
 
 async def test_review_accept_and_reject(app, monkeypatch):
     monkeypatch.setenv("MEMCHAT_MEMORY__REVIEW", "true")
-    good, bad = seed(lambda s: [s.add_memory("The user is allergic to peanuts", actor="worker:extract").id,
-                                s.add_memory("The user maybe likes opera", actor="worker:extract").id])
+    good, bad = seed(
+        lambda s: [
+            s.add_memory("The user is allergic to peanuts", actor="worker:extract").id,
+            s.add_memory("The user maybe likes opera", actor="worker:extract").id,
+        ]
+    )
     async with app.run_test(size=SIZE) as pilot:
         await opened(app, pilot, rows=0)
         store = app.store
@@ -205,8 +229,12 @@ def _conversation_with_source(s):
     u = s.add_message(conv.id, "user", "My hamster is called Ziggy")
     s.add_message(conv.id, "assistant", "Nice, Ziggy is a good name.")
     other = s.add_message(conv.id, "user", "What's the weather like?")
-    m = s.add_memory("The user's hamster is called Ziggy", section="facts", source_conversation_id=conv.id,
-                     source_message_ids=[u.id])
+    m = s.add_memory(
+        "The user's hamster is called Ziggy",
+        section="facts",
+        source_conversation_id=conv.id,
+        source_message_ids=[u.id],
+    )
     keep = s.add_memory("The user lives in Lyon", section="facts")
     s.set_temporary("pet_name", "Ziggy", 3600)
     s.set_temporary("city", "Lyon", 3600)
@@ -219,20 +247,30 @@ async def test_forget_one_memory_everywhere_and_its_source_messages(app):
         tab = await opened(app, pilot, rows=2)
         tab.table.move_cursor(row=tab.table.ids.index(ids["mem"]))
         await pilot.press("F")
-        await wait_for(pilot, lambda: isinstance(app.screen, ForgetDialog), what="the forget dialog")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, ForgetDialog), what="the forget dialog"
+        )
         await pilot.press("ctrl+y")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the could-learn-again warning")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, ConfirmDialog),
+            what="the could-learn-again warning",
+        )
         assert "could teach it again" in str(app.screen.query_one(".dialog-question").render())
         await pilot.press("y")
         store = app.store
-        await wait_for(pilot, lambda: not store.chats.messages_by_ids([ids["msg"]]), what="messages forgotten")
+        await wait_for(
+            pilot, lambda: not store.chats.messages_by_ids([ids["msg"]]), what="messages forgotten"
+        )
         with pytest.raises(NotFound):
             store.get_memory(ids["mem"])
         assert [h.action for h in store.memories.history(ids["mem"])] == ["forgotten"]
         assert store.get_memory(ids["keep"]).status == "active"
         await wait_for(pilot, lambda: f"msg:{ids['msg']}" not in chroma_ids(store), what="chroma")
         assert f"mem:{ids['mem']}" not in chroma_ids(store)
-        assert ids["msg"] not in [t["id"] for t in store.short.recent_turns(store.profile, ids["conv"], 100)]
+        assert ids["msg"] not in [
+            t["id"] for t in store.short.recent_turns(store.profile, ids["conv"], 100)
+        ]
         await settled(pilot, tab, lambda: tab.table.ids == [ids["keep"]], "the table")
 
 
@@ -242,20 +280,35 @@ async def test_forget_everything_about_x_leaves_nothing_in_any_tier(app):
     async with app.run_test(size=SIZE) as pilot:
         tab = await opened(app, pilot, rows=3)
         await pilot.press("F")
-        await wait_for(pilot, lambda: isinstance(app.screen, ForgetDialog), what="the forget dialog")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, ForgetDialog), what="the forget dialog"
+        )
         app.screen.query_one("#forget-about").value = "ziggy"
         app.screen.query_one("#forget-about").focus()
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the messages warning")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the messages warning"
+        )
         await pilot.press("y")
         store = app.store
-        await wait_for(pilot, lambda: store.search_messages("ziggy") == [], what="messages forgotten")
-        await wait_for(pilot, lambda: not any("ziggy" in t["content"].lower() for t in
-                                              store.short.recent_turns(store.profile, ids["conv"], 100)),
-                       what="redis turns")
+        await wait_for(
+            pilot, lambda: store.search_messages("ziggy") == [], what="messages forgotten"
+        )
+        await wait_for(
+            pilot,
+            lambda: (
+                not any(
+                    "ziggy" in t["content"].lower()
+                    for t in store.short.recent_turns(store.profile, ids["conv"], 100)
+                )
+            ),
+            what="redis turns",
+        )
         # SQLite (rows and FTS), recall (hybrid: vectors + FTS + episodic), Chroma, Redis
         assert store.search_memories("ziggy") == []
-        assert not any("ziggy" in m.content.lower() for m in store.list_memories(status=None, limit=1000))
+        assert not any(
+            "ziggy" in m.content.lower() for m in store.list_memories(status=None, limit=1000)
+        )
         hits = store.recall("Ziggy the hamster", token_budget=None, limit=50)
         assert not any("ziggy" in h.text.lower() for h in hits)
         remaining = {f"msg:{m.id}" for m in store.messages(ids["conv"])}
@@ -293,10 +346,26 @@ async def test_keymap_applies_and_help_lists_inspector_keys(app, monkeypatch):
         await pilot.press("f1")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="help")
         ids = [b.id for _, bindings in app.screen.sections for b in bindings]
-        for needed in ("inspector_mark", "inspector_mark_down", "inspector_mark_all", "inspector_delete",
-                       "inspector_undo", "inspector_edit", "inspector_pin", "inspector_merge", "inspector_tags",
-                       "inspector_expiry", "inspector_forget", "inspector_search", "review_accept",
-                       "review_reject", "review_edit", "vectors_reindex", "pipeline_retry", "send"):
+        for needed in (
+            "inspector_mark",
+            "inspector_mark_down",
+            "inspector_mark_all",
+            "inspector_delete",
+            "inspector_undo",
+            "inspector_edit",
+            "inspector_pin",
+            "inspector_merge",
+            "inspector_tags",
+            "inspector_expiry",
+            "inspector_forget",
+            "inspector_search",
+            "review_accept",
+            "review_reject",
+            "review_edit",
+            "vectors_reindex",
+            "pipeline_retry",
+            "send",
+        ):
             assert needed in ids
 
 
@@ -305,12 +374,19 @@ async def test_open_source_conversation_at_the_message(app):
     async with app.run_test(size=SIZE) as pilot:
         tab = await opened(app, pilot, rows=2)
         tab.table.move_cursor(row=tab.table.ids.index(ids["mem"]))
-        await wait_for(pilot, lambda: tab.detail.detail is not None and tab.detail.detail.memory.id == ids["mem"],
-                       what="detail")
+        await wait_for(
+            pilot,
+            lambda: tab.detail.detail is not None and tab.detail.detail.memory.id == ids["mem"],
+            what="detail",
+        )
         assert [m.id for m in tab.detail.detail.sources] == [ids["msg"]]
         await pilot.press("o")
-        await wait_for(pilot, lambda: app.chat.conversation_id == ids["conv"], what="the conversation")
-        await wait_for(pilot, lambda: getattr(app.focused, "message_id", None) == ids["msg"], what="focus")
+        await wait_for(
+            pilot, lambda: app.chat.conversation_id == ids["conv"], what="the conversation"
+        )
+        await wait_for(
+            pilot, lambda: getattr(app.focused, "message_id", None) == ids["msg"], what="focus"
+        )
 
 
 def test_cli_review_tag_and_expire(redis_url, monkeypatch):
@@ -333,5 +409,9 @@ def test_cli_review_tag_and_expire(redis_url, monkeypatch):
     assert run(cli, ["memory", "expire", pend[:8], "3d"]).exit_code == 0
     with MemoryStore() as s:
         m = s.get_memory(pend)
-        assert m.status == "active" and m.tags == ["music", "opera"] and m.expires_at > time.time() + 2 * 86400
+        assert (
+            m.status == "active"
+            and m.tags == ["music", "opera"]
+            and m.expires_at > time.time() + 2 * 86400
+        )
     assert "nothing to review" in run(cli, ["memory", "review", "--queue", "pending"]).output

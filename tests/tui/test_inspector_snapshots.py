@@ -32,16 +32,31 @@ def fid(n: int) -> str:
 def seeded(redis_url):
     day = 86400
     with MemoryStore() as s:
-        conv = s.new_conversation("Pets and plans", )
+        conv = s.new_conversation(
+            "Pets and plans",
+        )
         u = s.add_message(conv.id, "user", "My cat is called Miso and she is 3")
-        s.add_message(conv.id, "assistant", "Miso is a lovely name!", memory_tokens=120, prompt_tokens=900)
-        s.add_memory("The user's cat is called Miso", id=fid(1), section="facts", tags=["pets"],
-                     source_conversation_id=conv.id, source_message_ids=[u.id], importance=0.8)
+        s.add_message(
+            conv.id, "assistant", "Miso is a lovely name!", memory_tokens=120, prompt_tokens=900
+        )
+        s.add_memory(
+            "The user's cat is called Miso",
+            id=fid(1),
+            section="facts",
+            tags=["pets"],
+            source_conversation_id=conv.id,
+            source_message_ids=[u.id],
+            importance=0.8,
+        )
         s.add_memory("Prefers short answers", id=fid(2), section="preferences", pinned=True)
-        s.add_memory("Trip to Lisbon in May", id=fid(3), section="events", tags=["travel"], confidence=0.3)
+        s.add_memory(
+            "Trip to Lisbon in May", id=fid(3), section="events", tags=["travel"], confidence=0.3
+        )
         s.add_memory("Used to play chess on Sundays", id=fid(4), created_at=time.time() - 200 * day)
         s.add_memory("trip to Lisbon in May!", id=fid(5), section="events")
-        s.update_memory(fid(1), content="The user's cat is called Miso; she is three", reason="added her age")
+        s.update_memory(
+            fid(1), content="The user's cat is called Miso; she is three", reason="added her age"
+        )
         s.set_temporary("reminder", "call the vet", 3600)
         s.set_session_state(conv.id, mood="curious", topic="pets")
         s.index_pending()
@@ -51,7 +66,11 @@ def seeded(redis_url):
 async def ready(pilot, tab: str) -> InspectorScreen:
     app = pilot.app
     deadline = time.monotonic() + 30
-    while app.store is None or not isinstance(app.screen, InspectorScreen) or not app.screen.longterm.table.row_count:
+    while (
+        app.store is None
+        or not isinstance(app.screen, InspectorScreen)
+        or not app.screen.longterm.table.row_count
+    ):
         assert time.monotonic() < deadline, "the inspector did not open"
         await pilot.pause(0.05)
     screen = app.screen

@@ -38,8 +38,10 @@ class InspectorScreen(Screen):
         Binding("f2,escape", "close", "Back to chat", id="inspector_close"),
         Binding("f1", "help", "Help", id="help"),
         Binding("f5", "refresh", "Refresh", show=False, id="inspector_refresh"),
-        *[Binding(str(n + 1), f"show_tab('{tab}')", title, show=False, id=f"inspector_tab_{tab}")
-          for n, (tab, title) in enumerate(zip(TABS, TITLES, strict=True))],
+        *[
+            Binding(str(n + 1), f"show_tab('{tab}')", title, show=False, id=f"inspector_tab_{tab}")
+            for n, (tab, title) in enumerate(zip(TABS, TITLES, strict=True))
+        ],
     ]
 
     def __init__(self) -> None:
@@ -73,8 +75,16 @@ class InspectorScreen(Screen):
         return self.query_one(ReviewTab)
 
     def tab(self, name: str):
-        return self.query_one({"longterm": "#lt", "review": "#rv", "shortterm": "#st", "vectors": "#vx",
-                               "pipeline": "#pl", "stats": "#sx"}[name])
+        return self.query_one(
+            {
+                "longterm": "#lt",
+                "review": "#rv",
+                "shortterm": "#st",
+                "vectors": "#vx",
+                "pipeline": "#pl",
+                "stats": "#sx",
+            }[name]
+        )
 
     @property
     def active(self) -> str:
@@ -168,7 +178,10 @@ def inspector_help_sections() -> list[tuple[str, list[Binding]]]:
     return [
         ("Memory inspector (F2)", keep(InspectorScreen.BINDINGS)),
         ("Inspector: moving and marking", keep(MemoryTable.BINDINGS)),
-        ("Inspector: cleanup (marked memories, else the highlighted one)", keep(CleanupMixin.CLEANUP_BINDINGS)),
+        (
+            "Inspector: cleanup (marked memories, else the highlighted one)",
+            keep(CleanupMixin.CLEANUP_BINDINGS),
+        ),
         ("Inspector: search and sort", keep(lt) + keep(SearchBar.BINDINGS)),
         ("Inspector: review queues", keep(ReviewTab.BINDINGS)),
         ("Inspector: vectors and pipeline", keep(VectorsTab.BINDINGS) + keep(PipelineTab.BINDINGS)),

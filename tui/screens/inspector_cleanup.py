@@ -59,14 +59,24 @@ class CleanupMixin:
             return [i for i in t.ids if i in t.marked] + sorted(t.marked - set(t.ids))
         return [t.current_id] if t.current_id else []
 
-    def _confirm(self, ids: list[str], verb: str, then: Callable[[], None], *, yes: str | None = None,
-                 always: bool = False) -> None:
+    def _confirm(
+        self,
+        ids: list[str],
+        verb: str,
+        then: Callable[[], None],
+        *,
+        yes: str | None = None,
+        always: bool = False,
+    ) -> None:
         if len(ids) > 1 or always:
+
             def answered(ok: bool | None) -> None:
                 if ok:
                     then()
 
-            self.app.push_screen(ConfirmDialog(f"{verb} {_plural(len(ids))}?", yes=yes or verb), answered)
+            self.app.push_screen(
+                ConfirmDialog(f"{verb} {_plural(len(ids))}?", yes=yes or verb), answered
+            )
         else:
             then()
 
@@ -151,10 +161,17 @@ class CleanupMixin:
 
         def saved(text: str | None) -> None:
             if text is not None and text.strip() != m.content:
-                self._write(lambda: (curation.edit(self.store, m.id, text), "Saved; the old text is in its history.")[1],
-                            clear_marks=False)
+                self._write(
+                    lambda: (
+                        curation.edit(self.store, m.id, text),
+                        "Saved; the old text is in its history.",
+                    )[1],
+                    clear_marks=False,
+                )
 
-        self.app.push_screen(TextDialog(f"Edit memory ({m.section})", m.content, multiline=True), saved)
+        self.app.push_screen(
+            TextDialog(f"Edit memory ({m.section})", m.content, multiline=True), saved
+        )
 
     def action_pin(self) -> None:
         ids = self.targets()
@@ -163,8 +180,12 @@ class CleanupMixin:
         pin = not all(self.table.memories[i].pinned for i in ids if i in self.table.memories)
 
         def go() -> None:
-            self._write(lambda: (curation.pin_many(self.store, ids, pin),
-                                 f"{'Pinned' if pin else 'Unpinned'} {_plural(len(ids))}.")[1])
+            self._write(
+                lambda: (
+                    curation.pin_many(self.store, ids, pin),
+                    f"{'Pinned' if pin else 'Unpinned'} {_plural(len(ids))}.",
+                )[1]
+            )
 
         self._confirm(ids, "Pin" if pin else "Unpin", go)
 
@@ -178,11 +199,22 @@ class CleanupMixin:
 
         def merged(text: str | None) -> None:
             if text is not None and text.strip():
-                self._write(lambda: (curation.merge(self.store, ids, text),
-                                     f"Merged {_plural(len(ids))} into one.")[1])
+                self._write(
+                    lambda: (
+                        curation.merge(self.store, ids, text),
+                        f"Merged {_plural(len(ids))} into one.",
+                    )[1]
+                )
 
-        self.app.push_screen(TextDialog(f"Merge {_plural(len(ids))} into one — edit the merged text",
-                                        draft, multiline=True, hint="ctrl+s merges · Esc cancels"), merged)
+        self.app.push_screen(
+            TextDialog(
+                f"Merge {_plural(len(ids))} into one — edit the merged text",
+                draft,
+                multiline=True,
+                hint="ctrl+s merges · Esc cancels",
+            ),
+            merged,
+        )
 
     def action_tags(self) -> None:
         ids = self.targets()
@@ -195,10 +227,20 @@ class CleanupMixin:
             if text is None:
                 return
             tags = curation.parse_tags(text)
-            self._confirm(ids, "Set tags on", lambda: self._write(
-                lambda: (curation.set_tags(self.store, ids, tags), f"Tags set on {_plural(len(ids))}.")[1]))
+            self._confirm(
+                ids,
+                "Set tags on",
+                lambda: self._write(
+                    lambda: (
+                        curation.set_tags(self.store, ids, tags),
+                        f"Tags set on {_plural(len(ids))}.",
+                    )[1]
+                ),
+            )
 
-        self.app.push_screen(TextDialog(f"Tags for {_plural(len(ids))} (comma separated)", current), saved)
+        self.app.push_screen(
+            TextDialog(f"Tags for {_plural(len(ids))} (comma separated)", current), saved
+        )
 
     def action_expiry(self) -> None:
         ids = self.targets()
@@ -214,10 +256,20 @@ class CleanupMixin:
                 self.app.notify(str(e), severity="error")
                 return
             label = "never expires" if when is None else f"expires {text.strip()}"
-            self._confirm(ids, "Set expiry on", lambda: self._write(
-                lambda: (curation.set_expiry(self.store, ids, when), f"{_plural(len(ids))}: {label}.")[1]))
+            self._confirm(
+                ids,
+                "Set expiry on",
+                lambda: self._write(
+                    lambda: (
+                        curation.set_expiry(self.store, ids, when),
+                        f"{_plural(len(ids))}: {label}.",
+                    )[1]
+                ),
+            )
 
-        self.app.push_screen(TextDialog(f"Expiry for {_plural(len(ids))}: 7d, 12h, 2025-12-31 or never"), saved)
+        self.app.push_screen(
+            TextDialog(f"Expiry for {_plural(len(ids))}: 7d, 12h, 2025-12-31 or never"), saved
+        )
 
     # ------------------------------------------------------------------ forget everywhere
     def action_forget(self) -> None:
@@ -267,7 +319,9 @@ class CleanupMixin:
         except Exception as e:  # noqa: BLE001
             self.app.call_from_thread(self.app.notify, f"Could not forget: {e}", severity="error")
             return
-        self.app.call_from_thread(self._forgotten, describe(report) + f" about “{text}”", report.source_messages, text)
+        self.app.call_from_thread(
+            self._forgotten, describe(report) + f" about “{text}”", report.source_messages, text
+        )
 
     def _forgotten(self, note: str, messages: list[str], about: str | None) -> None:
         if not self.is_attached:  # closed while a worker was reading
@@ -281,20 +335,37 @@ class CleanupMixin:
 
         def answered(yes: bool | None) -> None:
             if not yes:
-                self.app.notify("Kept those messages: extraction may learn it again from them.",
-                                severity="warning", timeout=6)
+                self.app.notify(
+                    "Kept those messages: extraction may learn it again from them.",
+                    severity="warning",
+                    timeout=6,
+                )
                 return
             if about is not None:
                 from memory.forget import forget_about
 
-                self._write(lambda: (forget_about(self.store, about, include_messages=True),
-                                     f"Forgot {_plural(len(messages), 'chat message')} too.")[1])
+                self._write(
+                    lambda: (
+                        forget_about(self.store, about, include_messages=True),
+                        f"Forgot {_plural(len(messages), 'chat message')} too.",
+                    )[1]
+                )
             else:
-                self._write(lambda: f"Forgot {_plural(curation.forget_messages(self.store, messages), 'chat message')} too.")
+                self._write(
+                    lambda: (
+                        f"Forgot {_plural(curation.forget_messages(self.store, messages), 'chat message')} too."
+                    )
+                )
 
-        self.app.push_screen(ConfirmDialog(
-            f"{_plural(len(messages), 'chat message')} still say it and could teach it again. "
-            "Forget those messages too?", yes="Forget messages", no="Keep them"), answered)
+        self.app.push_screen(
+            ConfirmDialog(
+                f"{_plural(len(messages), 'chat message')} still say it and could teach it again. "
+                "Forget those messages too?",
+                yes="Forget messages",
+                no="Keep them",
+            ),
+            answered,
+        )
 
     # ------------------------------------------------------------------ provenance
     def action_open_source(self) -> None:

@@ -30,7 +30,9 @@ class ForgetDialog(ModalScreen[tuple[str, str] | None]):
             yield Label("Forget everywhere — this cannot be undone", classes="dialog-question")
             yield Label(
                 f"Removes {noun} from SQLite (row, full-text index, history text), the vector index, "
-                f"Redis caches and summaries that quote it.", classes="dim")
+                f"Redis caches and summaries that quote it.",
+                classes="dim",
+            )
             yield Label(f"“{self.preview}”", id="forget-preview")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(f"Forget {noun} (ctrl+y)", variant="error", id="selected")

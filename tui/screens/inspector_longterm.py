@@ -82,8 +82,12 @@ class LongTermTab(CleanupMixin, Vertical):
         if self.store is None:
             return
         self.serial += 1
-        self._load(self.serial, self.query_state, max(PAGE, len(self.table.ids)) if keep_cursor else PAGE,
-                   keep_cursor)
+        self._load(
+            self.serial,
+            self.query_state,
+            max(PAGE, len(self.table.ids)) if keep_cursor else PAGE,
+            keep_cursor,
+        )
 
     @work(thread=True, exclusive=True, group="lt-load")
     def _load(self, serial: int, q: browse.BrowseQuery, limit: int, keep_cursor: bool) -> None:
@@ -129,8 +133,11 @@ class LongTermTab(CleanupMixin, Vertical):
             label.update(error)
             return
         q, t = self.query_state, self.table
-        order = {"score": "by relevance", "newest": "newest first", "updated": "last changed first"}.get(
-            self.order, f"by {self.order}")
+        order = {
+            "score": "by relevance",
+            "newest": "newest first",
+            "updated": "last changed first",
+        }.get(self.order, f"by {self.order}")
         if self.order not in ("score", "newest") and not q.descending:
             order += " (reversed)"
         parts = [f"{len(t.ids):,} of {t.total:,} memories", order]
@@ -172,7 +179,9 @@ class LongTermTab(CleanupMixin, Vertical):
         if self.debounce <= 0:
             self._apply_search(event.value)
         else:
-            self._debounce_timer = self.set_timer(self.debounce, lambda: self._apply_search(event.value))
+            self._debounce_timer = self.set_timer(
+                self.debounce, lambda: self._apply_search(event.value)
+            )
 
     @on(Input.Submitted, "#lt-search")
     def _submitted(self, event: Input.Submitted) -> None:
@@ -191,7 +200,9 @@ class LongTermTab(CleanupMixin, Vertical):
 
     def _set_sort(self, sort: str, descending: bool | None = None) -> None:
         q = self.query_state
-        q.descending = (not q.descending if q.sort == sort else True) if descending is None else descending
+        q.descending = (
+            (not q.descending if q.sort == sort else True) if descending is None else descending
+        )
         q.sort = sort
         self.reload(keep_cursor=False)
 
@@ -209,8 +220,12 @@ class LongTermTab(CleanupMixin, Vertical):
 
     def action_toggle_semantic(self) -> None:
         self.query_state.semantic = not self.query_state.semantic
-        self.app.notify("Ranked by hybrid recall (vectors + words)" if self.query_state.semantic
-                        else "Plain full-text search", timeout=2)
+        self.app.notify(
+            "Ranked by hybrid recall (vectors + words)"
+            if self.query_state.semantic
+            else "Plain full-text search",
+            timeout=2,
+        )
         self.reload(keep_cursor=False)
 
     # ------------------------------------------------------------------ detail
@@ -225,7 +240,11 @@ class LongTermTab(CleanupMixin, Vertical):
             if shown is not None:
                 self.detail.show(None)
             return
-        if cur == shown and not force and self.table.memories[cur].updated_at == self.detail.detail.memory.updated_at:
+        if (
+            cur == shown
+            and not force
+            and self.table.memories[cur].updated_at == self.detail.detail.memory.updated_at
+        ):
             return
         self._load_detail(cur, getattr(self, "scores", {}).get(cur))
 

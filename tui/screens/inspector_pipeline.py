@@ -68,26 +68,37 @@ class PipelineTab(Vertical):
         t.add_column()
         t.add_row("queued", f"{snap['queued']} now, {snap['scheduled']} scheduled")
         t.add_row("running", ", ".join(r.get("name", "?") for r in snap["running"]) or "nothing")
-        t.add_row("workers", f"{len(consumers)} live consumer(s)" if consumers else "[yellow]no worker running[/]")
+        t.add_row(
+            "workers",
+            f"{len(consumers)} live consumer(s)" if consumers else "[yellow]no worker running[/]",
+        )
         head.update(t)
         table = self.query_one(DataTable)
         ids = [f.get("id") for f in snap["failed"]]
         if ids != [f.get("id") for f in self.failed]:
             table.clear()
             for f in snap["failed"]:
-                table.add_row(f.get("name", "?"), one_line(str(f.get("args", "")), 30),
-                              one_line(f.get("error", ""), 50), ago(f.get("at")), key=f.get("id"))
+                table.add_row(
+                    f.get("name", "?"),
+                    one_line(str(f.get("args", "")), 30),
+                    one_line(f.get("error", ""), 50),
+                    ago(f.get("at")),
+                    key=f.get("id"),
+                )
         self.failed = snap["failed"]
         jobs = Table(title="periodic jobs: last run", title_justify="left", expand=True)
         for col in ("job", "when", "ok", "result"):
             jobs.add_column(col, no_wrap=col != "result")
         for name, j in sorted(snap["jobs"].items()):
             result = j.get("result") or j.get("error") or ""
-            jobs.add_row(name, ago(j.get("at")), "✓" if j.get("ok", True) else "✗",
-                         one_line(str(result), 70))
+            jobs.add_row(
+                name, ago(j.get("at")), "✓" if j.get("ok", True) else "✗", one_line(str(result), 70)
+            )
         if not snap["jobs"]:
             jobs.add_row("—", "", "", "no periodic job has run yet")
-        notes = [Text(f"{k}: {v}", style="dim") for k, v in sorted(snap.get("notes", {}).items()) if v]
+        notes = [
+            Text(f"{k}: {v}", style="dim") for k, v in sorted(snap.get("notes", {}).items()) if v
+        ]
         self.query_one("#pl-jobs", Static).update(Group(jobs, *notes))
 
     def action_retry(self) -> None:

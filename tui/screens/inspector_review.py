@@ -28,12 +28,18 @@ QUEUE_LABELS = {
     "low_confidence": "low confidence",
 }
 WHAT_YES = {
-    "pending": "keep it", "duplicates": "merge the two", "contradictions": "the newer fact is right",
-    "stale": "keep it", "low_confidence": "confirm it",
+    "pending": "keep it",
+    "duplicates": "merge the two",
+    "contradictions": "the newer fact is right",
+    "stale": "keep it",
+    "low_confidence": "confirm it",
 }
 WHAT_NO = {
-    "pending": "drop it", "duplicates": "not duplicates", "contradictions": "the older fact is right",
-    "stale": "delete it", "low_confidence": "delete it",
+    "pending": "drop it",
+    "duplicates": "not duplicates",
+    "contradictions": "the older fact is right",
+    "stale": "delete it",
+    "low_confidence": "delete it",
 }
 
 
@@ -75,8 +81,13 @@ class ReviewTab(Vertical):
     @work(thread=True, exclusive=True, group="rv-load")
     def _load(self) -> None:
         store = self.app.store
-        queues = [q for q in curation.QUEUES
-                  if q != "pending" or store.settings.memory.review or store.count_memories(status="pending")]
+        queues = [
+            q
+            for q in curation.QUEUES
+            if q != "pending"
+            or store.settings.memory.review
+            or store.count_memories(status="pending")
+        ]
         items: list[curation.ReviewItem] = []
         counts: dict[str, int] = {}
         for q in queues:
@@ -98,11 +109,22 @@ class ReviewTab(Vertical):
         row = t.cursor_row
         t.clear()
         for i, it in enumerate(self.items):
-            t.add_row(QUEUE_LABELS[it.queue], one_line(it.memory.content, 56), one_line(it.detail, 40), key=str(i))
+            t.add_row(
+                QUEUE_LABELS[it.queue],
+                one_line(it.memory.content, 56),
+                one_line(it.detail, 40),
+                key=str(i),
+            )
         if self.items:
             t.move_cursor(row=min(max(row, 0), len(self.items) - 1))
-        parts = [f"{QUEUE_LABELS[q]}: {n}{'+' if n >= QUEUE_LIMIT else ''}" for q, n in counts.items()]
-        shown = f"showing {QUEUE_LABELS[self.only]} only (f: next)" if self.only else "all queues (f filters)"
+        parts = [
+            f"{QUEUE_LABELS[q]}: {n}{'+' if n >= QUEUE_LIMIT else ''}" for q, n in counts.items()
+        ]
+        shown = (
+            f"showing {QUEUE_LABELS[self.only]} only (f: next)"
+            if self.only
+            else "all queues (f filters)"
+        )
         self.query_one("#rv-summary", Label).update(" · ".join(parts) + f"  —  {shown}")
         self._describe()
 
@@ -119,7 +141,9 @@ class ReviewTab(Vertical):
         if it.other is not None:
             t.append("\n  vs  ", style="dim")
             t.append(it.other.content, style="italic")
-        t.append(f"\ny {WHAT_YES[it.queue]} · e edit, then keep · n {WHAT_NO[it.queue]}", style="dim")
+        t.append(
+            f"\ny {WHAT_YES[it.queue]} · e edit, then keep · n {WHAT_NO[it.queue]}", style="dim"
+        )
         box.update(t)
 
     @property
@@ -149,7 +173,9 @@ class ReviewTab(Vertical):
             self.app.call_from_thread(self.app.notify, f"Could not do that: {e}", severity="error")
             return
         verb = (WHAT_YES if yes else WHAT_NO)[item.queue]
-        self.app.call_from_thread(self.app.notify, f"{QUEUE_LABELS[item.queue]}: {verb}.", timeout=3)
+        self.app.call_from_thread(
+            self.app.notify, f"{QUEUE_LABELS[item.queue]}: {verb}.", timeout=3
+        )
         self.app.call_from_thread(self.reload)
 
     def action_accept(self) -> None:
@@ -169,5 +195,9 @@ class ReviewTab(Vertical):
             if text is not None and text.strip():
                 self._decide(it, True, text)
 
-        self.app.push_screen(TextDialog(f"Edit, then keep ({QUEUE_LABELS[it.queue]})", it.memory.content,
-                                        multiline=True), saved)
+        self.app.push_screen(
+            TextDialog(
+                f"Edit, then keep ({QUEUE_LABELS[it.queue]})", it.memory.content, multiline=True
+            ),
+            saved,
+        )

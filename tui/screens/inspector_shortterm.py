@@ -49,13 +49,24 @@ class ShortTermTab(VerticalScroll):
                 title = store.get_conversation(sid).title or "untitled chat"
             except Exception:  # noqa: BLE001 - a session without a stored conversation
                 title = sid[:8]
-            sessions.append({"id": sid, "title": title, "last": last, "state": short.get_state(store.profile, sid),
-                             "ttl": short.state_ttl(store.profile, sid),
-                             "turns": short.recent_turns(store.profile, sid, 4)})
+            sessions.append(
+                {
+                    "id": sid,
+                    "title": title,
+                    "last": last,
+                    "state": short.get_state(store.profile, sid),
+                    "ttl": short.state_ttl(store.profile, sid),
+                    "turns": short.recent_turns(store.profile, sid, 4),
+                }
+            )
         at = time.time()
         temps = [(k, v, at + ttl if ttl is not None else None) for k, v, ttl in store.temporaries()]
-        data = {"mode": short.mode, "degraded": short.degraded_reason if short.degraded else None,
-                "sessions": sessions, "temps": temps}
+        data = {
+            "mode": short.mode,
+            "degraded": short.degraded_reason if short.degraded else None,
+            "sessions": sessions,
+            "temps": temps,
+        }
         self.app.call_from_thread(self._loaded, data)
 
     def _loaded(self, data: dict) -> None:
@@ -89,8 +100,14 @@ class ShortTermTab(VerticalScroll):
         sess.add_column("recent turns")
         sess.add_column("state TTL", no_wrap=True, justify="right")
         for s in d.get("sessions", []):
-            state = ", ".join(f"{k}={one_line(str(v), 20)}" for k, v in sorted(s["state"].items())) or "—"
-            turns = "\n".join(f"{t.get('role', '?')}: {one_line(str(t.get('content', '')), 40)}" for t in s["turns"])
+            state = (
+                ", ".join(f"{k}={one_line(str(v), 20)}" for k, v in sorted(s["state"].items()))
+                or "—"
+            )
+            turns = "\n".join(
+                f"{t.get('role', '?')}: {one_line(str(t.get('content', '')), 40)}"
+                for t in s["turns"]
+            )
             ttl = countdown(s["ttl"] - (time.monotonic() - self.read_at)) if s["ttl"] else "—"
             sess.add_row(one_line(s["title"], 24), ago(s["last"], t_now), state, turns or "—", ttl)
         if not d.get("sessions"):

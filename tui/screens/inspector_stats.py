@@ -37,9 +37,13 @@ class StatsTab(VerticalScroll):
     @work(thread=True, exclusive=True, group="sx-load")
     def _load(self) -> None:
         store = self.app.store
-        data = {"tiers": store.stats(), "status": browse.status_counts(store),
-                "growth": browse.growth_by_day(store), "tokens": browse.prompt_memory_tokens(store),
-                "pipeline": None}
+        data = {
+            "tiers": store.stats(),
+            "status": browse.status_counts(store),
+            "growth": browse.growth_by_day(store),
+            "tokens": browse.prompt_memory_tokens(store),
+            "pipeline": None,
+        }
         try:
             from tasks.status import snapshot
 
@@ -57,7 +61,9 @@ class StatsTab(VerticalScroll):
         counts.add_column("tier / section")
         counts.add_column("count", justify="right")
         for tier in d["tiers"]:
-            counts.add_row(Text(f"{tier.name} ({'ok' if tier.ok else 'DEGRADED'})", style="bold"), "")
+            counts.add_row(
+                Text(f"{tier.name} ({'ok' if tier.ok else 'DEGRADED'})", style="bold"), ""
+            )
             for key, value in sorted(tier.counts.items()):
                 counts.add_row(f"  {key}", f"{value:,}")
         status = Table(title="by status", title_justify="left")
@@ -73,7 +79,9 @@ class StatsTab(VerticalScroll):
         days = len(d["growth"])
         for i, (_day, n) in enumerate(d["growth"]):
             back = days - 1 - i
-            growth.add_row("today" if back == 0 else f"{back}d ago", "█" * round(BAR * n / top), str(n))
+            growth.add_row(
+                "today" if back == 0 else f"{back}d ago", "█" * round(BAR * n / top), str(n)
+            )
         cost = Table(title="pipeline and prompts", title_justify="left")
         cost.add_column("")
         cost.add_column("", justify="right")
@@ -82,12 +90,16 @@ class StatsTab(VerticalScroll):
             cost.add_row("extraction cost", "n/a (no Redis: the pipeline is off)")
         else:
             cost.add_row("extraction cost", f"${p.get('extract_cost', 0):.4f}")
-            cost.add_row("extraction tokens",
-                         f"{int(p.get('extract_prompt_tokens', 0) + p.get('extract_completion_tokens', 0)):,}")
+            cost.add_row(
+                "extraction tokens",
+                f"{int(p.get('extract_prompt_tokens', 0) + p.get('extract_completion_tokens', 0)):,}",
+            )
             cost.add_row("summaries cost", f"${p.get('summary_cost', 0):.4f}")
         t = d["tokens"]
         if t.get("replies"):
-            cost.add_row("memory tokens / prompt", f"mean {t['mean']:.0f} · p95 {t['p95']} · max {t['max']}")
+            cost.add_row(
+                "memory tokens / prompt", f"mean {t['mean']:.0f} · p95 {t['p95']} · max {t['max']}"
+            )
             cost.add_row("share of prompt", f"{100 * t['share']:.0f}% over {t['replies']} replies")
         else:
             cost.add_row("memory tokens / prompt", "no replies yet")

@@ -47,14 +47,22 @@ class VectorsTab(Vertical, can_focus=True):
         except Exception as e:  # noqa: BLE001
             vec, info["error"] = None, str(e)
         if vec is None:
-            info.setdefault("error", "no embedding model: recall uses full-text search only "
-                                     "(set MEMCHAT_EMBEDDING_MODEL, see `memchat doctor`)")
+            info.setdefault(
+                "error",
+                "no embedding model: recall uses full-text search only "
+                "(set MEMCHAT_EMBEDDING_MODEL, see `memchat doctor`)",
+            )
         else:
             from memory.vectors import collection_name
 
-            info.update(collection=collection_name(store.profile), where=vec.url or str(vec.path),
-                        model=vec.embedder.name, dim=int(vec.embedder.dim), count=vec.count(store.profile),
-                        mismatch=vec.model_mismatch(store.profile))
+            info.update(
+                collection=collection_name(store.profile),
+                where=vec.url or str(vec.path),
+                model=vec.embedder.name,
+                dim=int(vec.embedder.dim),
+                count=vec.count(store.profile),
+                mismatch=vec.model_mismatch(store.profile),
+            )
         self.app.call_from_thread(self._show, info)
 
     def _show(self, info: dict) -> None:
@@ -68,11 +76,19 @@ class VectorsTab(Vertical, can_focus=True):
             drift = info["count"] - info["expected"]
             t.add_row("collection", info["collection"])
             t.add_row("stored at", info["where"])
-            t.add_row("model", f"{info['model']} ({info['dim']} dimensions)"
-                      + ("  [b red]built with another model: press i[/]" if info["mismatch"] else ""))
+            t.add_row(
+                "model",
+                f"{info['model']} ({info['dim']} dimensions)"
+                + ("  [b red]built with another model: press i[/]" if info["mismatch"] else ""),
+            )
             t.add_row("vectors", f"{info['count']:,}")
             t.add_row("SQLite live", f"{info['expected']:,} (memories + chat turns)")
-            t.add_row("drift", "none" if drift == 0 else f"[b yellow]{drift:+,}[/] (the worker reconciles; i rebuilds)")
+            t.add_row(
+                "drift",
+                "none"
+                if drift == 0
+                else f"[b yellow]{drift:+,}[/] (the worker reconciles; i rebuilds)",
+            )
         else:
             t.add_row("vectors", f"[yellow]{info.get('error')}[/]")
             t.add_row("SQLite live", f"{info['expected']:,}")
@@ -95,8 +111,11 @@ class VectorsTab(Vertical, can_focus=True):
         try:
             if store.vectors is None:
                 raise RuntimeError("no embedding model available")
-            n = store.reindex(progress=lambda done, total: self.app.call_from_thread(bar.update, total=total,
-                                                                                      progress=done))
+            n = store.reindex(
+                progress=lambda done, total: self.app.call_from_thread(
+                    bar.update, total=total, progress=done
+                )
+            )
             note, sev = f"Reindexed {n:,} items.", "information"
         except Exception as e:  # noqa: BLE001
             note, sev = f"Reindex failed: {e}", "error"

@@ -27,7 +27,9 @@ class Detail:
 
 
 def _change(h: HistoryEntry) -> str:
-    keys = sorted(set((h.before or {}) | (h.after or {})) - {"updated_at", "created_at", "id", "profile"})
+    keys = sorted(
+        set((h.before or {}) | (h.after or {})) - {"updated_at", "created_at", "id", "profile"}
+    )
     if h.action == "added" or not keys:
         return ""
     if keys == ["content"]:
@@ -55,7 +57,10 @@ def render_detail(d: Detail | None, show_ids: bool = True) -> Group | Text:
     if d.score is not None:
         facts.add_row("search score", f"{d.score:.3f}")
     facts.add_row("importance", f"{m.importance:.2f}   confidence {m.confidence:.2f}")
-    facts.add_row("used", f"{m.access_count}×" + (f", last {ago(m.last_accessed_at)}" if m.last_accessed_at else ""))
+    facts.add_row(
+        "used",
+        f"{m.access_count}×" + (f", last {ago(m.last_accessed_at)}" if m.last_accessed_at else ""),
+    )
     facts.add_row("tags", ", ".join(m.tags) or "—")
     if m.key:
         facts.add_row("key", f"{m.key} = {m.value or ''}")

@@ -33,7 +33,11 @@ NEAR_END = 30  # rows from the last loaded one at which the next page is request
 
 def cells(m: Memory, marked: bool, width: int = 40) -> list:
     """Plain Text cells: never parsed as markup (memory text may contain "[red]"), and cheap to measure."""
-    status = "" if m.status == "active" and not m.superseded_by else f"[{m.status if not m.superseded_by else 'superseded'}] "
+    status = (
+        ""
+        if m.status == "active" and not m.superseded_by
+        else f"[{m.status if not m.superseded_by else 'superseded'}] "
+    )
     text = Text(status, style="italic", no_wrap=True)
     text.append(one_line(m.content, width - len(status)))
     return [
@@ -56,7 +60,9 @@ class MemoryTable(DataTable):
         Binding("j", "cursor_down", "Down", show=False, id="inspector_down"),
         Binding("k", "cursor_up", "Up", show=False, id="inspector_up"),
         Binding("space", "toggle_mark", "Mark", id="inspector_mark"),
-        Binding("shift+down", "mark_range(1)", "Mark range ↓", show=False, id="inspector_mark_down"),
+        Binding(
+            "shift+down", "mark_range(1)", "Mark range ↓", show=False, id="inspector_mark_down"
+        ),
         Binding("shift+up", "mark_range(-1)", "Mark range ↑", show=False, id="inspector_mark_up"),
     ]
 
@@ -153,7 +159,12 @@ class MemoryTable(DataTable):
     # ------------------------------------------------------------------ paging and sorting
     def watch_cursor_coordinate(self, old, new) -> None:
         super().watch_cursor_coordinate(old, new)
-        if self.ids and self.has_more and not self.loading_more and new.row >= len(self.ids) - NEAR_END:
+        if (
+            self.ids
+            and self.has_more
+            and not self.loading_more
+            and new.row >= len(self.ids) - NEAR_END
+        ):
             self.loading_more = True
             self.post_message(self.NeedMore())
 
