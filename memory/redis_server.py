@@ -59,7 +59,7 @@ def find_server_binary() -> str | None:
     return shutil.which("valkey-server") or shutil.which("redis-server")
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     """Whether ``pid`` runs; a zombie (exited, not yet reaped by init) counts as dead."""
     try:
         os.kill(pid, 0)
@@ -173,7 +173,7 @@ class EmbeddedRedis:
 
     def _is_our_server(self, pid: int) -> bool:
         """Whether ``pid`` is alive and a redis/valkey server (not a recycled pid)."""
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             return False
         try:
             cmdline = (
@@ -219,14 +219,14 @@ class EmbeddedRedis:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
             deadline = time.monotonic() + wait
-            while _pid_alive(pid) and time.monotonic() < deadline:
+            while pid_alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.02)
-            if not _pid_alive(pid):
+            if not pid_alive(pid):
                 return
 
     def _wait_gone(self, pid: int | None, timeout: float = 5.0) -> None:
         deadline = time.monotonic() + timeout
-        while pid is not None and _pid_alive(pid) and time.monotonic() < deadline:
+        while pid is not None and pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.01)
 
     def _start(self, timeout: float) -> None:
@@ -283,7 +283,7 @@ class EmbeddedRedis:
             if waited > (max(timeout, 60.0) if state is None else timeout):
                 break
             pid = self._read_pid()
-            if pid is not None and not _pid_alive(pid):
+            if pid is not None and not pid_alive(pid):
                 break
             time.sleep(0.005)
         pid = self._read_pid()
@@ -309,7 +309,7 @@ class EmbeddedRedis:
                 waited = time.monotonic() - started
                 if waited > (max(timeout, 60.0) if state is None else timeout):
                     break
-                if pid is not None and not _pid_alive(pid):
+                if pid is not None and not pid_alive(pid):
                     break
                 time.sleep(0.02)
         self._kill_stale()

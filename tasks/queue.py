@@ -28,6 +28,8 @@ from huey import RedisHuey
 from huey import signals as S
 from huey.storage import RedisStorage
 
+from memory.redis_server import pid_alive
+
 log = logging.getLogger("memchat.tasks")
 
 NAME = "memchat"
@@ -304,24 +306,10 @@ def stop_beating() -> None:
         pass
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rpartition(")")[2].split()[:1] != ["Z"]
-    except OSError:
-        return True
-
-
 def consumer_alive(consumer_id: str, beats: dict[str, dict] | None = None) -> bool:
     host, _, rest = consumer_id.partition(":")
     pid = rest.partition(":")[0]
-    if host == HOST and pid.isdigit() and not _pid_alive(int(pid)):
+    if host == HOST and pid.isdigit() and not pid_alive(int(pid)):
         return False
     if beats is None:
         return bool(redis().exists(HEARTBEAT + consumer_id))

@@ -80,7 +80,7 @@ def _client(url: str) -> redis.Redis:
 
 
 def _dead(pid: int) -> bool:
-    return not rs._pid_alive(pid)
+    return not rs.pid_alive(pid)
 
 
 def _wait(predicate, timeout: float = 10.0) -> bool:
@@ -102,7 +102,7 @@ def _server_pids(socket: Path) -> list[int]:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        if f"unixsocket:{socket}" in cmdline and rs._pid_alive(int(entry.name)):
+        if f"unixsocket:{socket}" in cmdline and rs.pid_alive(int(entry.name)):
             pids.append(int(entry.name))
     return pids
 

@@ -3,9 +3,8 @@ real Valkey. Each test starts the app the way `memchat` does (store opened after
 
 from __future__ import annotations
 
-import time
-
 import pytest
+from pilot_helpers import opened, wait_for
 
 from memory.store import MemoryStore
 from tui.app import MemchatApp
@@ -29,19 +28,6 @@ def seed(fn) -> None:
     """Prepare data through the public store before the app opens it."""
     with MemoryStore() as store:
         fn(store)
-
-
-async def wait_for(pilot, cond, timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
-
-
-async def opened(app, pilot) -> None:
-    await wait_for(pilot, lambda: app.store is not None, what="the store to open")
-    await pilot.pause()
 
 
 async def send(app, pilot, text: str) -> MessageView:

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from memory.redis_server import _pid_alive
+from memory.redis_server import pid_alive
 
 
 @pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGTERM])
@@ -47,9 +47,9 @@ def test_closing_the_terminal_stops_the_embedded_redis(home, sig):
         p.send_signal(sig)
         assert p.wait(timeout=20) is not None
         deadline = time.monotonic() + 10
-        while _pid_alive(server) and time.monotonic() < deadline:
+        while pid_alive(server) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not _pid_alive(server), "the embedded Redis outlived the app"
+        assert not pid_alive(server), "the embedded Redis outlived the app"
     finally:
         if p.poll() is None:
             p.kill()

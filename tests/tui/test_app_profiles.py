@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 import redis
+from pilot_helpers import opened, wait_for
 
 from memory.errors import NotFound
 from memory.store import MemoryStore
@@ -14,19 +14,6 @@ from tui.app import MemchatApp
 from tui.screens.dialogs import ProfilePicker
 
 SIZE = (110, 34)
-
-
-async def wait_for(pilot, cond, timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
-
-
-async def opened(app, pilot) -> None:
-    await wait_for(pilot, lambda: app.store is not None, what="the store to open")
-    await pilot.pause()
 
 
 async def send(app, pilot, text: str):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from pilot_helpers import wait_for
 
 from memory.errors import NotFound
 from memory.store import MemoryStore
@@ -29,14 +30,6 @@ def seed(fn):
         out = fn(store)
         store.index_pending()
     return out
-
-
-async def wait_for(pilot, cond, timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
 
 
 async def opened(app, pilot, rows: int = 1):

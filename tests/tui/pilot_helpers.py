@@ -1,0 +1,20 @@
+"""Helpers shared by the Pilot tests (tests/tui is on sys.path while they run)."""
+
+from __future__ import annotations
+
+import time
+
+
+async def wait_for(pilot, cond, timeout: float = 20.0, what: str = "condition") -> None:
+    """Let the app run until ``cond()`` holds; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+async def opened(app, pilot) -> None:
+    """Wait until the app has opened memory in its background worker."""
+    await wait_for(pilot, lambda: app.store is not None, what="the store to open")
+    await pilot.pause()
