@@ -45,10 +45,17 @@ class _Cand:
     extra: dict[str, float] = field(default_factory=dict)
 
 
-def _drain_small_outbox(store) -> None:
+def _drain_small_outbox(store, f: RecallFilters) -> None:
+    """Index what was written moments ago, when that is little. Turns of the conversation this
+    recall excludes are left to the worker (it indexes after every turn): embedding the
+    message just sent would cost a chat turn ~10 ms for a row the recall drops anyway."""
+    skip, params = "", [MAX_ATTEMPTS]
+    if f.exclude_conversation_id:
+        skip = " AND NOT (kind = 'message' AND item_id IN (SELECT id FROM messages WHERE conversation_id = ?))"
+        params.append(f.exclude_conversation_id)
     n = store.db.scalar(
-        "SELECT COUNT(*) FROM (SELECT 1 FROM index_outbox WHERE attempts < ? LIMIT ?)",
-        (MAX_ATTEMPTS, INLINE_OUTBOX + 1),
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM index_outbox WHERE attempts < ?{skip} LIMIT ?)",
+        (*params, INLINE_OUTBOX + 1),
     )
     if n and n <= INLINE_OUTBOX:
         replay_outbox(store, limit=INLINE_OUTBOX)
@@ -133,9 +140,9 @@ def _pinned_ids(store) -> list[str]:
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="memchat-recall")
 
 
-def _vector_hits(store, vec, query: str, k: int) -> list[tuple[str, float]]:
+def _vector_hits(store, vec, query: str, k: int, f: RecallFilters) -> list[tuple[str, float]]:
     try:
-        _drain_small_outbox(store)
+        _drain_small_outbox(store, f)
         hits = vec.query(store.profile, query, k)
     except Exception as e:  # noqa: BLE001 - the lexical tier still answers
         log.warning("vector recall failed, using lexical recall only: %s", e)
@@ -164,7 +171,7 @@ def _candidates(store, query: str, f: RecallFilters) -> dict[tuple[str, str], _C
 
     vec = store.vectors
     # The vector side (query embedding + Chroma) runs beside the lexical side: both release the GIL.
-    pending = _POOL.submit(_vector_hits, store, vec, query, k) if vec is not None else None
+    pending = _POOL.submit(_vector_hits, store, vec, query, k, f) if vec is not None else None
     if _wants_memories(f):
         ranked("memory", store.memories.search(store.profile, query, limit=k), W_LEXICAL, "lexical")
         pins = _pinned_ids(store)
