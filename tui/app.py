@@ -30,9 +30,16 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from tui.screens.chat import ChatScreen
-from tui.screens.inspector import InspectorScreen
 
 log = logging.getLogger("memchat.tui")
+
+
+def _inspector() -> type[Screen]:
+    """The inspector screen class, imported on first use (it is not part of the first paint)."""
+    from tui.screens.inspector import InspectorScreen
+
+    return InspectorScreen
+
 
 HEALTH_SECONDS = 10.0
 
@@ -85,7 +92,7 @@ class MemchatApp(App):
                 except (NotImplementedError, RuntimeError, ValueError):
                     pass
         if self.start == "inspector":
-            self.push_screen(InspectorScreen())
+            self.push_screen(_inspector()())
         self.call_after_refresh(self._first_screen_shown)
 
     def _first_screen_shown(self) -> None:
@@ -108,9 +115,11 @@ class MemchatApp(App):
         try:
             from assistant.assistant import Assistant
             from memory.config import load_settings
+            from memory.logs import setup_logging
             from memory.store import MemoryStore
 
             settings = load_settings()
+            setup_logging(settings.log_dir)  # before anything can log (never onto the screen)
             store = MemoryStore(settings)
             assistant = Assistant(store)
             problem = assistant.configuration_problem()
@@ -141,8 +150,9 @@ class MemchatApp(App):
             self.notify(w, severity="warning", timeout=8)
         self._show_short_term()
         await self.chat.backend_ready()
-        for screen in self.screen_stack:
-            if isinstance(screen, InspectorScreen):
+        inspector = sys.modules.get("tui.screens.inspector")  # not loaded: none is open
+        for screen in self.screen_stack if inspector else ():
+            if isinstance(screen, inspector.InspectorScreen):
                 screen.refresh_stats()
         if problem:
             self._show_first_run(problem)
@@ -293,10 +303,11 @@ class MemchatApp(App):
 
     # ------------------------------------------------------------------ actions
     def action_toggle_inspector(self) -> None:
-        if isinstance(self.screen, InspectorScreen):
+        inspector = _inspector()
+        if isinstance(self.screen, inspector):
             self.pop_screen()
         elif isinstance(self.screen, ChatScreen):
-            self.push_screen(InspectorScreen())
+            self.push_screen(inspector())
 
     def action_help(self) -> None:
         from tui.screens.help import HelpScreen

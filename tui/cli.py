@@ -98,7 +98,9 @@ def cli(ctx: click.Context, profile: str | None) -> None:
     if profile:
         os.environ["MEMCHAT_PROFILE"] = profile
     ctx.obj["profile"] = profile
-    if ctx.invoked_subcommand != "worker":  # the worker logs to worker.log itself
+    # The app sets up logging after its first paint (loading settings costs ~0.2 s of startup);
+    # the worker logs to worker.log itself.
+    if ctx.invoked_subcommand not in (None, "chat", "inspect", "worker"):
         from memory.config import load_settings
         from memory.logs import setup_logging
 
