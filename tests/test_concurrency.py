@@ -1,0 +1,24 @@
+"""Issue 10: the chat, the worker and two CLI processes write one profile for 60 s."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+
+from soak import run_soak  # noqa: E402
+
+
+def test_chat_worker_and_two_cli_writers_for_a_minute_lose_nothing(home, model_dir):
+    res = run_soak(60)
+    for name in ("chat", "writer1", "writer2"):
+        r = res[name]
+        assert r["ops"] > 10, (name, r)
+        assert r["errors"] == [] and not r["locked_in_stderr"], (name, r)
+    for name in ("writer1", "writer2"):
+        assert res[name]["stored"] == res[name]["ops"], res[name]  # every write is there
+    assert res["chat"]["messages_stored"] == 2 * res["chat"]["ops"]  # every turn and reply
+    assert res["worker"] == {"exit_code": 0, "locked_in_stderr": False}
+    assert res["extracted"] > 0  # the worker kept learning throughout
+    assert res["integrity"] == "ok"
