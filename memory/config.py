@@ -71,6 +71,10 @@ class UISettings(BaseModel):
     """The Textual app."""
 
     theme: str = Field("textual-dark", description="Any Textual theme name.")
+    llm_titles: bool = Field(
+        True,
+        description="Ask the model for a short title after a chat's first exchange (one small request).",
+    )
     keymap: dict[str, str] = Field(
         default_factory=dict, description="Binding id -> keys, e.g. {'send' = 'ctrl+s'}."
     )

@@ -150,6 +150,8 @@ def home(tmp_path, monkeypatch) -> Path:
         monkeypatch.delenv(var, raising=False)
     h = tmp_path / "home"
     monkeypatch.setenv("MEMCHAT_HOME", str(h))
+    # the chat app's extra title request would consume replies tests script for the fake LLM
+    monkeypatch.setenv("MEMCHAT_UI__LLM_TITLES", "false")
     monkeypatch.setenv("MEMCHAT_CONFIG", str(tmp_path / "config.toml"))
     if MODEL_DIR.exists():
         monkeypatch.setenv("MEMCHAT_EMBEDDING_MODEL", str(MODEL_DIR))

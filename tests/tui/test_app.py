@@ -333,3 +333,19 @@ async def test_keys_arriving_in_one_burst_send_the_whole_line(app, fake_llm):
         await wait_for(pilot, lambda: not app.chat.streaming, what="the reply")
         assert [v.text for v in app.chat.transcript.views() if v.role == "user"] == ["burst line"]
         assert app.chat.prompt.text == ""
+
+
+async def test_a_new_chat_gets_an_llm_title_after_the_first_exchange(app, fake_llm, monkeypatch):
+    monkeypatch.setenv("MEMCHAT_UI__LLM_TITLES", "true")
+    fake_llm.script("Ziggy is a fine name for a cat.")
+    fake_llm.script("Naming the Cat")  # the title request
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(app, pilot)
+        await send(app, pilot, "what should I call my new kitten, any ideas at all?")
+        cid = app.chat.conversation_id
+        await wait_for(
+            pilot,
+            lambda: app.store.get_conversation(cid).title == "Naming the Cat",
+            what="the LLM title",
+        )
+        assert len(fake_llm.chat_requests()) == 2

@@ -332,3 +332,15 @@ class TurnsMixin(Screen):
         self.status.activity = ""
         if event.titled or event.conversation_id == self.conversation_id:
             self.refresh_sidebar()
+        if event.titled and event.conversation_id and self.app.store.settings.ui.llm_titles:
+            self._llm_title(event.conversation_id)
+
+    @work(thread=True, group="titles")
+    def _llm_title(self, conversation_id: str) -> None:
+        """Replace the first-words title with a short one from the LLM (kept if that fails)."""
+        try:
+            self.app.assistant.make_title(conversation_id)
+        except Exception as e:  # noqa: BLE001 - the first-words title stays
+            log.info("no LLM title: %s", e)
+            return
+        self.app.call_from_thread(self.refresh_sidebar)
