@@ -96,6 +96,12 @@ def _print_status(snap: dict) -> None:
 )
 @click.option("--workers", "-w", type=click.IntRange(1, 32), default=None, help="Worker threads.")
 @click.option("--no-periodic", is_flag=True, help="Do not run the periodic jobs.")
+@click.option(
+    "--retention-days",
+    type=click.IntRange(1),
+    default=None,
+    help="Forget unpinned memories not used for this many days (overrides memory.retention_days).",
+)
 @click.option("--json", "as_json", is_flag=True, help="--status/--once as JSON.")
 @click.option("--verbose", "-v", is_flag=True, help="Log task activity to stderr too.")
 def worker(
@@ -104,6 +110,7 @@ def worker(
     retry_id: str | None,
     workers: int | None,
     no_periodic: bool,
+    retention_days: int | None,
     as_json: bool,
     verbose: bool,
 ) -> None:
@@ -112,8 +119,12 @@ def worker(
     Stops cleanly on Ctrl-C or SIGTERM (running tasks finish first). Logs go to
     <data dir>/logs/worker.log. The chat app runs an embedded worker when none is running.
     """
+    import os
+
     from tui.cli import open_store
 
+    if retention_days is not None:  # every store the jobs open reads it from the environment
+        os.environ["MEMCHAT_MEMORY__RETENTION_DAYS"] = str(retention_days)
     store = open_store()
     try:
         if show_status:

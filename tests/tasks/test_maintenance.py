@@ -99,3 +99,32 @@ def test_optimize_merges_exact_duplicates_and_proposes_near_ones(store):
     assert gone.status == "deleted" and gone.superseded_by == a.id
     assert store.memory_history(b.id)[-1].action == "merged"
     assert optimize()["merged"] == 0
+
+
+def test_worker_retention_days_option_retires_unused_unpinned_memories(redis_url, monkeypatch):
+    from click.testing import CliRunner
+
+    from memory.config import load_settings
+    from memory.store import MemoryStore
+    from tui.cli import cli
+
+    with MemoryStore(load_settings()) as s:
+        old = s.add_memory("an old note nobody used")
+        kept = s.add_memory("an old but pinned note", pinned=True)
+        fresh = s.add_memory("a fresh note")
+        with s.db.tx() as conn:  # two days without use
+            conn.execute(
+                "UPDATE memories SET updated_at = updated_at - 2 * 86400 WHERE id IN (?, ?)",
+                (old.id, kept.id),
+            )
+    r = CliRunner().invoke(cli, ["worker", "--once", "--no-periodic", "--retention-days", "1"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(cli, ["worker", "--once", "--retention-days", "1", "--json"])
+    assert r.exit_code == 0, r.output
+    monkeypatch.delenv("MEMCHAT_MEMORY__RETENTION_DAYS", raising=False)
+    with MemoryStore(load_settings()) as s:
+        assert s.get_memory(old.id).status == "deleted"
+        assert s.memory_history(old.id)[-1].reason == "not used for 1 days (retention)"
+        assert (
+            s.get_memory(kept.id).status == "active" and s.get_memory(fresh.id).status == "active"
+        )
