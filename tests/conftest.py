@@ -178,3 +178,15 @@ def fake_llm(monkeypatch):
         monkeypatch.setenv("MEMCHAT_API_BASE", server.url)
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test-fake")
         yield server
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The offline MiniLM embedder, loaded once for the whole run."""
+    from memory.embedder import Embedder
+
+    if not (MODEL_DIR / "onnx" / "model.onnx").exists():
+        pytest.fail(f"the offline embedding model is missing at {MODEL_DIR}")
+    emb = Embedder(MODEL_DIR)
+    emb.load()
+    return emb

@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import MODEL_DIR
 
 from memory.embedder import Embedder, get_embedder, resolve_model_dir
-
-ROOT = Path(__file__).resolve().parents[2]
-MODEL_DIR = (
-    Path(os.environ.get("MEMCHAT_SHARED", ROOT.parent / "shared")) / "models" / "all-MiniLM-L6-v2"
-)
-
-
-@pytest.fixture(scope="module")
-def embedder() -> Embedder:
-    if not (MODEL_DIR / "onnx" / "model.onnx").exists():
-        pytest.fail(f"the offline embedding model is missing at {MODEL_DIR}")
-    emb = Embedder(MODEL_DIR)
-    emb.load()
-    return emb
 
 
 def test_shape_dtype_and_unit_norm(embedder):

@@ -6,18 +6,12 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import MODEL_DIR, ROOT
 
-from memory.embedder import Embedder
 from memory.vectors import VectorIndex, clean_metadata, collection_name
-
-ROOT = Path(__file__).resolve().parents[2]
-MODEL_DIR = (
-    Path(os.environ.get("MEMCHAT_SHARED", ROOT.parent / "shared")) / "models" / "all-MiniLM-L6-v2"
-)
 
 FACTS = [
     ("m1", "My cat is called Ziggy", {"section": "facts", "tags": ["pet", "cat"], "x": None}),
@@ -25,15 +19,6 @@ FACTS = [
     ("m3", "I prefer dark roast coffee without sugar", {"section": "preferences", "pinned": True}),
     ("m4", "My sister lives in Lisbon", {}),
 ]
-
-
-@pytest.fixture(scope="module")
-def embedder() -> Embedder:
-    if not (MODEL_DIR / "onnx" / "model.onnx").exists():
-        pytest.fail(f"the offline embedding model is missing at {MODEL_DIR}")
-    emb = Embedder(MODEL_DIR)
-    emb.load()
-    return emb
 
 
 @pytest.fixture
