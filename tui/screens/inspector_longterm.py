@@ -7,6 +7,7 @@ cleanup keys live in :mod:`tui.screens.inspector_cleanup`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 
@@ -14,6 +15,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.widgets import DataTable, Input, Label
 
 from memory import browse
@@ -26,6 +28,24 @@ log = logging.getLogger("memchat.tui.inspector")
 
 PAGE = 100  # a screenful or three; more load as the cursor nears the end
 SORT_CYCLE = ("auto", "updated", "created", "importance", "confidence", "used", "section", "text")
+
+
+def _while_shown(fn):
+    """For a worker's result landing on the UI thread: drop it when the tab was closed, or is
+    being torn down (app exiting: its children may already be gone) meanwhile."""
+
+    @functools.wraps(fn)
+    def run(self, *args, **kw):
+        if not self.is_attached:
+            return None
+        try:
+            return fn(self, *args, **kw)
+        except NoMatches:
+            if self.query(MemoryTable):
+                raise  # the tab is intact: a real bug, not a teardown
+            return None
+
+    return run
 
 
 class LongTermTab(CleanupMixin, Vertical):
@@ -102,9 +122,8 @@ class LongTermTab(CleanupMixin, Vertical):
         total = browse.count(store, q)
         self.app.call_from_thread(self._show_total, serial, total, page)
 
+    @_while_shown
     def _show_page(self, serial: int, page: browse.BrowsePage, keep_cursor: bool) -> None:
-        if not self.is_attached:  # closed while a worker was reading
-            return
         if serial != self.serial:
             return
         self.scores = page.scores
@@ -117,17 +136,15 @@ class LongTermTab(CleanupMixin, Vertical):
         self.shown_serial = serial
         self._highlighted()
 
+    @_while_shown
     def _show_total(self, serial: int, total: int, page: browse.BrowsePage) -> None:
-        if not self.is_attached:  # closed while a worker was reading
-            return
         if serial != self.serial:
             return
         self.table.total = total
         self._summary()
 
+    @_while_shown
     def _summary(self, error: str | None = None) -> None:
-        if not self.is_attached:  # closed while a worker was reading
-            return
         label = self.query_one("#lt-summary", Label)
         if error:
             label.update(error)
