@@ -199,6 +199,7 @@ def forget_profile(store) -> dict[str, int]:
             "conversations",
             "kv",
             "index_outbox",
+            "job_outbox",
         ):
             counts[table] = conn.execute(
                 f"DELETE FROM {table} WHERE profile = ?", (store.profile,)

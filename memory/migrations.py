@@ -193,6 +193,25 @@ def _m006_conversation_project(c: sqlite3.Connection) -> None:
     c.execute("ALTER TABLE conversations ADD COLUMN project TEXT")
 
 
+def _m007_job_outbox(c: sqlite3.Connection) -> None:
+    c.executescript(
+        """
+        -- Background jobs that could not be queued (Redis down), replayed when it answers.
+        CREATE TABLE job_outbox (
+            id INTEGER PRIMARY KEY,
+            profile TEXT NOT NULL,
+            name TEXT NOT NULL,          -- the task, e.g. 'extract'
+            key TEXT NOT NULL,           -- coalescing key: one pending job per key
+            args TEXT NOT NULL,          -- JSON list
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            version INTEGER NOT NULL DEFAULT 1,  -- bumped on every update of a pending job
+            UNIQUE (profile, key)
+        );
+        """
+    )
+
+
 MIGRATIONS: list[Migration] = [
     (1, "core tables: conversations, messages, memories, memory_history", _m001_core),
     (2, "FTS5 over memories and messages, kept in sync by triggers", _m002_fts),
@@ -204,6 +223,7 @@ MIGRATIONS: list[Migration] = [
         _m005_inspector_indexes,
     ),
     (6, "conversations belong to an optional project (memory scopes)", _m006_conversation_project),
+    (7, "outbox for background jobs queued while Redis is down", _m007_job_outbox),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -161,6 +161,20 @@ class RecallHit:
 
 
 @dataclass
+class DeferredJob:
+    """A background job kept in SQLite because the queue (Redis) could not take it."""
+
+    id: int
+    profile: str
+    name: str
+    key: str
+    args: list[Any]
+    created_at: float
+    updated_at: float
+    version: int = 1
+
+
+@dataclass
 class RecallFilters:
     sections: list[str] | None = None
     tags: list[str] | None = None

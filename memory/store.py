@@ -13,12 +13,14 @@ from typing import Any
 from memory.chats import Chats
 from memory.config import Settings, load_settings
 from memory.db import Database
+from memory.deferred import DeferredJobs
 from memory.errors import ShortTermUnavailable
 from memory.fsutil import private_dir
 from memory.long_term import LongTermMemories
 from memory.models import (
     SECTIONS,
     Conversation,
+    DeferredJob,
     HistoryEntry,
     Memory,
     Message,
@@ -102,6 +104,7 @@ class MemoryStore:
             self._parent = None
         self.memories = LongTermMemories(self.db)
         self.chats = Chats(self.db)
+        self.deferred = DeferredJobs(self.db)
         self._closed = False
         self._lock = threading.Lock()
 
@@ -341,8 +344,23 @@ class MemoryStore:
         rows = self.db.query(
             "SELECT profile FROM memories UNION SELECT profile FROM conversations"
             " UNION SELECT profile FROM messages UNION SELECT profile FROM index_outbox"
+            " UNION SELECT profile FROM job_outbox"
         )
         return sorted({r["profile"] for r in rows} | {self.profile})
+
+    # ------------------------------------------------------------------ deferred jobs
+    def defer_job(self, name: str, args: list[Any], key: str | None = None) -> int:
+        """Keep a background job in SQLite until the queue can take it (see memory.deferred)."""
+        return self.deferred.add(self.profile, name, args, key)
+
+    def deferred_jobs(self, *, all_profiles: bool = True, limit: int = 500) -> list[DeferredJob]:
+        return self.deferred.pending(profile=None if all_profiles else self.profile, limit=limit)
+
+    def deferred_count(self, *, all_profiles: bool = False) -> int:
+        return self.deferred.count(None if all_profiles else self.profile)
+
+    def deferred_done(self, job: DeferredJob) -> bool:
+        return self.deferred.done(job)
 
     def get_conversation(self, conversation_id: str) -> Conversation:
         return self.chats.get(conversation_id, self.profile)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 
-from tasks import queue
+import redis
+
+from tasks import outbox, queue
 from tasks.status import snapshot, worker_alive
 
 log = logging.getLogger("memchat.tasks.api")
@@ -27,49 +29,64 @@ def _bound(store) -> bool:
 
 def enqueue_after_turn(store, conversation_id: str, message_id: str | None = None) -> str | None:
     """Schedule extraction for a conversation's new turns. Returns "queued", "coalesced" (a
-    queued task will pick this turn up) or None (incognito, or no Redis for the queue)."""
+    queued task will pick this turn up), "deferred" (Redis is down: the job is kept in SQLite
+    and queued when it answers) or None (incognito, or it could not even be kept)."""
     from tasks.extract import debounce_key, extract
 
+    args = [conversation_id, message_id]
+    key = f"extract:{conversation_id}"
     try:
         if store.get_conversation(conversation_id).incognito:
             return None
         if not _bound(store):
-            return None
+            return "deferred" if outbox.defer(store, "extract", args, key) else None
         r = queue.redis()
-        key = debounce_key(store.profile, conversation_id)
-        if not r.set(key, message_id or "", nx=True, ex=DEBOUNCE_KEY_TTL):
-            r.set(key, message_id or "", xx=True, ex=DEBOUNCE_KEY_TTL)
-            return "coalesced"
-        extract.schedule(
-            (store.profile, conversation_id, message_id),
-            delay=queue.debounce(),
-            retries=queue.retries(),
-            retry_delay=queue.retry_delay(),
-        )
-        return "queued"
+        dkey = debounce_key(store.profile, conversation_id)
+        if not r.set(dkey, message_id or "", nx=True, ex=DEBOUNCE_KEY_TTL):
+            r.set(dkey, message_id or "", xx=True, ex=DEBOUNCE_KEY_TTL)
+            outcome = "coalesced"
+        else:
+            extract.schedule(
+                (store.profile, conversation_id, message_id),
+                delay=queue.debounce(),
+                retries=queue.retries(),
+                retry_delay=queue.retry_delay(),
+            )
+            outcome = "queued"
+    except (redis.RedisError, OSError) as e:
+        log.info("queue unavailable (%s): extraction kept for later", e)
+        return "deferred" if outbox.defer(store, "extract", args, key) else None
     except Exception as e:  # noqa: BLE001 - chatting never fails because of the pipeline
         log.warning("could not queue extraction: %s", e)
         return None
+    outbox.replay_if_any(store)  # the queue works: send what was kept while it did not
+    return outcome
 
 
 def enqueue_summary(store, conversation_id: str) -> bool:
-    """Summarize a conversation that just ended (and extract what is left)."""
+    """Summarize a conversation that just ended (and extract what is left); True when queued
+    or kept in SQLite for when Redis answers again."""
     from tasks.maintenance import summarize_task
 
+    args = [conversation_id, True]
+    key = f"summarize:{conversation_id}"
     if not _bound(store):
-        return False
+        return outbox.defer(store, "summarize", args, key)
     try:
         summarize_task(store.profile, conversation_id, True)
         return True
+    except (redis.RedisError, OSError) as e:
+        log.info("queue unavailable (%s): summary kept for later", e)
+        return outbox.defer(store, "summarize", args, key)
     except Exception as e:  # noqa: BLE001
         log.warning("could not queue a summary: %s", e)
         return False
 
 
 def pending_count(store) -> int:
-    """Tasks waiting in the queue or scheduled for later."""
+    """Tasks waiting in the queue, scheduled for later, or kept in SQLite while Redis is down."""
     s = snapshot(store)
-    return int(s.get("queued", 0)) + int(s.get("scheduled", 0)) if s.get("available") else 0
+    return int(s.get("queued", 0)) + int(s.get("scheduled", 0)) + int(s.get("deferred", 0))
 
 
 def retry_failed(store, task_id: str | None = None) -> int:

@@ -14,7 +14,7 @@ import time
 
 from huey.consumer import Consumer
 
-from tasks import queue
+from tasks import outbox, queue
 from tasks.queue import huey
 
 log = logging.getLogger("memchat.tasks.consumer")
@@ -58,6 +58,9 @@ class _Heart:
                 if time.monotonic() - last_recover > RECOVER_EVERY:
                     last_recover = time.monotonic()
                     queue.recover_orphans()
+                store = queue.bound_store()
+                if store is not None:
+                    outbox.replay_if_any(store)  # jobs kept in SQLite while Redis was down
             except Exception as e:  # noqa: BLE001 - Redis may be restarting; keep beating
                 log.debug("heartbeat failed: %s", e)
 
@@ -130,6 +133,7 @@ class EmbeddedConsumer:
 
     def start(self) -> EmbeddedConsumer:
         queue.recover_orphans()
+        outbox.replay_if_any(self.store)
         self.heart.start()
         self.consumer.start()
         return self
@@ -176,6 +180,7 @@ def run_headless(store, *, workers: int | None = None, periodic: bool = True) ->
     recovered = queue.recover_orphans()
     if recovered:
         log.warning("re-queued %d task(s) left by a dead worker", recovered)
+    outbox.replay_if_any(store)
     consumer = _HeadlessConsumer(huey, **_options(n, periodic))
     threading.Thread(target=_warm_up, name="memchat-warm-up", daemon=True).start()
     heart = _Heart("headless", n)
@@ -201,6 +206,7 @@ def run_once(store, *, periodic: bool = True) -> dict:
     done = 0
     try:
         recovered = queue.recover_orphans()
+        deferred = outbox.replay_if_any(store)
         while True:
             for task in huey.read_schedule():
                 huey.enqueue(task)
@@ -212,7 +218,7 @@ def run_once(store, *, periodic: bool = True) -> dict:
         jobs = run_all_periodic() if periodic else {}
     finally:
         heart.halt()
-    return {"tasks": done, "recovered": recovered, "jobs": jobs}
+    return {"tasks": done, "recovered": recovered, "deferred": deferred, "jobs": jobs}
 
 
 __all__ = ["EmbeddedConsumer", "run_headless", "run_once", "start_embedded"]

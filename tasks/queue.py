@@ -169,6 +169,11 @@ def store_for(profile: str | None = None):
     return s if not profile or profile == s.profile else s.for_profile(profile)
 
 
+def bound_store():
+    """The store the queue is bound to, or None (never opens one)."""
+    return _b.store
+
+
 def redis():
     """A redis-py client (bytes) on the queue's Redis."""
     return huey.storage.conn

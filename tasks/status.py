@@ -80,10 +80,12 @@ def _hash_json(r, key: str) -> dict[str, Any]:
 def snapshot(store) -> dict[str, Any]:
     """Queue depth, running and failed tasks, periodic jobs' last runs, consumers, totals."""
     r = _client(store)
+    deferred = _deferred(store)
     if r is None:
         return {
             "available": False,
             "reason": store.short.degraded_reason or "no Redis: the background pipeline is off",
+            "deferred": deferred,
         }
     stats = {k: float(v) for k, v in r.hgetall(STATS).items()}
     return {
@@ -96,7 +98,16 @@ def snapshot(store) -> dict[str, Any]:
         "notes": {k: v.get("text", "") for k, v in _hash_json(r, STATUS).items()},
         "consumers": consumers(store),
         "stats": stats,
+        "deferred": deferred,
     }
+
+
+def _deferred(store) -> int:
+    """Jobs kept in SQLite while Redis was down, not yet queued (every profile)."""
+    try:
+        return store.deferred_count(all_profiles=True)
+    except Exception:  # noqa: BLE001 - a status probe never raises
+        return 0
 
 
 __all__ = ["consumers", "snapshot", "worker_alive"]

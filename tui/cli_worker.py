@@ -38,6 +38,8 @@ def _print_status(snap: dict) -> None:
 
     if not snap.get("available"):
         click.echo(f"pipeline unavailable: {snap.get('reason')}")
+        if snap.get("deferred"):
+            click.echo(f"kept:      {snap['deferred']} job(s) in SQLite, queued when Redis answers")
         return
     alive = snap["consumers"]
     click.echo(
@@ -51,6 +53,7 @@ def _print_status(snap: dict) -> None:
     click.echo(
         f"queue:     {snap['queued']} queued, {snap['scheduled']} scheduled, "
         f"{len(snap['running'])} running, {len(snap['failed'])} failed"
+        + (f", {snap['deferred']} kept in SQLite" if snap.get("deferred") else "")
     )
     for name, text in sorted(snap["notes"].items()):
         click.echo(f"note:      {name}: {safe(text, 200)}")
@@ -160,6 +163,11 @@ def worker(
             else:
                 click.echo(
                     f"processed {result['tasks']} task(s); re-queued {result['recovered']} orphan(s)"
+                    + (
+                        f"; queued {result['deferred']} job(s) kept while Redis was down"
+                        if result.get("deferred")
+                        else ""
+                    )
                 )
                 for name, outcome in result["jobs"].items():
                     click.echo(f"  {name}: {outcome}")

@@ -1,0 +1,83 @@
+"""Jobs the queue could not take: kept in SQLite (memory.deferred) and replayed later.
+
+When Redis is down (killed, restarting, or REDIS_URL unreachable), ``tasks.api`` hands the
+job to :func:`defer` instead of dropping it. :func:`replay` queues every kept job, oldest
+first, and is called whenever the queue is known to work again: after the next successful
+enqueue, when a consumer starts, and from the consumer's heartbeat every few seconds.
+Jobs coalesce per conversation, and every task is idempotent, so replaying twice is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from tasks import queue
+
+log = logging.getLogger("memchat.tasks.outbox")
+
+_replaying = threading.Lock()
+
+
+def _task(name: str):
+    from tasks.extract import extract, summarize
+
+    return {"extract": extract, "summarize": summarize}.get(name)
+
+
+def defer(store, name: str, args: list, key: str) -> bool:
+    """Keep a job for later; False when even SQLite refused it (logged)."""
+    try:
+        store.defer_job(name, args, key)
+        log.info("queue unavailable: %s %s kept in SQLite until Redis answers", name, key)
+        return True
+    except Exception as e:  # noqa: BLE001 - the caller's chat turn must not fail
+        log.warning("could not keep %s %s for later: %s", name, key, e)
+        return False
+
+
+def replay(store=None) -> int:
+    """Queue every deferred job (all profiles); returns how many were queued.
+
+    Raises nothing: a job whose enqueue fails stays in SQLite for the next attempt.
+    """
+    if not _replaying.acquire(blocking=False):
+        return 0  # another thread is replaying
+    n = 0
+    try:
+        store = store or queue.store_for()
+        for job in store.deferred_jobs():
+            task = _task(job.name)
+            if task is None:
+                log.warning("dropping deferred job of unknown kind %r", job.name)
+                store.deferred_done(job)
+                continue
+            t = task.s(job.profile, *job.args)
+            t.retries, t.retry_delay = queue.retries(), queue.retry_delay()
+            try:
+                queue.huey.enqueue(t)
+            except Exception as e:  # noqa: BLE001 - still down: keep it, try again later
+                log.info("replay of deferred jobs postponed: %s", e)
+                break
+            store.deferred_done(job)
+            n += 1
+        if n:
+            log.warning("queued %d background job(s) kept while Redis was down", n)
+    except Exception as e:  # noqa: BLE001
+        log.warning("replaying deferred jobs failed: %s", e)
+    finally:
+        _replaying.release()
+    return n
+
+
+def replay_if_any(store) -> int:
+    """:func:`replay`, after a cheap check that something is waiting."""
+    try:
+        if not store.deferred_count(all_profiles=True):
+            return 0
+    except Exception:  # noqa: BLE001
+        return 0
+    return replay(store)
+
+
+__all__ = ["defer", "replay", "replay_if_any"]
