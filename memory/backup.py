@@ -8,6 +8,7 @@ every vector can be recomputed from the database.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import shutil
@@ -41,15 +42,31 @@ def default_backup_dir(home: Path) -> Path:
 
 
 def backup(store, dest: Path | None = None) -> Path:
-    """Write a backup of ``store``'s data dir (all profiles) into ``dest``; returns the folder."""
+    """Write a backup of ``store``'s data dir (all profiles) into ``dest``; returns the folder.
+
+    A backup that cannot be finished (a full disk, say) is removed again, and the manifest is
+    written last, so a folder with a manifest is always a whole backup.
+    """
     dest = Path(dest) if dest else default_backup_dir(store.settings.home)
     if dest.exists() and any(dest.iterdir()):
         raise BackupError(f"{dest} is not empty; choose a new folder for the backup")
+    created = not dest.exists()
     private_dir(dest)
-    db_copy = dest / "memchat.db"
     try:
-        src = sqlite3.connect(store.settings.db_path)
-        out = sqlite3.connect(db_copy)
+        _write_backup(store, dest)
+    except BaseException as e:
+        _discard(dest, created)
+        if isinstance(e, (OSError, sqlite3.Error)):
+            raise _write_error(store.settings.db_path, dest, e) from None
+        raise
+    return dest
+
+
+def _write_backup(store, dest: Path) -> None:
+    db_copy = dest / "memchat.db"
+    src = sqlite3.connect(store.settings.db_path)
+    out = sqlite3.connect(db_copy)
+    try:
         with out:
             src.backup(out)
         check = out.execute("PRAGMA integrity_check").fetchone()[0]
@@ -61,10 +78,9 @@ def backup(store, dest: Path | None = None) -> Path:
         }
         for profile, n in out.execute("SELECT profile, COUNT(*) FROM messages GROUP BY profile"):
             profiles.setdefault(profile, {"memories": 0})["messages"] = n
+    finally:
         out.close()
         src.close()
-    except sqlite3.Error as e:
-        raise BackupError(f"could not back up {store.settings.db_path}: {e}") from None
     if check != "ok":
         raise BackupError(
             f"the backup copy failed its integrity check ({check}); the source may be damaged"
@@ -81,9 +97,40 @@ def backup(store, dest: Path | None = None) -> Path:
         "files": {"memchat.db": _sha256(db_copy)},
         "chroma": (dest / "chroma").exists(),
     }
-    (dest / MANIFEST).write_text(json.dumps(manifest, indent=2))
-    (dest / MANIFEST).chmod(0o600)
-    return dest
+    tmp = dest / f".{MANIFEST}.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2))
+    tmp.chmod(0o600)
+    tmp.replace(dest / MANIFEST)
+
+
+def _discard(dest: Path, created: bool) -> None:
+    """Remove an unfinished backup: the folder if we made it, else what we put in it."""
+    if created:
+        shutil.rmtree(dest, ignore_errors=True)
+        return
+    for child in dest.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+
+
+def _write_error(source: Path, dest: Path, e: OSError | sqlite3.Error) -> BackupError:
+    reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+    if isinstance(e, shutil.Error) and e.args and isinstance(e.args[0], list) and e.args[0]:
+        reason = str(e.args[0][0][-1])  # copytree gathers (src, dst, why) for each failed file
+    if (
+        getattr(e, "errno", None) == errno.ENOSPC
+        or "No space left" in reason
+        or "disk is full" in reason
+    ):
+        return BackupError(
+            f"could not write the backup to {dest}: the disk is full; free some space or choose "
+            "another folder (the unfinished backup was removed)"
+        )
+    return BackupError(
+        f"could not back up {source} to {dest}: {reason} (the unfinished backup was removed)"
+    )
 
 
 def read_manifest(path: Path) -> dict:

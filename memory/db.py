@@ -8,6 +8,7 @@ with "database is locked" when a read transaction tries to upgrade.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -24,6 +25,16 @@ from memory.fsutil import private_file
 BUSY_TIMEOUT_MS = 15_000
 _migrated: set[str] = set()
 _migrate_lock = threading.Lock()
+
+
+def _out_of_space(path: Path) -> bool:
+    """Whether the filesystem holding ``path`` is (nearly) full. SQLite reports a full disk as
+    a bare "disk I/O error" when it cannot even size the ``-shm`` file while opening."""
+    try:
+        st = os.statvfs(path.parent)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 1 << 20
 
 
 def _storage_error(path: Path, e: sqlite3.Error) -> StorageError:
@@ -43,7 +54,7 @@ def _storage_error(path: Path, e: sqlite3.Error) -> StorageError:
         return StorageError(
             f"the database {path} is damaged ({text}); restore it with {how} or move it aside to start fresh"
         )
-    if "disk is full" in text or "full" in text:
+    if "full" in text or ("disk I/O error" in text and _out_of_space(path)):
         return StorageError(
             f"the disk holding {path} is full; free some space and retry (nothing was written)"
         )

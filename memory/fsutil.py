@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from memory.errors import DataDirError
@@ -35,4 +36,27 @@ def private_file(path: Path) -> Path:
     fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
     os.close(fd)
     os.chmod(path, 0o600)
+    return path
+
+
+def write_private_atomically(path: Path, chunks: Iterable[str]) -> Path:
+    """Write ``chunks`` to ``path`` (owner-only) all or nothing.
+
+    The text goes to a hidden file beside ``path`` that replaces it only once complete and
+    synced, so a failure (a full disk) never leaves a cut-off file that reads as a whole one,
+    and an existing file at ``path`` is kept until then. Raises the OSError on failure.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(fd, "w", encoding="utf-8") as f:
+            for chunk in chunks:
+                f.write(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path

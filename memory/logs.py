@@ -33,6 +33,16 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class _FileHandler(RotatingFileHandler):
+    """A log file that never writes "--- Logging error ---" tracebacks to stderr (they would
+    garble the chat app) when its disk is full or its folder is gone: the record is dropped."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handleError(record)
+
+
 def setup_logging(
     log_dir: Path,
     filename: str = "memchat.log",
@@ -49,7 +59,7 @@ def setup_logging(
             root.removeHandler(h)
             h.close()
     handlers: list[logging.Handler] = [
-        RotatingFileHandler(path, maxBytes=5_000_000, backupCount=2, encoding="utf-8")
+        _FileHandler(path, maxBytes=5_000_000, backupCount=2, encoding="utf-8")
     ]
     if console_level is not None:
         console = logging.StreamHandler(sys.stderr)

@@ -284,6 +284,13 @@ class SqliteShortTerm:
             ).rowcount
 
 
+def _refuses_writes(e: Exception) -> bool:
+    """A Redis that answers but cannot take writes: AOF/RDB write errors (MISCONF), out of
+    memory (OOM), a read-only replica, or still loading its data."""
+    text = str(e).rsplit("caused error: ", 1)[-1]  # redis-py's wording for a pipeline's error
+    return text.split(" ", 1)[0] in ("MISCONF", "OOM", "READONLY", "LOADING")
+
+
 class ResilientShortTerm:
     """Redis first; on a connection failure, SQLite until Redis answers again.
 
@@ -384,6 +391,11 @@ class ResilientShortTerm:
             return getattr(backend, name)(*args)
         except (redis.ConnectionError, redis.TimeoutError, OSError) as e:
             self._mark_down(e)
+            return getattr(self.fallback, name)(*args)
+        except redis.ResponseError as e:
+            if not _refuses_writes(e):
+                raise
+            self._mark_down(e)  # e.g. its disk is full: keep going on SQLite until it recovers
             return getattr(self.fallback, name)(*args)
 
     def ping(self) -> bool:

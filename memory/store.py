@@ -417,16 +417,24 @@ class MemoryStore:
             self._refresh_turns(cid)
 
     def _push_turn(self, m: Message) -> None:
-        self.short.push_turn(
-            self.profile,
-            m.conversation_id,
-            {"id": m.id, "role": m.role, "content": m.content, "at": m.created_at},
-            self.settings.memory.recent_turns,
-            self._ttl,
-        )
+        """Copy a stored turn into the session's recent turns: best effort, since the turn is
+        already durable in SQLite (a caller told "it failed" would store it twice on retry)."""
+        try:
+            self.short.push_turn(
+                self.profile,
+                m.conversation_id,
+                {"id": m.id, "role": m.role, "content": m.content, "at": m.created_at},
+                self.settings.memory.recent_turns,
+                self._ttl,
+            )
+        except Exception as e:  # noqa: BLE001 - recent turns are rebuilt from SQLite on demand
+            log.warning("recent turns of %s not updated: %s", m.conversation_id, e)
 
     def _refresh_turns(self, conversation_id: str) -> None:
-        self.short.end_session(self.profile, conversation_id)
+        try:
+            self.short.end_session(self.profile, conversation_id)
+        except Exception as e:  # noqa: BLE001 - as in _push_turn
+            log.warning("recent turns of %s not cleared: %s", conversation_id, e)
         for m in self.chats.messages(conversation_id, limit=self.settings.memory.recent_turns):
             self._push_turn(m)
 

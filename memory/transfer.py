@@ -12,6 +12,7 @@ stable new one (the same on every import).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import uuid
@@ -23,6 +24,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from memory.errors import MemchatError
+from memory.fsutil import write_private_atomically
 from memory.models import PERSISTENCE, SECTIONS, Memory, now
 from memory.secrets import redact
 
@@ -345,6 +348,25 @@ def export_memories(store, fmt: str = "jsonl", section: str | None = None) -> It
                 yield f"- {redact(m.content)}{pin}{tags} _({when}, {m.id[:8]})_\n"
     else:
         raise ValueError(f"unknown format {fmt!r}: use jsonl, json or markdown")
+
+
+class ExportError(MemchatError):
+    """An export could not be written (a full disk, a folder that cannot be written)."""
+
+
+def write_error(path: Path | str, e: OSError) -> ExportError:
+    """The one-line message for an export that could not be written to ``path``."""
+    if e.errno == errno.ENOSPC:
+        return ExportError(f"could not write {path}: the disk is full; free some space and retry")
+    return ExportError(f"could not write {path}: {e.strerror or e}")
+
+
+def write_export(store, path: Path, fmt: str = "jsonl", section: str | None = None) -> Path:
+    """Export into ``path`` (owner-only) all or nothing (see fsutil.write_private_atomically)."""
+    try:
+        return write_private_atomically(Path(path), export_memories(store, fmt, section))
+    except OSError as e:
+        raise write_error(path, e) from None
 
 
 def export_conversation(store, conversation_id: str, fmt: str = "markdown") -> str:

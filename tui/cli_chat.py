@@ -197,6 +197,10 @@ def export_cmd(
 
 
 def _write(path: Path, text: str) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
-    path.chmod(0o600)
+    from memory.fsutil import write_private_atomically
+    from memory.transfer import write_error
+
+    try:
+        write_private_atomically(path, [text])
+    except OSError as e:
+        raise click.ClickException(str(write_error(path, e))) from None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -34,18 +36,22 @@ def export_cmd(fmt: str, section: str | None, output: Path | None) -> None:
     memchat memory export > memories.jsonl
     memchat memory export --format markdown -o memories.md
     """
-    from memory.transfer import export_memories
+    from memory.transfer import export_memories, write_error, write_export
 
     with open_store(start_redis=False) as store:
         if output:
-            with open(output, "w", encoding="utf-8") as f:
-                for chunk in export_memories(store, fmt, section):
-                    f.write(chunk)
-            output.chmod(0o600)
+            write_export(store, output, fmt, section)  # all or nothing: no cut-off file is left
             click.echo(f"exported to {output}", err=True)
         else:
-            for chunk in export_memories(store, fmt, section):
-                sys.stdout.write(chunk)
+            try:
+                for chunk in export_memories(store, fmt, section):
+                    sys.stdout.write(chunk)
+                sys.stdout.flush()
+            except OSError as e:  # e.g. `> file` on a full disk
+                # what is still buffered cannot be written either: drop it, not a second error at exit
+                with contextlib.suppress(OSError, ValueError):
+                    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                raise write_error("standard output", e) from None
 
 
 @click.command("import")
