@@ -153,6 +153,17 @@ class Chats:
             )
         return [row_to_message(r) for r in rows]
 
+    def partial_texts(self, ids: list[str]) -> dict[str, str]:
+        """id -> stored text of those messages that are partial (a reply cut off mid-stream)."""
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.db.query(
+            f"SELECT id, content FROM messages WHERE id IN ({marks}) AND status = 'partial'",
+            tuple(ids),
+        )
+        return {r["id"]: r["content"] for r in rows}
+
     def messages_by_ids(self, ids: list[str]) -> dict[str, Message]:
         out: dict[str, Message] = {}
         for i in range(0, len(ids), 500):

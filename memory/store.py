@@ -448,6 +448,12 @@ class MemoryStore:
         """The last ``n`` turns: Redis when it has them, else SQLite (and Redis is refilled)."""
         turns = self.short.recent_turns(self.profile, conversation_id, n)
         if turns:
+            # A reply cut off by a crash: its copy here holds the first chunk only (streaming
+            # checkpoints go to SQLite), so take the text SQLite kept.
+            cut = self.chats.partial_texts([t.get("id") for t in turns if t.get("id")])
+            for t in turns:
+                if t.get("id") in cut:
+                    t["content"] = cut[t["id"]]
             return turns
         msgs = self.chats.messages(conversation_id, limit=n)
         if msgs and not self.short.degraded:
