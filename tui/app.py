@@ -20,6 +20,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -59,6 +60,7 @@ class MemchatApp(App):
         self.warm = warm
         self.run_worker_inside = worker  # the embedded huey consumer (settings.worker.embedded)
         self._consumer: Any = None
+        self._consumer_lock = threading.Lock()
         self.settings: Any = None
         self.store: Any = None  # the current profile's store (see open_profile)
         self.root_store: Any = None  # the store opened at start; owns the connections
@@ -225,12 +227,23 @@ class MemchatApp(App):
 
     @work(thread=True, group="consumer")
     def _start_consumer(self) -> None:
-        try:
-            from tasks.consumer import start_embedded
-        except ImportError:
-            return
-        self._consumer = start_embedded(self.store)
+        self._ensure_consumer()
         self._check_health()
+
+    def _ensure_consumer(self) -> None:
+        """Run the pipeline here unless another live consumer does (a `memchat worker`, or
+        another window). Called at start and by every health check, so when that worker dies
+        this app takes over. Worker thread only."""
+        if not self.run_worker_inside or self.store is None:
+            return
+        with self._consumer_lock:
+            if self._consumer is not None:
+                return
+            try:
+                from tasks.consumer import start_embedded
+            except ImportError:
+                return
+            self._consumer = start_embedded(self.store)
 
     @work(thread=True, exclusive=True, group="health")
     def _check_health(self) -> None:
@@ -245,6 +258,10 @@ class MemchatApp(App):
         worker = ""
         try:
             from tasks import api as tasks_api
+
+            redis_up = store.short.primary is not None and not store.short.degraded
+            if redis_up and self._consumer is None and not tasks_api.worker_alive(store):
+                self._ensure_consumer()  # the worker that ran the pipeline is gone: take over
 
             alive = (
                 "worker ok"

@@ -349,3 +349,27 @@ async def test_a_new_chat_gets_an_llm_title_after_the_first_exchange(app, fake_l
             what="the LLM title",
         )
         assert len(fake_llm.chat_requests()) == 2
+
+
+async def test_the_app_takes_over_the_pipeline_when_the_worker_dies(redis_url, monkeypatch):
+    """A `memchat worker` ran the pipeline, so the app started none; when that worker's
+    heartbeat stops, the app's next health check starts its own consumer."""
+    import tui.app as app_module
+    from tasks import queue
+
+    monkeypatch.setattr(app_module, "HEALTH_SECONDS", 0.2)
+    with MemoryStore() as store:
+        queue.bind(store)
+        queue.beat("headless", 2)  # a live headless worker (this process stands in for it)
+        app = MemchatApp(worker=True, warm=False)
+        try:
+            async with app.run_test(size=SIZE) as pilot:
+                await opened(app, pilot)
+                await wait_for(pilot, lambda: "worker ok" in app.chat.status.worker, what="status")
+                await pilot.pause(0.5)  # several health checks: the worker is alive, no takeover
+                assert app._consumer is None
+                queue.stop_beating()  # the worker died
+                await wait_for(pilot, lambda: app._consumer is not None, what="the takeover")
+                assert "worker ok" in app.chat.status.worker
+        finally:
+            queue.unbind()
