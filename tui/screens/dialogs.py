@@ -13,6 +13,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, TextArea
 from textual.widgets.option_list import Option
 
+from tui.widgets.safe_text import visible
+
 
 class ConfirmDialog(ModalScreen[bool]):
     """Dismisses with True on y/Enter-on-yes, False on n/Esc."""
@@ -46,7 +48,11 @@ class ConfirmDialog(ModalScreen[bool]):
 
 
 class TextDialog(ModalScreen[str | None]):
-    """Edit one value. ``multiline`` uses a TextArea (ctrl+s saves) else an Input (Enter saves)."""
+    """Edit one value. ``multiline`` uses a TextArea (ctrl+s saves) else an Input (Enter saves).
+
+    Both editors would draw control characters raw (ESC reaching the terminal), so the value is
+    shown with them made visible; saved unchanged, the original value comes back as it was.
+    """
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="dialog_cancel"),
@@ -61,14 +67,15 @@ class TextDialog(ModalScreen[str | None]):
         self.value = value
         self.multiline = multiline
         self.hint = hint
+        self.shown = visible(value) if multiline else visible(value, keep="")
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide" if self.multiline else "dialog"):
             yield Label(self.title_text, classes="dialog-question")
             if self.multiline:
-                yield TextArea(self.value, id="value", soft_wrap=True)
+                yield TextArea(self.shown, id="value", soft_wrap=True)
             else:
-                yield Input(self.value, id="value")
+                yield Input(self.shown, id="value")
             hint = self.hint or (
                 "ctrl+s saves · Esc cancels" if self.multiline else "Enter saves · Esc cancels"
             )
@@ -79,7 +86,10 @@ class TextDialog(ModalScreen[str | None]):
 
     def _current(self) -> str:
         w = self.query_one("#value")
-        return w.text if isinstance(w, TextArea) else w.value
+        return self._result(w.text if isinstance(w, TextArea) else w.value)
+
+    def _result(self, text: str) -> str:
+        return self.value if text == self.shown else text
 
     def action_save(self) -> None:
         self.dismiss(self._current())
@@ -90,7 +100,7 @@ class TextDialog(ModalScreen[str | None]):
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self.dismiss(event.value)
+        self.dismiss(self._result(event.value))
 
 
 PROFILE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")  # the rule memory.config applies

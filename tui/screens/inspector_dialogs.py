@@ -10,6 +10,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
 
+from tui.widgets.safe_text import plain
+
 
 class ForgetDialog(ModalScreen[tuple[str, str] | None]):
     """Dismisses with ("memories", "") to forget the selected memories everywhere,
@@ -33,7 +35,7 @@ class ForgetDialog(ModalScreen[tuple[str, str] | None]):
                 f"Redis caches and summaries that quote it.",
                 classes="dim",
             )
-            yield Label(f"“{self.preview}”", id="forget-preview")
+            yield Label(plain(f"“{self.preview}”"), id="forget-preview")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(f"Forget {noun} (ctrl+y)", variant="error", id="selected")
                 yield Button("Cancel (Esc)", id="cancel")

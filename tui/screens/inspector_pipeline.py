@@ -15,6 +15,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Label, Static
 
 from tui.widgets.inspector.format import ago, one_line
+from tui.widgets.safe_text import plain
 
 
 class PipelineTab(Vertical):
@@ -80,8 +81,8 @@ class PipelineTab(Vertical):
             for f in snap["failed"]:
                 table.add_row(
                     f.get("name", "?"),
-                    one_line(str(f.get("args", "")), 30),
-                    one_line(f.get("error", ""), 50),
+                    plain(one_line(str(f.get("args", "")), 30)),  # never markup
+                    plain(one_line(f.get("error", ""), 50)),
                     ago(f.get("at")),
                     key=f.get("id"),
                 )
@@ -92,7 +93,10 @@ class PipelineTab(Vertical):
         for name, j in sorted(snap["jobs"].items()):
             result = j.get("result") or j.get("error") or ""
             jobs.add_row(
-                name, ago(j.get("at")), "✓" if j.get("ok", True) else "✗", one_line(str(result), 70)
+                name,
+                ago(j.get("at")),
+                "✓" if j.get("ok", True) else "✗",
+                plain(one_line(str(result), 70)),
             )
         if not snap["jobs"]:
             jobs.add_row("—", "", "", "no periodic job has run yet")

@@ -16,6 +16,7 @@ from memory import curation
 from tui.screens.dialogs import TextDialog
 from tui.screens.inspector_cleanup import sync_vectors
 from tui.widgets.inspector.format import one_line
+from tui.widgets.safe_text import plain, visible
 
 log = logging.getLogger("memchat.tui.inspector")
 
@@ -111,8 +112,8 @@ class ReviewTab(Vertical):
         for i, it in enumerate(self.items):
             t.add_row(
                 QUEUE_LABELS[it.queue],
-                one_line(it.memory.content, 56),
-                one_line(it.detail, 40),
+                plain(one_line(it.memory.content, 56)),  # a str cell would be markup
+                plain(one_line(it.detail, 40)),
                 key=str(i),
             )
         if self.items:
@@ -137,10 +138,10 @@ class ReviewTab(Vertical):
             return
         t = Text()
         t.append(f"{QUEUE_LABELS[it.queue]}: ", style="bold")
-        t.append(it.memory.content)
+        t.append(visible(it.memory.content))
         if it.other is not None:
             t.append("\n  vs  ", style="dim")
-            t.append(it.other.content, style="italic")
+            t.append(visible(it.other.content), style="italic")
         t.append(
             f"\ny {WHAT_YES[it.queue]} · e edit, then keep · n {WHAT_NO[it.queue]}", style="dim"
         )

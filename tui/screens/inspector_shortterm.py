@@ -14,6 +14,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from tui.widgets.inspector.format import ago, countdown, one_line
+from tui.widgets.safe_text import plain
 
 REREAD_SECONDS = 5.0
 
@@ -89,7 +90,11 @@ class ShortTermTab(VerticalScroll):
         temps.add_column("value")
         temps.add_column("expires in", no_wrap=True, justify="right")
         for key, value, exp in d.get("temps", []):
-            temps.add_row(key, one_line(str(value), 60), countdown(exp - t_now if exp else None))
+            temps.add_row(  # stored strings as Text: a str cell would be parsed as markup
+                plain(one_line(key, 30)),
+                plain(one_line(str(value), 60)),
+                countdown(exp - t_now if exp else None),
+            )
         if not d.get("temps"):
             temps.add_row("—", "no temporary values", "")
         parts.append(temps)
@@ -109,7 +114,13 @@ class ShortTermTab(VerticalScroll):
                 for t in s["turns"]
             )
             ttl = countdown(s["ttl"] - (time.monotonic() - self.read_at)) if s["ttl"] else "—"
-            sess.add_row(one_line(s["title"], 24), ago(s["last"], t_now), state, turns or "—", ttl)
+            sess.add_row(
+                plain(one_line(s["title"], 24)),
+                ago(s["last"], t_now),
+                plain(state),
+                plain(turns or "—"),
+                ttl,
+            )
         if not d.get("sessions"):
             sess.add_row("—", "", "no active sessions", "", "")
         parts.append(sess)

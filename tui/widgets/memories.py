@@ -16,6 +16,7 @@ from textual.widgets import Collapsible, Static
 
 from memory.models import RecallHit, UsedMemory
 from tui.widgets.focus import move_in_transcript
+from tui.widgets.safe_text import visible
 
 
 @dataclass
@@ -99,16 +100,16 @@ class MemoryRow(Static, can_focus=True):
         it = self.item
         t = Text(no_wrap=False, overflow="fold")
         t.append(f"{it.score:.2f} ", style="bold")
-        label = it.tier if it.kind == "message" else f"{it.tier}/{it.section or '?'}"
+        label = it.tier if it.kind == "message" else f"{it.tier}/{visible(it.section) or '?'}"
         t.append(f"[{label}] ", style="italic")
         if it.pinned:
             t.append("📌 ")
         if it.missing:
             t.append("(no longer stored)", style="dim")
         else:
-            t.append(it.text or "…", style="strike dim" if it.forgotten else "")
+            t.append(visible(it.text) or "…", style="strike dim" if it.forgotten else "")
         if it.source_title:
-            t.append(f"  — from “{it.source_title}”", style="dim")
+            t.append(f"  — from “{visible(it.source_title)}”", style="dim")
         if it.forgotten:
             t.append("  forgotten (u undoes)", style="bold red")
         return t

@@ -13,6 +13,7 @@ from textual.widgets.markdown import MarkdownStream
 
 from tui.widgets.focus import move_in_transcript
 from tui.widgets.memories import MemoriesUsed
+from tui.widgets.safe_text import for_markdown, plain
 
 _FENCE = re.compile(r"```[^\n]*\n(.*?)(?:```|\Z)", re.S)
 
@@ -58,8 +59,8 @@ class MessageView(Vertical, can_focus=True):
         self._code_index = 0
 
     def compose(self) -> ComposeResult:
-        yield Label(self._header(), classes="message-header")
-        yield Markdown(self.text, classes="message-body")
+        yield Label(plain(self._header()), classes="message-header")
+        yield Markdown(for_markdown(self.text), classes="message-body")
         yield Static("", classes="message-note")
         if self.role == "assistant":
             yield MemoriesUsed()
@@ -90,12 +91,12 @@ class MessageView(Vertical, can_focus=True):
         self.status = status
         if model:
             self.model = model
-        self.query_one(".message-header", Label).update(self._header())
+        self.query_one(".message-header", Label).update(plain(self._header()))
 
     def note(self, text: str, *, error: bool = False) -> None:
-        """A line under the body: waiting notices, errors (never raises)."""
+        """A line under the body: waiting notices, errors (never raises, never markup)."""
         note = self.query_one(".message-note", Static)
-        note.update(text)
+        note.update(plain(text))
         note.set_class(error, "error")
         note.set_class(bool(text), "shown")
 
@@ -106,7 +107,7 @@ class MessageView(Vertical, can_focus=True):
         if self._stream is None:
             self._stream = Markdown.get_stream(self.body)
         self.text += chunk
-        await self._stream.write(chunk)
+        await self._stream.write(for_markdown(chunk))
 
     async def finish(self, text: str | None = None) -> None:
         """End streaming; when the stored text differs (e.g. secrets redacted), show that."""
@@ -115,11 +116,11 @@ class MessageView(Vertical, can_focus=True):
             self._stream = None
         if text is not None and text != self.text:
             self.text = text
-            await self.body.update(text)
+            await self.body.update(for_markdown(text))
 
     async def set_text(self, text: str) -> None:
         self.text = text
-        await self.body.update(text)
+        await self.body.update(for_markdown(text))
 
     # ------------------------------------------------------------------ actions
     def action_copy(self) -> None:

@@ -7,6 +7,8 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
 
+from tui.widgets.safe_text import visible
+
 
 class PromptInput(TextArea):
     BINDINGS = [
@@ -53,7 +55,8 @@ class PromptInput(TextArea):
         self._draft = ""
 
     def set_prompt(self, text: str) -> None:
-        self.load_text(text)
+        """Load a past prompt; control characters shown, as a TextArea would draw them raw."""
+        self.load_text(visible(text))
         self.move_cursor(self.document.end)
 
     def action_history(self, step: int) -> None:

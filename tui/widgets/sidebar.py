@@ -14,6 +14,8 @@ from textual.message import Message
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
+from tui.widgets.safe_text import visible
+
 
 def ago(ts: float, now: float | None = None) -> str:
     """A coarse relative time ("just now", "5m", "3h", "2d") — stable enough for snapshots."""
@@ -43,7 +45,7 @@ class SidebarItem:
 
     def prompt(self) -> Text:
         t = Text(no_wrap=True, overflow="ellipsis")
-        title = self.title or "New chat"
+        title = visible(self.title or "", keep="") or "New chat"
         if len(title) > TITLE_WIDTH:
             title = title[: TITLE_WIDTH - 1].rstrip() + "…"
         t.append(title, style="bold" if not self.snippet else "")
@@ -52,7 +54,7 @@ class SidebarItem:
         t.append(f"  {ago(self.when)}", style="dim")
         if self.snippet:
             t.append("\n")
-            t.append(self.snippet, style="dim italic")
+            t.append(visible(self.snippet, keep=""), style="dim italic")
         return t
 
 

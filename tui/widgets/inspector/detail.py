@@ -12,6 +12,7 @@ from textual.widgets import Static
 
 from memory.models import HistoryEntry, Memory, Message
 from tui.widgets.inspector.format import ago, one_line
+from tui.widgets.safe_text import plain, visible
 
 
 @dataclass
@@ -42,7 +43,7 @@ def render_detail(d: Detail | None, show_ids: bool = True) -> Group | Text:
         return Text("No memory selected.", style="dim")
     m = d.memory
     head = Text()
-    head.append(m.section, style="bold")
+    head.append(visible(m.section), style="bold")
     if m.pinned:
         head.append("  📌 pinned")
     state = "superseded" if m.superseded_by else m.status
@@ -50,7 +51,7 @@ def render_detail(d: Detail | None, show_ids: bool = True) -> Group | Text:
         head.append(f"  [{state}]", style="bold yellow")
     if show_ids:
         head.append(f"  {m.id[:8]}", style="dim")
-    body = Text(m.content)
+    body = plain(m.content)
     facts = Table.grid(padding=(0, 1))
     facts.add_column(style="dim", no_wrap=True)
     facts.add_column()
@@ -61,22 +62,25 @@ def render_detail(d: Detail | None, show_ids: bool = True) -> Group | Text:
         "used",
         f"{m.access_count}×" + (f", last {ago(m.last_accessed_at)}" if m.last_accessed_at else ""),
     )
-    facts.add_row("tags", ", ".join(m.tags) or "—")
+    # stored strings go in as Text: a str cell is parsed as markup ("[/x]" raises)
+    facts.add_row("tags", plain(", ".join(m.tags) or "—"))
     if m.key:
-        facts.add_row("key", f"{m.key} = {m.value or ''}")
+        facts.add_row("key", plain(f"{m.key} = {m.value or ''}"))
     if m.entity_id or m.entity_type:
-        facts.add_row("entity", f"{m.entity_type or ''} {m.entity_id or ''}".strip())
-    facts.add_row("kept", f"{m.persistence}, scope {m.scope}")
+        facts.add_row("entity", plain(f"{m.entity_type or ''} {m.entity_id or ''}".strip()))
+    facts.add_row("kept", plain(f"{m.persistence}, scope {m.scope}"))
     facts.add_row("expires", ago(m.expires_at) if m.expires_at else "never")
     facts.add_row("created", ago(m.created_at))
     if d.superseded_by is not None:
-        facts.add_row("replaced by", one_line(d.superseded_by.content, 60))
+        facts.add_row("replaced by", plain(one_line(d.superseded_by.content, 60)))
     parts: list = [head, body, Text(""), facts, Text("")]
     prov = Text("provenance", style="bold underline")
     parts.append(prov)
     if d.sources:
         title = d.source_title or "a conversation"
-        parts.append(Text(f"from “{title}” — o opens it at the first message", style="dim"))
+        parts.append(
+            plain(f"from “{one_line(title, 60)}” — o opens it at the first message", style="dim")
+        )
         for msg in d.sources[:6]:
             line = Text(f"  {msg.role:<9}", style="bold")
             line.append(one_line(msg.content, 70))
@@ -91,7 +95,9 @@ def render_detail(d: Detail | None, show_ids: bool = True) -> Group | Text:
         hist.add_column(style="dim" if col == "when" else None, no_wrap=col != "why")
     for h in d.history:
         why = " · ".join(x for x in (h.reason, _change(h)) if x)
-        hist.add_row(ago(h.at), Text(h.action, style="bold"), h.actor, one_line(why, 90))
+        hist.add_row(
+            ago(h.at), plain(h.action, style="bold"), plain(h.actor), plain(one_line(why, 90))
+        )
     parts.append(hist)
     return Group(*parts)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+from tui.widgets.safe_text import visible
+
 
 def ago(ts: float | None, now: float | None = None) -> str:
     """A coarse relative time ("just now", "5m ago", "3h ago", "2d ago"); "" for None."""
@@ -33,6 +35,7 @@ def countdown(seconds: float | None) -> str:
 
 
 def one_line(text: str, width: int) -> str:
-    """Control characters out, newlines folded, ellipsis past ``width``."""
-    cleaned = "".join(ch if ch.isprintable() else " " for ch in text.replace("\n", " ⏎ "))
+    """Control characters shown (ESC as ␛), newlines folded, ellipsis past ``width``."""
+    folded = text.replace("\r\n", "\n").replace("\n", " ⏎ ").replace("\t", " ")
+    cleaned = "".join(ch if ch.isprintable() else " " for ch in visible(folded, keep=""))
     return cleaned if len(cleaned) <= width else cleaned[: max(1, width - 1)].rstrip() + "…"
