@@ -264,6 +264,27 @@ async def inspector_ready(app, pilot) -> InspectorScreen:
     return app.screen
 
 
+async def test_a_paste_into_the_prompt_loses_its_escapes_and_keeps_its_text(chat_app):
+    """Colour codes copied from a terminal, an OSC 52 clipboard write and a clear-screen in a
+    paste never reach the terminal; the words survive, other controls show as symbols."""
+    from textual import events
+
+    app = chat_app
+    async with app.run_test(size=CHAT_SIZE) as pilot:
+        await opened(app, pilot)
+        prompt = app.chat.prompt
+        prompt.focus()
+        prompt.post_message(
+            events.Paste(
+                "ls output: \x1b[1;34mdocs\x1b[0m \x1b]52;c;aGk=\x07\x1b[2J\x1b[Hnotes.txt\r\n"
+                "nul\x00here"
+            )
+        )
+        await wait_for(pilot, lambda: "notes.txt" in prompt.text, what="the paste")
+        assert prompt.text == "ls output: docs notes.txt\nnul\u2400here"
+        assert_inert(app)
+
+
 async def test_inspector_draws_a_hostile_memory_inertly(inspector_app):
     app = inspector_app
     seed_memory()

@@ -3,11 +3,12 @@ on the first/last line walk through earlier prompts (persisted by the screen).""
 
 from __future__ import annotations
 
+from textual import events
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
 
-from tui.widgets.safe_text import visible
+from tui.widgets.safe_text import pasted, visible
 
 
 class PromptInput(TextArea):
@@ -53,6 +54,17 @@ class PromptInput(TextArea):
             self.prompt_history.append(text)
         self._index = None
         self._draft = ""
+
+    async def _on_paste(self, event: events.Paste) -> None:
+        """Insert a paste without its terminal escapes (TextArea would draw them raw, and the
+        terminal would obey them): colour codes copied from a terminal are dropped, other
+        control characters shown as symbols."""
+        event.prevent_default()  # instead of TextArea's own paste handler
+        if self.read_only:
+            return
+        result = self.replace(pasted(event.text), *self.selection)
+        self.move_cursor(result.end_location)
+        self.focus()
 
     def set_prompt(self, text: str) -> None:
         """Load a past prompt; control characters shown, as a TextArea would draw them raw."""

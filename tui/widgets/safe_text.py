@@ -11,6 +11,8 @@ that is never parsed as markup).
 
 from __future__ import annotations
 
+import re
+
 from rich.text import Text
 
 ESC_PICTURE = "\u241b"  # ␛
@@ -38,6 +40,20 @@ def visible(text: str, keep: str = "\n\t") -> str:
     if "\n" in keep and "\r\n" in text:
         text = text.replace("\r\n", "\n")
     return text.translate(table)
+
+
+# CSI (ESC [ or the one-byte C1 form) ... final byte; OSC (ESC ]) ... BEL or ST; other
+# two-character escapes (ESC followed by one byte in @-_).
+_ESCAPES = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]|(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[@-Z\\-_]"
+)
+
+
+def pasted(text: str) -> str:
+    """Text pasted into an input: terminal escape sequences (colours copied from a terminal,
+    OSC clipboard writes) dropped, other control characters shown as symbols, CR LF as LF."""
+    return visible(_ESCAPES.sub("", text))
 
 
 def for_markdown(text: str) -> str:
