@@ -17,6 +17,7 @@ from textual.binding import Binding
 from memory import browse, curation
 from tui.screens.dialogs import ConfirmDialog, TextDialog
 from tui.screens.inspector_dialogs import ForgetDialog
+from tui.widgets.delivery import while_shown
 from tui.widgets.inspector.format import one_line
 
 log = logging.getLogger("memchat.tui.inspector")
@@ -91,9 +92,8 @@ class CleanupMixin:
         sync_vectors(self.store)
         self.app.call_from_thread(self._written, note, clear_marks)
 
+    @while_shown
     def _written(self, note: str | None, clear_marks: bool) -> None:
-        if not self.is_attached:  # closed while a worker was reading
-            return
         if clear_marks:
             self.table.set_marked(set())
         if note:
@@ -111,9 +111,8 @@ class CleanupMixin:
         ids = browse.matching_ids(self.store, q)
         self.app.call_from_thread(self._marked_all, ids)
 
+    @while_shown
     def _marked_all(self, ids: list[str]) -> None:
-        if not self.is_attached:  # closed while a worker was reading
-            return
         self.table.set_marked(set(ids))
         self.app.notify(f"Marked {_plural(len(ids))} matching the filter (Esc clears).", timeout=3)
 
@@ -323,9 +322,8 @@ class CleanupMixin:
             self._forgotten, describe(report) + f" about “{text}”", report.source_messages, text
         )
 
+    @while_shown
     def _forgotten(self, note: str, messages: list[str], about: str | None) -> None:
-        if not self.is_attached:  # closed while a worker was reading
-            return
         self.table.set_marked(set())
         self.last_deleted = []
         self.app.notify(note + ".", timeout=6)

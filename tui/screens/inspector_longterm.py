@@ -7,7 +7,6 @@ cleanup keys live in :mod:`tui.screens.inspector_cleanup`.
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 
@@ -15,11 +14,11 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.css.query import NoMatches
 from textual.widgets import DataTable, Input, Label
 
 from memory import browse
 from tui.screens.inspector_cleanup import CleanupMixin
+from tui.widgets.delivery import while_shown
 from tui.widgets.inspector.detail import Detail, DetailPane
 from tui.widgets.inspector.search import SearchBar
 from tui.widgets.inspector.table import MemoryTable
@@ -28,24 +27,6 @@ log = logging.getLogger("memchat.tui.inspector")
 
 PAGE = 100  # a screenful or three; more load as the cursor nears the end
 SORT_CYCLE = ("auto", "updated", "created", "importance", "confidence", "used", "section", "text")
-
-
-def _while_shown(fn):
-    """For a worker's result landing on the UI thread: drop it when the tab was closed, or is
-    being torn down (app exiting: its children may already be gone) meanwhile."""
-
-    @functools.wraps(fn)
-    def run(self, *args, **kw):
-        if not self.is_attached:
-            return None
-        try:
-            return fn(self, *args, **kw)
-        except NoMatches:
-            if self.query(MemoryTable):
-                raise  # the tab is intact: a real bug, not a teardown
-            return None
-
-    return run
 
 
 class LongTermTab(CleanupMixin, Vertical):
@@ -122,7 +103,7 @@ class LongTermTab(CleanupMixin, Vertical):
         total = browse.count(store, q)
         self.app.call_from_thread(self._show_total, serial, total, page)
 
-    @_while_shown
+    @while_shown
     def _show_page(self, serial: int, page: browse.BrowsePage, keep_cursor: bool) -> None:
         if serial != self.serial:
             return
@@ -136,14 +117,14 @@ class LongTermTab(CleanupMixin, Vertical):
         self.shown_serial = serial
         self._highlighted()
 
-    @_while_shown
+    @while_shown
     def _show_total(self, serial: int, total: int, page: browse.BrowsePage) -> None:
         if serial != self.serial:
             return
         self.table.total = total
         self._summary()
 
-    @_while_shown
+    @while_shown
     def _summary(self, error: str | None = None) -> None:
         label = self.query_one("#lt-summary", Label)
         if error:

@@ -14,6 +14,7 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Label, Static
 
+from tui.widgets.delivery import while_shown
 from tui.widgets.inspector.format import ago, one_line
 from tui.widgets.safe_text import plain
 
@@ -55,9 +56,8 @@ class PipelineTab(Vertical):
             snap = {"available": False, "reason": str(e)}
         self.app.call_from_thread(self._show, snap)
 
+    @while_shown
     def _show(self, snap: dict) -> None:
-        if not self.is_attached:  # closed while a worker was reading
-            return
         self.snap = snap
         head = self.query_one("#pl-head", Static)
         if not snap.get("available"):

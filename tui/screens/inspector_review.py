@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Label, Static
 from memory import curation
 from tui.screens.dialogs import TextDialog
 from tui.screens.inspector_cleanup import sync_vectors
+from tui.widgets.delivery import while_shown
 from tui.widgets.inspector.format import one_line
 from tui.widgets.safe_text import plain, visible
 
@@ -101,9 +102,8 @@ class ReviewTab(Vertical):
             items += found
         self.app.call_from_thread(self._show, items, counts)
 
+    @while_shown
     def _show(self, items: list[curation.ReviewItem], counts: dict[str, int]) -> None:
-        if not self.is_attached:  # closed while a worker was reading
-            return
         self.counts = counts
         self.items = [it for it in items if self.only in (None, it.queue)]
         t = self.table

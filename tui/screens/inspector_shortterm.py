@@ -13,6 +13,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from tui.widgets.delivery import while_shown
 from tui.widgets.inspector.format import ago, countdown, one_line
 from tui.widgets.safe_text import plain
 
@@ -70,9 +71,8 @@ class ShortTermTab(VerticalScroll):
         }
         self.app.call_from_thread(self._loaded, data)
 
+    @while_shown
     def _loaded(self, data: dict) -> None:
-        if not self.is_attached:  # closed while a worker was reading
-            return
         self.data = data
         self.read_at = time.monotonic()
         self._draw()

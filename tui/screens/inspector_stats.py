@@ -12,6 +12,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from memory import browse
+from tui.widgets.delivery import while_shown
 
 BAR = 30
 
@@ -54,9 +55,8 @@ class StatsTab(VerticalScroll):
             pass
         self.app.call_from_thread(self._show, data)
 
+    @while_shown
     def _show(self, d: dict) -> None:
-        if not self.is_attached:  # closed while a worker was reading
-            return
         counts = Table(title="memories", title_justify="left")
         counts.add_column("tier / section")
         counts.add_column("count", justify="right")

@@ -13,6 +13,7 @@ from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
 
 from memory import browse
+from tui.widgets.delivery import while_shown
 
 log = logging.getLogger("memchat.tui.inspector")
 
@@ -65,9 +66,8 @@ class VectorsTab(Vertical, can_focus=True):
             )
         self.app.call_from_thread(self._show, info)
 
+    @while_shown
     def _show(self, info: dict) -> None:
-        if not self.is_attached:  # closed while a worker was reading
-            return
         self.info = info
         t = Table.grid(padding=(0, 2))
         t.add_column(style="bold", no_wrap=True)
@@ -121,9 +121,8 @@ class VectorsTab(Vertical, can_focus=True):
             note, sev = f"Reindex failed: {e}", "error"
         self.app.call_from_thread(self._reindexed, note, sev)
 
+    @while_shown
     def _reindexed(self, note: str, severity: str) -> None:
-        if not self.is_attached:  # closed while a worker was reading
-            return
         self.reindexing = False
         self.query_one(ProgressBar).display = False
         self.app.notify(note, severity=severity)
