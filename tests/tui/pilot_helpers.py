@@ -18,3 +18,17 @@ async def opened(app, pilot) -> None:
     """Wait until the app has opened memory in its background worker."""
     await wait_for(pilot, lambda: app.store is not None, what="the store to open")
     await pilot.pause()
+
+
+async def send(app, pilot, text: str):
+    """Type ``text`` into the chat prompt, press Enter, wait for the reply to finish; returns
+    the reply's MessageView."""
+    app.chat.prompt.focus()
+    app.chat.prompt.insert(text)
+    await pilot.press("enter")
+    await wait_for(
+        pilot, lambda: app.chat._reply_view is not None or not app.chat.streaming, what="turn start"
+    )
+    reply = [v for v in app.chat.transcript.views() if v.role == "assistant"][-1]
+    await wait_for(pilot, lambda: not app.chat.streaming, what="the reply to finish")
+    return reply

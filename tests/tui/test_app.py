@@ -4,7 +4,7 @@ real Valkey. Each test starts the app the way `memchat` does (store opened after
 from __future__ import annotations
 
 import pytest
-from pilot_helpers import opened, wait_for
+from pilot_helpers import opened, send, wait_for
 
 from memory.store import MemoryStore
 from tui.app import MemchatApp
@@ -28,18 +28,6 @@ def seed(fn) -> None:
     """Prepare data through the public store before the app opens it."""
     with MemoryStore() as store:
         fn(store)
-
-
-async def send(app, pilot, text: str) -> MessageView:
-    app.chat.prompt.focus()
-    app.chat.prompt.insert(text)
-    await pilot.press("enter")
-    await wait_for(
-        pilot, lambda: app.chat._reply_view is not None or not app.chat.streaming, what="turn start"
-    )
-    reply = [v for v in app.chat.transcript.views() if v.role == "assistant"][-1]
-    await wait_for(pilot, lambda: not app.chat.streaming, what="the reply to finish")
-    return reply
 
 
 async def test_send_shows_the_streamed_reply_and_stores_it(app, fake_llm):

@@ -6,7 +6,7 @@ import os
 
 import pytest
 import redis
-from pilot_helpers import opened, wait_for
+from pilot_helpers import opened, send, wait_for
 
 from memory.errors import NotFound
 from memory.store import MemoryStore
@@ -14,16 +14,6 @@ from tui.app import MemchatApp
 from tui.screens.dialogs import ProfilePicker
 
 SIZE = (110, 34)
-
-
-async def send(app, pilot, text: str):
-    app.chat.prompt.focus()
-    app.chat.prompt.insert(text)
-    await pilot.press("enter")
-    await wait_for(pilot, lambda: len(app.chat.transcript.views()) >= 2, what="turn start")
-    reply = [v for v in app.chat.transcript.views() if v.role == "assistant"][-1]
-    await wait_for(pilot, lambda: not app.chat.streaming, what="the reply to finish")
-    return reply
 
 
 @pytest.fixture
