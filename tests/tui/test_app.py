@@ -361,3 +361,28 @@ async def test_the_app_takes_over_the_pipeline_when_the_worker_dies(redis_url, m
                 assert "worker ok" in app.chat.status.worker
         finally:
             queue.unbind()
+
+
+async def test_a_huge_paste_is_sent_and_stored_whole_but_drawn_cut(app, fake_llm):
+    from textual import events
+
+    from tui.widgets.message import SHOW_MAX
+
+    fake_llm.script("Got it.")
+    paste = ("lorem ipsum dolor sit amet " * 8_000)[:200_000] + " UNIQUETOKEN42"
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(app, pilot)
+        app.chat.prompt.focus()
+        app.post_message(events.Paste(paste))  # as the terminal driver delivers it
+        await wait_for(pilot, lambda: "UNIQUETOKEN42" in app.chat.prompt.text, what="the paste")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: len(app.chat.transcript.views()) == 2, what="the turn")
+        await wait_for(pilot, lambda: not app.chat.streaming, what="the reply")
+        user = app.chat.transcript.views()[0]
+        assert user.text == paste  # copy (c) gets all of it
+        note = str(user.query_one(".message-note").render())
+        assert f"first {SHOW_MAX:,} of {len(paste):,} characters" in note
+        assert "UNIQUETOKEN42" not in user.body.source  # not drawn
+        assert fake_llm.last_messages()[-1]["content"] == paste  # sent whole
+        (stored,) = [m for m in app.store.messages(app.chat.conversation_id) if m.role == "user"]
+        assert stored.content == paste

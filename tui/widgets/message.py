@@ -16,6 +16,22 @@ from tui.widgets.memories import MemoriesUsed
 from tui.widgets.safe_text import for_markdown, plain
 
 _FENCE = re.compile(r"```[^\n]*\n(.*?)(?:```|\Z)", re.S)
+SHOW_MAX = 20_000  # characters of a message drawn; a 1 MB paste would freeze the app for seconds
+
+
+def shown(text: str) -> str:
+    """What the body draws of ``text``: made safe, and cut at SHOW_MAX characters."""
+    return for_markdown(text if len(text) <= SHOW_MAX else text[:SHOW_MAX])
+
+
+def cut_note(text: str) -> str:
+    """The note under a message too long to draw whole ("" when it is drawn whole)."""
+    if len(text) <= SHOW_MAX:
+        return ""
+    return (
+        f"Showing the first {SHOW_MAX:,} of {len(text):,} characters: the whole message is "
+        "stored and sent, and c copies all of it."
+    )
 
 
 def code_blocks(text: str) -> list[str]:
@@ -60,7 +76,7 @@ class MessageView(Vertical, can_focus=True):
 
     def compose(self) -> ComposeResult:
         yield Label(plain(self._header()), classes="message-header")
-        yield Markdown(for_markdown(self.text), classes="message-body")
+        yield Markdown(shown(self.text), classes="message-body")
         yield Static("", classes="message-note")
         if self.role == "assistant":
             yield MemoriesUsed()
@@ -116,11 +132,20 @@ class MessageView(Vertical, can_focus=True):
             self._stream = None
         if text is not None and text != self.text:
             self.text = text
-            await self.body.update(for_markdown(text))
+            await self.body.update(shown(text))
+            self._note_cut()
 
     async def set_text(self, text: str) -> None:
         self.text = text
-        await self.body.update(for_markdown(text))
+        await self.body.update(shown(text))
+        self._note_cut()
+
+    def on_mount(self) -> None:
+        self._note_cut()
+
+    def _note_cut(self) -> None:
+        if note := cut_note(self.text):
+            self.note(note)
 
     # ------------------------------------------------------------------ actions
     def action_copy(self) -> None:
