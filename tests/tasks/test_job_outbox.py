@@ -54,11 +54,15 @@ def test_jobs_queued_during_a_redis_outage_are_kept_and_replayed(outage, llm):
 
         outage.ensure_running()  # Redis is back (same data dir, its AOF replayed)
         with EmbeddedConsumer(store, workers=1, periodic=False):
-            wait_for(lambda: len(_facts(store)) >= 2 and not store.deferred_count(), timeout=30)
+            # both extractions and the summary kept during the outage run
+            wait_for(lambda: len(_facts(store)) >= 3 and not store.deferred_count(), timeout=30)
         assert store.deferred_count(all_profiles=True) == 0
         facts = _facts(store)
-        assert "The user lives in Lisbon." in facts
-        assert "The user prefers black coffee." in facts
+        assert facts == [
+            "The user lives in Lisbon.",
+            "The user prefers black coffee.",
+            "The user talked about where they live.",  # the summary
+        ]
 
         # Replaying again (a crash between queueing and deleting a row) adds nothing.
         store.defer_job("extract", [lisbon.id, None], f"extract:{lisbon.id}")
