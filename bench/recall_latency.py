@@ -7,6 +7,11 @@ including the query embedding, over queries that are partly paraphrases, partly 
 A lexical-only recall (no vector tier) runs in the same process as the baseline.
 
     python bench/recall_latency.py [--sizes 10000,100000] [--queries 200]
+        [--embedding fp32|int8] [--ingest-only] [--breakdown]
+
+--embedding int8 runs the int8 copy of the model (made once into the run's data dir, before
+the clock starts). --breakdown also times the embedder alone on the same texts, and the
+Chroma writes alone with those vectors, so the ingest time can be split.
 """
 
 from __future__ import annotations
@@ -128,7 +133,50 @@ def timed_recalls(store, queries: list[str]) -> list[float]:
     return out
 
 
-def run_size(n: int, n_queries: int, seed: int = 7) -> dict[str, float]:
+def use_int8(store, home: str) -> None:
+    """Give ``store`` a vector tier with the int8 embedder (cached under the data dir)."""
+    from memory.embedder import get_embedder
+    from memory.vectors import VectorIndex
+
+    emb = get_embedder(
+        os.environ["MEMCHAT_EMBEDDING_MODEL"], quantize=True, cache_dir=Path(home) / "models"
+    )
+    store._vectors = VectorIndex(path=store.settings.chroma_path, embedder=emb)
+
+
+def breakdown(store, texts: list[str]) -> dict[str, float]:
+    """The embedder alone on the same texts, then Chroma writes alone with those vectors."""
+    vec, out = store.vectors, {}
+    t = time.perf_counter()
+    vectors = vec.embedder.embed(texts)
+    out["embed_only_per_s"] = round(len(texts) / (time.perf_counter() - t))
+    from memory.indexer import memory_doc
+    from memory.rows import row_to_memory
+
+    ids = [f"bench:{i}" for i in range(len(texts))]
+    meta = memory_doc(row_to_memory(store.db.query("SELECT * FROM memories LIMIT 1")[0]))[1]
+    t = time.perf_counter()
+    for start in range(0, len(ids), 256):
+        vec.upsert_vectors(
+            "bench",
+            ids[start : start + 256],
+            vectors[start : start + 256],
+            [meta] * len(ids[start : start + 256]),
+        )
+    out["chroma_only_per_s"] = round(len(texts) / (time.perf_counter() - t))
+    vec.reset("bench")
+    return out
+
+
+def run_size(
+    n: int,
+    n_queries: int,
+    seed: int = 7,
+    *,
+    embedding: str = "fp32",
+    ingest_only: bool = False,
+    split: bool = False,
+) -> dict[str, float | str]:
     from memory.store import MemoryStore
 
     home = tempfile.mkdtemp(prefix=f"memchat-lat-{n}-")
@@ -137,13 +185,16 @@ def run_size(n: int, n_queries: int, seed: int = 7) -> dict[str, float]:
     rng = random.Random(seed)
     texts = [sentence(rng) for _ in range(n)]
     queries = [rng.choice(QUERIES) for _ in range(n_queries)]
-    res: dict[str, float] = {
+    res: dict[str, float | str] = {
         "memories": n,
         "avg_words": round(statistics.mean(len(t.split()) for t in texts), 1),
     }
     with MemoryStore(start_redis=False) as store:
+        if embedding == "int8":
+            use_int8(store, home)
         vec = store.vectors
         vec.embedder.load()
+        res["embedder"] = repr(vec.embedder)
         t = time.perf_counter()
         for start in range(0, n, 1000):
             with store.db.tx():
@@ -153,7 +204,12 @@ def run_size(n: int, n_queries: int, seed: int = 7) -> dict[str, float]:
         store.index_pending()
         total_s = time.perf_counter() - t
         res["ingest_sqlite_per_s"] = round(n / sql_s)
+        res["ingest_vectors_per_s"] = round(n / (total_s - sql_s))
         res["ingest_total_per_s"] = round(n / total_s)
+        if split:
+            res.update(breakdown(store, texts))
+        if ingest_only:
+            return res
         lat = timed_recalls(store, queries)
         res["recall_p50_ms"], res["recall_p95_ms"] = round(pct(lat, 50), 1), round(pct(lat, 95), 1)
         t_embed = []
@@ -175,12 +231,22 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sizes", default="10000,100000")
     p.add_argument("--queries", type=int, default=200)
+    p.add_argument("--embedding", choices=("fp32", "int8"), default="fp32")
+    p.add_argument("--ingest-only", action="store_true", help="skip the recall latency part")
+    p.add_argument("--breakdown", action="store_true", help="time embedder and Chroma alone")
     args = p.parse_args(argv)
     os.environ.setdefault(
         "MEMCHAT_EMBEDDING_MODEL", str(ROOT.parent / "shared" / "models" / "all-MiniLM-L6-v2")
     )
     for n in (int(s) for s in args.sizes.split(",") if s.strip()):
-        for k, v in run_size(n, args.queries).items():
+        res = run_size(
+            n,
+            args.queries,
+            embedding=args.embedding,
+            ingest_only=args.ingest_only,
+            split=args.breakdown,
+        )
+        for k, v in res.items():
             print(f"{n}.{k}: {v}", flush=True)
 
 

@@ -53,6 +53,12 @@ class MemorySettings(BaseModel):
     retention_days: int | None = Field(
         None, ge=1, description="Drop unpinned memories not used for this long."
     )
+    embedding_int8: bool = Field(
+        False,
+        description="Embed with an int8 copy of the model, made once under the data dir "
+        "(~1.5x faster ingest, vectors ~0.99 cosine to fp32). "
+        "Env: MEMCHAT_MEMORY__EMBEDDING_INT8.",
+    )
     purge_after_days: int = Field(
         30, ge=0, description="Soft-deleted memories are purged after this grace period."
     )

@@ -4,7 +4,8 @@ SQLite is the system of record. Every memory/message write queues an ``index_out
 the same transaction; ``replay_outbox`` applies those rows to Chroma and deletes them only
 once Chroma accepted the write, so a crash between the two stores is repaired on the next
 replay. ``reindex`` throws a profile's collection away and rebuilds it from SQLite (also the
-answer to a collection built with another embedding model).
+answer to a collection built with another embedding model). Both embed the next batch while
+a background thread writes the last one to Chroma (``_Pipeline``).
 
 Chroma ids: ``mem:<memory id>`` and ``msg:<message id>``. A message is embedded with a little
 context -- the session date and the turns just before it in its conversation -- because a
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from itertools import chain
 from typing import Any
@@ -25,7 +27,7 @@ log = logging.getLogger("memchat.indexer")
 
 MEM_PREFIX, MSG_PREFIX = "mem:", "msg:"
 CONTEXT_TURNS = 2  # turns before a message embedded with it
-BATCH = 256  # outbox rows / items handled per Chroma write
+BATCH = 512  # outbox rows / items embedded per call (bigger: less padding, fewer stalls)
 MAX_ATTEMPTS = 5  # outbox rows failing this often are left for `memchat memory reindex`
 EPISODE = "episode"  # the section reported for chat turns
 
@@ -99,6 +101,51 @@ def pending_count(store) -> int:
     )
 
 
+# ---------------------------------------------------------------------------------- pipeline
+class _Pipeline:
+    """Chroma writes run on one background thread, at most one batch in flight, in order,
+    while the caller embeds the next batch. ``then(result)`` runs on the caller's thread
+    (SQLite bookkeeping stays there) once the write is done; a failed write calls
+    ``failed(error)`` instead, or raises from ``finish``/``submit`` when there is none."""
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: tuple[Future, Callable, Callable | None] | None = None
+
+    def submit(self, write: Callable[[], Any], then: Callable, failed: Callable | None = None):
+        self.finish()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="index-write")
+        self._pending = (self._pool.submit(write), then, failed)
+
+    def finish(self) -> None:
+        if self._pending is None:
+            return
+        fut, then, failed = self._pending
+        self._pending = None
+        try:
+            result = fut.result()
+        except Exception as e:
+            if failed is None:
+                raise
+            failed(e)
+            return
+        then(result)
+
+    def __enter__(self) -> _Pipeline:
+        return self
+
+    def __exit__(self, exc_type, *_exc) -> None:
+        try:
+            if exc_type is None:
+                self.finish()
+            elif self._pending is not None:  # let the write land, report the first error
+                self._pending[0].exception()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+
+
 # ---------------------------------------------------------------------------------- replay
 def replay_outbox(store, limit: int | None = None) -> int:
     """Apply pending outbox rows (every profile) to the vector tier; returns rows applied.
@@ -110,49 +157,65 @@ def replay_outbox(store, limit: int | None = None) -> int:
     vec = store.vectors
     if vec is None:
         return 0
-    applied, last_id = 0, 0
-    while limit is None or applied < limit:
-        take = BATCH if limit is None else min(BATCH, limit - applied)
-        rows = store.db.query(
-            "SELECT id, profile, kind, item_id, op FROM index_outbox WHERE id > ? AND attempts < ? "
-            "ORDER BY id LIMIT ?",
-            (last_id, MAX_ATTEMPTS, take),
-        )
-        if not rows:
-            break
-        last_id = rows[-1]["id"]
-        by_profile: dict[str, list[dict]] = {}
-        for r in rows:
-            by_profile.setdefault(r["profile"], []).append(r)
-        for profile, group in by_profile.items():
-            applied += _apply(store, vec, profile, group)
-    return applied
+    applied, last_id = [0], 0
+    with _Pipeline() as pipe:
+        while limit is None or applied[0] < limit:
+            take = BATCH if limit is None else min(BATCH, limit - applied[0])
+            rows = store.db.query(
+                "SELECT id, profile, kind, item_id, op FROM index_outbox WHERE id > ? "
+                "AND attempts < ? ORDER BY id LIMIT ?",
+                (last_id, MAX_ATTEMPTS, take),
+            )
+            if not rows:
+                break
+            last_id = rows[-1]["id"]
+            by_profile: dict[str, list[dict]] = {}
+            for r in rows:
+                by_profile.setdefault(r["profile"], []).append(r)
+            for profile, group in by_profile.items():
+                _apply(store, vec, profile, group, pipe, applied)
+            if limit is not None:  # the count decides the next batch: wait for this one
+                pipe.finish()
+    return applied[0]
 
 
-def _apply(store, vec, profile: str, rows: list[dict]) -> int:
+def _apply(store, vec, profile: str, rows: list[dict], pipe: _Pipeline, applied: list[int]):
     outbox_ids = [r["id"] for r in rows]
+
+    def done(_result=None) -> None:
+        _done(store, outbox_ids)
+        applied[0] += len(rows)
+
+    def failed(e: Exception) -> None:  # keep the rows, note why, carry on with other profiles
+        log.warning("vector index write failed for %d outbox rows: %s", len(rows), e)
+        _mark_failed(store, outbox_ids, f"{type(e).__name__}: {e}")
+
     try:
         if vec.model_mismatch(profile):  # built with another model: rebuild the whole profile
             log.warning(
                 "profile %s was indexed with another embedding model; re-embedding", profile
             )
+            pipe.finish()
             reindex(store.for_profile(profile) if profile != store.profile else store)
-            return len(rows)
+            done()
+            return
         last: dict[tuple[str, str], str] = {}
         for r in rows:  # collapse to the last op per item
             last.pop((r["kind"], r["item_id"]), None)
             last[(r["kind"], r["item_id"])] = r["op"]
         upserts, deletes = _plan(store, last)
+        embedded = vec.embed_items(upserts) if upserts else None
+    except Exception as e:  # noqa: BLE001
+        failed(e)
+        return
+
+    def write() -> None:
         if deletes:
             vec.delete(profile, deletes)
-        if upserts:
-            vec.upsert(profile, upserts)
-    except Exception as e:  # noqa: BLE001 - keep the rows, note why, carry on with other profiles
-        log.warning("vector index write failed for %d outbox rows: %s", len(rows), e)
-        _mark_failed(store, outbox_ids, f"{type(e).__name__}: {e}")
-        return 0
-    _done(store, outbox_ids)
-    return len(rows)
+        if embedded is not None:
+            vec.upsert_vectors(profile, *embedded)
+
+    pipe.submit(write, done, failed)
 
 
 def _plan(store, last: dict[tuple[str, str], str]) -> tuple[list[tuple[str, str, dict]], list[str]]:
@@ -242,26 +305,36 @@ def reindex(store, progress: Callable[[int, int], None] | None = None) -> int:
         or 0
     )
     vec.reset(store.profile)
-    done, batch = 0, []
+    done, batch = [0], []
     if progress:
         progress(0, total)
     items = chain(
         ((chroma_id("memory", m.id), *memory_doc(m)) for m in _live_memories(store)),
         _message_docs(store),
     )
-    for item in items:
-        batch.append(item)
-        if len(batch) >= BATCH:
-            done += vec.upsert(store.profile, batch)
-            batch = []
+
+    def flush(pipe: _Pipeline, batch: list) -> None:
+        embedded = vec.embed_items(batch)  # while the previous batch is written
+
+        def written(_result=None, n: int = len(embedded[0])) -> None:
+            done[0] += n
             if progress:
-                progress(done, total)
-    if batch:
-        done += vec.upsert(store.profile, batch)
+                progress(done[0], total)
+
+        pipe.submit(lambda: vec.upsert_vectors(store.profile, *embedded), written)
+
+    with _Pipeline() as pipe:
+        for item in items:
+            batch.append(item)
+            if len(batch) >= BATCH:
+                flush(pipe, batch)
+                batch = []
+        if batch:
+            flush(pipe, batch)
     if progress:
-        progress(done, max(total, done))
+        progress(done[0], max(total, done[0]))
     with store.db.tx() as conn:
         conn.execute(
             "DELETE FROM index_outbox WHERE profile = ? AND id <= ?", (store.profile, high)
         )
-    return done
+    return done[0]

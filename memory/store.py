@@ -477,7 +477,11 @@ class MemoryStore:
                 from memory.embedder import get_embedder
                 from memory.vectors import VectorIndex
 
-                embedder = get_embedder(self.settings.embedding_model)
+                embedder = get_embedder(
+                    self.settings.embedding_model,
+                    quantize=self.settings.memory.embedding_int8,
+                    cache_dir=self.settings.home / "models",
+                )
                 if embedder is None:
                     self._vectors = None
                 else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 import threading
 
 import numpy as np
@@ -139,3 +140,63 @@ def test_flat_folder_name(tmp_path):
     emb = Embedder(flat)
     assert emb.name == "my-model"
     assert emb.model_dir == flat.resolve()
+
+
+def test_parallel_batches_match_one_thread(embedder):
+    texts = [f"note {i}: " + "the garden needs water " * (i % 9) for i in range(40)]
+    serial = Embedder(MODEL_DIR, threads=1)
+    assert serial.threads == 1 and embedder.threads >= 1
+    np.testing.assert_allclose(
+        embedder.embed(texts, batch_size=4), serial.embed(texts, batch_size=4), atol=1e-5
+    )
+
+
+def test_quantize_needs_a_cache_dir():
+    with pytest.raises(ValueError, match="cache_dir"):
+        Embedder(MODEL_DIR, quantize=True)
+
+
+def test_int8_falls_back_to_fp32_without_onnx(tmp_path, monkeypatch, embedder, caplog):
+    monkeypatch.setitem(sys.modules, "onnx", None)  # `import onnx` raises ImportError
+    emb = Embedder(MODEL_DIR, quantize=True, cache_dir=tmp_path / "models")
+    assert emb.variant == "int8"
+    text = "My sister lives in Lisbon"
+    assert float(emb.embed_one(text) @ embedder.embed_one(text)) > 0.9999
+    assert emb.variant == "fp32" and "onnx" in caplog.text
+    assert list((tmp_path / "models").iterdir()) == []
+
+
+def test_int8_model_is_made_once_privately_and_agrees_with_fp32(tmp_path, embedder):
+    pytest.importorskip("onnx")
+    cache = tmp_path / "models"
+    emb = Embedder(MODEL_DIR, quantize=True, cache_dir=cache)
+    texts = [
+        "My daughter starts kindergarten in September",
+        "when does the kid begin school?",
+        "I prefer dark roast coffee in the morning, no sugar.",
+        "The stock market fell today",
+        "Tomasz booked a weekend hiking in the Alps with two friends from work",
+        "",
+    ]
+    q, f = emb.embed(texts), embedder.embed(texts)
+    assert emb.variant == "int8" and emb.name == embedder.name
+    cos = np.sum(q * f, axis=1)
+    assert cos.mean() > 0.98 and cos.min() > 0.95, cos
+    assert float(q[0] @ q[1]) > float(q[0] @ q[3]) + 0.2  # paraphrase still beats unrelated
+    [model] = cache.iterdir()  # no temp files left behind
+    assert model.name.startswith("all-MiniLM-L6-v2-") and model.suffix == ".onnx"
+    assert oct(cache.stat().st_mode & 0o777) == "0o700"
+    assert oct(model.stat().st_mode & 0o777) == "0o600"
+    assert model.stat().st_size < (MODEL_DIR / "onnx" / "model.onnx").stat().st_size / 3
+    made = model.stat().st_mtime_ns
+    again = Embedder(MODEL_DIR, quantize=True, cache_dir=cache)
+    np.testing.assert_allclose(again.embed(texts), q, atol=1e-5)
+    assert model.stat().st_mtime_ns == made  # reused, not made again
+
+
+def test_get_embedder_keeps_variants_apart(tmp_path):
+    plain = get_embedder(MODEL_DIR)
+    int8 = get_embedder(MODEL_DIR, quantize=True, cache_dir=tmp_path / "models")
+    assert int8 is not plain and int8.quantize and not plain.quantize
+    assert get_embedder(MODEL_DIR, quantize=True, cache_dir=tmp_path / "models") is int8
+    assert get_embedder(MODEL_DIR, quantize=True) is plain  # no cache dir: fp32

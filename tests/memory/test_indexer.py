@@ -39,10 +39,10 @@ def test_replay_collapses_ops_and_empties_the_outbox(store):
 
 
 def test_outbox_repairs_a_crash_between_sqlite_and_chroma(store, monkeypatch):
-    def boom(self, profile, items):
+    def boom(self, profile, *args, **kwargs):
         raise RuntimeError("chroma went away")
 
-    monkeypatch.setattr(VectorIndex, "upsert", boom)
+    monkeypatch.setattr(VectorIndex, "upsert_vectors", boom)
     m = store.add_memory(PARAPHRASE[0])
     assert store.index_pending() == 0
     [row] = outbox_rows(store)
@@ -53,6 +53,34 @@ def test_outbox_repairs_a_crash_between_sqlite_and_chroma(store, monkeypatch):
     assert store.index_pending() == 1
     assert outbox_rows(store) == []
     assert store.recall(PARAPHRASE[1], limit=1, token_budget=None)[0].id == m.id
+
+
+def test_pipelined_batches_fail_alone_and_keep_their_order(store, monkeypatch):
+    """Batches are embedded while the previous one is written: a failing write marks only
+    its own rows, and an item upserted in one batch and deleted in the next ends deleted."""
+    import memory.indexer as indexer
+
+    monkeypatch.setattr(indexer, "BATCH", 2)
+    mems = [store.add_memory(f"Fact {i} about the garden and tomato number {i}") for i in range(3)]
+    store.delete_memory(mems[2].id)  # batches: [add 0, add 1] [add 2, delete 2]
+    doomed = [store.add_memory(f"Written while Chroma is down, part {i}") for i in (1, 2)]
+    keep = store.add_memory("And this one after it came back")  # batch 4 alone
+    real = VectorIndex.upsert_vectors
+
+    def flaky(self, profile, ids, *args, **kwargs):
+        if f"mem:{doomed[0].id}" in ids:
+            raise RuntimeError("chroma hiccup")
+        return real(self, profile, ids, *args, **kwargs)
+
+    monkeypatch.setattr(VectorIndex, "upsert_vectors", flaky)
+    assert store.index_pending() == 5
+    rows = outbox_rows(store)
+    assert [r["item_id"] for r in rows] == [m.id for m in doomed]
+    assert all(r["attempts"] == 1 and "chroma hiccup" in r["last_error"] for r in rows)
+    assert store.vectors.ids(store.profile) == {f"mem:{m.id}" for m in (mems[0], mems[1], keep)}
+    monkeypatch.setattr(VectorIndex, "upsert_vectors", real)
+    assert store.index_pending(limit=5) == 2 and outbox_rows(store) == []
+    assert {f"mem:{m.id}" for m in doomed} <= store.vectors.ids(store.profile)
 
 
 def test_writes_without_a_vector_tier_are_indexed_later(monkeypatch, model_dir, tmp_path):
@@ -69,7 +97,7 @@ def test_writes_without_a_vector_tier_are_indexed_later(monkeypatch, model_dir, 
         assert outbox_rows(s) == []
 
 
-def test_reindex_rebuilds_after_the_chroma_dir_is_lost(model_dir):
+def test_reindex_rebuilds_after_the_chroma_dir_is_lost(model_dir, monkeypatch):
     with MemoryStore(start_redis=False) as s:
         m = s.add_memory(PARAPHRASE[0])
         for text in ("I like jazz", "The car needs new tyres", "Dentist on Friday at 3"):
@@ -85,8 +113,9 @@ def test_reindex_rebuilds_after_the_chroma_dir_is_lost(model_dir):
     with MemoryStore(start_redis=False) as s:
         assert s.vectors.count(s.profile) == 0
         calls = []
+        monkeypatch.setattr("memory.indexer.BATCH", 2)  # three pipelined batches
         assert s.reindex(progress=lambda done, total: calls.append((done, total))) == 5
-        assert calls[0] == (0, 5) and calls[-1] == (5, 5)
+        assert calls == [(0, 5), (2, 5), (4, 5), (5, 5), (5, 5)]
         assert s.vectors.count(s.profile) == 5
         assert s.recall(PARAPHRASE[1], limit=1, token_budget=None)[0].id == m.id
 
