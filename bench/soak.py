@@ -81,9 +81,15 @@ def _reply(body: dict) -> str:
         return "Noted."
     new = user.split("NEW TURNS:", 1)[-1]
     mems = [
-        {"content": f"The user's favourite colour was {hue}.", "section": "facts", "importance": 0.4,
-         "source_message_ids": [mid]}
-        for mid, hue in re.findall(r"\[id=([0-9a-f]+) [^\]]*\] user: turn \d+: my favourite colour today is (\w+)", new)
+        {
+            "content": f"The user's favourite colour was {hue}.",
+            "section": "facts",
+            "importance": 0.4,
+            "source_message_ids": [mid],
+        }
+        for mid, hue in re.findall(
+            r"\[id=([0-9a-f]+) [^\]]*\] user: turn \d+: my favourite colour today is (\w+)", new
+        )
     ]
     return json.dumps({"memories": mems})
 
@@ -102,27 +108,55 @@ def run_soak(seconds: float) -> dict:
     env = {**os.environ, "MEMCHAT_TASKS_DEBOUNCE": "0", "PYTHONPATH": str(ROOT)}
     with FakeLLM() as fake:
         fake.script(reply_fn=_reply, default=True)
-        env.update({"MEMCHAT_MODEL": "openai/fake-model", "MEMCHAT_API_BASE": fake.url, "OPENAI_API_KEY": "sk-soak"})
+        env.update(
+            {
+                "MEMCHAT_MODEL": "openai/fake-model",
+                "MEMCHAT_API_BASE": fake.url,
+                "OPENAI_API_KEY": "sk-soak",
+            }
+        )
         with MemoryStore() as store:  # create the data dir and start the embedded Redis first
             store.add_memory("soak test started")
-            worker = subprocess.Popen([sys.executable, "-m", "tui", "worker"], env=env,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "tui", "worker"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             time.sleep(3)  # the worker's litellm import
             until = time.time() + seconds
             procs = {
-                "chat": subprocess.Popen([sys.executable, "-c", CHAT, str(until)], env=env,
-                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
-                **{name: subprocess.Popen([sys.executable, "-c", WRITER, name, str(until)], env=env,
-                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                   for name in ("writer1", "writer2")},
+                "chat": subprocess.Popen(
+                    [sys.executable, "-c", CHAT, str(until)],
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                ),
+                **{
+                    name: subprocess.Popen(
+                        [sys.executable, "-c", WRITER, name, str(until)],
+                        env=env,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE,
+                        text=True,
+                    )
+                    for name in ("writer1", "writer2")
+                },
             }
             out: dict = {"seconds": seconds}
             for name, p in procs.items():
                 stdout, stderr = p.communicate(timeout=seconds + 120)
                 got = json.loads(stdout.strip().splitlines()[-1])
-                out[name] = {"ops": got["ops"], "per_s": round(got["ops"] / seconds, 1),
-                             "p95_ms": round(_p95(got["lat"]) * 1000, 1), "errors": got["errors"],
-                             "locked_in_stderr": "locked" in stderr, "conversation": got.get("conversation")}
+                out[name] = {
+                    "ops": got["ops"],
+                    "per_s": round(got["ops"] / seconds, 1),
+                    "p95_ms": round(_p95(got["lat"]) * 1000, 1),
+                    "errors": got["errors"],
+                    "locked_in_stderr": "locked" in stderr,
+                    "conversation": got.get("conversation"),
+                }
             # let the worker drain what the chat queued, then stop it as a user would
             deadline = time.time() + 60
             while time.time() < deadline:
@@ -136,11 +170,13 @@ def run_soak(seconds: float) -> dict:
             out["worker"] = {"exit_code": worker.returncode, "locked_in_stderr": "locked" in werr}
             for name in ("writer1", "writer2"):
                 out[name]["stored"] = store.db.scalar(
-                    "SELECT COUNT(*) FROM memories WHERE content LIKE ?", (f"{name} fact number %",))
+                    "SELECT COUNT(*) FROM memories WHERE content LIKE ?", (f"{name} fact number %",)
+                )
             conv = out["chat"]["conversation"]
             out["chat"]["messages_stored"] = len(store.messages(conv))
             out["extracted"] = store.db.scalar(
-                "SELECT COUNT(*) FROM memories WHERE content LIKE 'The user''s favourite colour was %'")
+                "SELECT COUNT(*) FROM memories WHERE content LIKE 'The user''s favourite colour was %'"
+            )
             out["integrity"] = store.db.integrity()
     return out
 
@@ -150,9 +186,14 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=120)
     args = ap.parse_args()
     home = Path(tempfile.mkdtemp(prefix="mcsoak-", dir="/tmp"))
-    os.environ.update({"MEMCHAT_HOME": str(home), "MEMCHAT_CONFIG": str(home / "none.toml"),
-                       "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-                       "MEMCHAT_EMBEDDING_MODEL": str(ROOT.parent / "shared" / "models" / "all-MiniLM-L6-v2")})
+    os.environ.update(
+        {
+            "MEMCHAT_HOME": str(home),
+            "MEMCHAT_CONFIG": str(home / "none.toml"),
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "MEMCHAT_EMBEDDING_MODEL": str(ROOT.parent / "shared" / "models" / "all-MiniLM-L6-v2"),
+        }
+    )
     for var in ("REDIS_URL", "CHROMA_URL"):
         os.environ.pop(var, None)
     res = run_soak(args.seconds)
@@ -165,7 +206,9 @@ def main() -> None:
     print(f"writes_lost: {sum(res[n]['ops'] - res[n]['stored'] for n in ('writer1', 'writer2'))}")
     print(f"chat_messages_lost: {2 * res['chat']['ops'] - res['chat']['messages_stored']}")
     print(f"memories_extracted: {res['extracted']}")
-    print(f"locked_errors: {sum(bool(res[n]['locked_in_stderr']) for n in ('chat', 'writer1', 'writer2', 'worker'))}")
+    print(
+        f"locked_errors: {sum(bool(res[n]['locked_in_stderr']) for n in ('chat', 'writer1', 'writer2', 'worker'))}"
+    )
     print(f"worker_exit_code: {res['worker']['exit_code']}")
     print(f"integrity: {res['integrity']}")
 

@@ -155,6 +155,23 @@ def test_large_upsert_chunks_and_ids_paging(index, monkeypatch):
     assert index.ids("default") == {f"id{i}" for i in range(1, 30, 2)}
 
 
+def test_embed_items_then_upsert_vectors_equals_upsert(index, embedder):
+    items = [
+        ("a", "My cat is called Ziggy", {"n": 1}),
+        ("b", "first", {}),
+        ("b", "Bonds rallied", {}),
+    ]
+    ids, vectors, metas = index.embed_items(items)
+    assert ids == ["a", "b"] and metas == [{"n": 1}, {}]  # duplicate ids: the last wins
+    assert vectors.shape == (2, 384)
+    np.testing.assert_allclose(vectors[1], embedder.embed_one("Bonds rallied"), atol=1e-5)
+    assert index.count("default") == 0  # embedding alone writes nothing
+    index.upsert_vectors("default", ids, vectors, metas)
+    assert index.query("default", "what is my cat's name", k=1)[0][0] == "a"
+    none_ids, none_vectors, none_metas = index.embed_items([])
+    assert none_ids == [] and none_metas == [] and none_vectors.shape == (0, 384)
+
+
 def test_collection_name_rules():
     import re
 
