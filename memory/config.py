@@ -56,7 +56,7 @@ class MemorySettings(BaseModel):
     embedding_int8: bool = Field(
         False,
         description="Embed with an int8 copy of the model, made once under the data dir "
-        "(~1.5x faster ingest, vectors ~0.99 cosine to fp32; needs `pip install 'memchat[int8]'`). "
+        "(~1.5x faster ingest, vectors ~0.99 cosine to fp32; needs the onnx package: pip install -e '.[int8]'). "
         "Env: MEMCHAT_MEMORY__EMBEDDING_INT8.",
     )
     purge_after_days: int = Field(
