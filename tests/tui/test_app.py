@@ -363,7 +363,7 @@ async def test_the_app_takes_over_the_pipeline_when_the_worker_dies(redis_url, m
             queue.unbind()
 
 
-async def test_a_huge_paste_is_sent_and_stored_whole_but_drawn_cut(app, fake_llm):
+async def test_a_huge_paste_is_held_behind_a_placeholder_sent_whole_and_drawn_cut(app, fake_llm):
     from textual import events
 
     from tui.widgets.message import SHOW_MAX
@@ -373,16 +373,25 @@ async def test_a_huge_paste_is_sent_and_stored_whole_but_drawn_cut(app, fake_llm
     async with app.run_test(size=SIZE) as pilot:
         await opened(app, pilot)
         app.chat.prompt.focus()
-        app.post_message(events.Paste(paste))  # as the terminal driver delivers it
-        await wait_for(pilot, lambda: "UNIQUETOKEN42" in app.chat.prompt.text, what="the paste")
+        app.post_message(events.Paste("before "))  # as the terminal driver delivers them
+        app.post_message(events.Paste(paste))
+        held = f"[pasted text #1: 1 line, {len(paste):,} characters]"
+        await wait_for(pilot, lambda: app.chat.prompt.text == "before " + held, what="the paste")
+        await pilot.press(*" after")
         await pilot.press("enter")
         await wait_for(pilot, lambda: len(app.chat.transcript.views()) == 2, what="the turn")
         await wait_for(pilot, lambda: not app.chat.streaming, what="the reply")
+        sent = "before " + paste + " after"
         user = app.chat.transcript.views()[0]
-        assert user.text == paste  # copy (c) gets all of it
+        assert user.text == sent  # copy (c) gets all of it
         note = str(user.query_one(".message-note").render())
-        assert f"first {SHOW_MAX:,} of {len(paste):,} characters" in note
+        assert f"first {SHOW_MAX:,} of {len(sent):,} characters" in note
         assert "UNIQUETOKEN42" not in user.body.source  # not drawn
-        assert fake_llm.last_messages()[-1]["content"] == paste  # sent whole
+        assert fake_llm.last_messages()[-1]["content"] == sent  # sent whole
         (stored,) = [m for m in app.store.messages(app.chat.conversation_id) if m.role == "user"]
-        assert stored.content == paste
+        assert stored.content == sent
+        # up recalls it behind a placeholder again, and Enter would send it whole
+        app.chat.prompt.focus()
+        await pilot.press("up")
+        await wait_for(pilot, lambda: app.chat.prompt.text.startswith("[pasted text #1"), what="up")
+        assert app.chat.prompt.expanded(app.chat.prompt.text) == sent

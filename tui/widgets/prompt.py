@@ -3,12 +3,17 @@ on the first/last line walk through earlier prompts (persisted by the screen).""
 
 from __future__ import annotations
 
+import re
+
 from textual import events
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
 
 from tui.widgets.safe_text import pasted, visible
+
+PASTE_INLINE = 4_000  # characters: a longer paste is held aside behind a one-line placeholder
+_HELD = re.compile(r"\[pasted text #(\d+): [\d,]+ lines?, [\d,]+ characters\]")
 
 
 class PromptInput(TextArea):
@@ -32,6 +37,7 @@ class PromptInput(TextArea):
         self.prompt_history: list[str] = []  # oldest first; set by the screen
         self._index: int | None = None  # position in history while browsing
         self._draft = ""
+        self._held: dict[int, str] = {}  # placeholder number -> the pasted text it stands for
 
     # These bindings have priority (TextArea would otherwise take Enter and the arrows), so the
     # App runs them as soon as the key arrives, possibly before this widget has inserted the
@@ -41,7 +47,7 @@ class PromptInput(TextArea):
         self.call_later(self._submit)
 
     def _submit(self) -> None:
-        text = self.text.strip()
+        text = self.expanded(self.text).strip()
         if text:
             self.post_message(self.Submitted(self, text))
 
@@ -62,13 +68,33 @@ class PromptInput(TextArea):
         event.prevent_default()  # instead of TextArea's own paste handler
         if self.read_only:
             return
-        result = self.replace(pasted(event.text), *self.selection)
+        result = self.replace(self._hold(pasted(event.text)), *self.selection)
         self.move_cursor(result.end_location)
         self.focus()
 
+    def _hold(self, text: str) -> str:
+        """``text``, or for a long one a placeholder that stands for it until it is sent (a
+        TextArea redraws slowly with a huge text in it; deleting the placeholder drops it)."""
+        if len(text) <= PASTE_INLINE:
+            return text
+        n = max(self._held, default=0) + 1
+        self._held[n] = text
+        lines = text.count("\n") + 1
+        return f"[pasted text #{n}: {lines:,} line{'s' if lines > 1 else ''}, {len(text):,} characters]"
+
+    def expanded(self, text: str) -> str:
+        """``text`` with every placeholder replaced by the paste it stands for."""
+        return _HELD.sub(lambda m: self._held.get(int(m.group(1)), m.group(0)), text)
+
+    def clear(self):
+        self._held.clear()
+        return super().clear()
+
     def set_prompt(self, text: str) -> None:
-        """Load a past prompt; control characters shown, as a TextArea would draw them raw."""
-        self.load_text(visible(text))
+        """Load a past prompt (a long one behind a placeholder); control characters shown, as a
+        TextArea would draw them raw."""
+        self._held.clear()
+        self.load_text(self._hold(visible(text)))
         self.move_cursor(self.document.end)
 
     def action_history(self, step: int) -> None:
@@ -87,7 +113,7 @@ class PromptInput(TextArea):
         if self._index is None:
             if step > 0:
                 return
-            self._draft = self.text
+            self._draft = self.expanded(self.text)
             self._index = len(self.prompt_history)
         self._index += step
         if self._index < 0:
