@@ -277,11 +277,11 @@ async def test_a_paste_into_the_prompt_loses_its_escapes_and_keeps_its_text(chat
         prompt.post_message(
             events.Paste(
                 "ls output: \x1b[1;34mdocs\x1b[0m \x1b]52;c;aGk=\x07\x1b[2J\x1b[Hnotes.txt\r\n"
-                "nul\x00here"
+                "nul\x00here\rsent as CR by the terminal"
             )
         )
         await wait_for(pilot, lambda: "notes.txt" in prompt.text, what="the paste")
-        assert prompt.text == "ls output: docs notes.txt\nnul\u2400here"
+        assert prompt.text == "ls output: docs notes.txt\nnul\u2400here\nsent as CR by the terminal"
         assert_inert(app)
 
 

@@ -52,8 +52,9 @@ _ESCAPES = re.compile(
 
 def pasted(text: str) -> str:
     """Text pasted into an input: terminal escape sequences (colours copied from a terminal,
-    OSC clipboard writes) dropped, other control characters shown as symbols, CR LF as LF."""
-    return visible(_ESCAPES.sub("", text))
+    OSC clipboard writes) dropped, other control characters shown as symbols. Terminals send a
+    pasted line break as CR, so CR LF and a lone CR are line breaks here."""
+    return visible(_ESCAPES.sub("", text).replace("\r\n", "\n").replace("\r", "\n"))
 
 
 def for_markdown(text: str) -> str:
