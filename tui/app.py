@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from textual import work
+from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -164,6 +164,14 @@ class MemchatApp(App):
         if self.run_worker_inside:
             self._start_consumer()
         self.set_interval(HEALTH_SECONDS, self._check_health)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Paste) and not event.is_forwarded:
+            # Every input (prompt, search, dialogs) gets a paste without terminal escapes.
+            from tui.widgets.safe_text import pasted
+
+            event.text = pasted(event.text)
+        await super().on_event(event)
 
     def _apply_ui_settings(self) -> None:
         ui = self.settings.ui

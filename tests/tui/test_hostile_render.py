@@ -264,7 +264,7 @@ async def inspector_ready(app, pilot) -> InspectorScreen:
     return app.screen
 
 
-async def test_a_paste_into_the_prompt_loses_its_escapes_and_keeps_its_text(chat_app):
+async def test_a_paste_into_the_prompt_loses_its_escapes_and_keeps_its_text(chat_app, fake_llm):
     """Colour codes copied from a terminal, an OSC 52 clipboard write and a clear-screen in a
     paste never reach the terminal; the words survive, other controls show as symbols."""
     from textual import events
@@ -274,7 +274,7 @@ async def test_a_paste_into_the_prompt_loses_its_escapes_and_keeps_its_text(chat
         await opened(app, pilot)
         prompt = app.chat.prompt
         prompt.focus()
-        prompt.post_message(
+        app.post_message(  # as the terminal driver delivers a paste
             events.Paste(
                 "ls output: \x1b[1;34mdocs\x1b[0m \x1b]52;c;aGk=\x07\x1b[2J\x1b[Hnotes.txt\r\n"
                 "nul\x00here\rsent as CR by the terminal"
@@ -282,6 +282,13 @@ async def test_a_paste_into_the_prompt_loses_its_escapes_and_keeps_its_text(chat
         )
         await wait_for(pilot, lambda: "notes.txt" in prompt.text, what="the paste")
         assert prompt.text == "ls output: docs notes.txt\nnul\u2400here\nsent as CR by the terminal"
+        assert_inert(app)
+        await pilot.press("ctrl+f")  # any other input too: the sidebar's search
+        search = app.focused
+        assert isinstance(search, Input)
+        app.post_message(events.Paste("\x1b[31mmiso\x1b[0m\x1b]52;c;aGk=\x07"))
+        await wait_for(pilot, lambda: "miso" in search.value, what="the paste in the search")
+        assert search.value == "miso"
         assert_inert(app)
 
 
