@@ -5,7 +5,7 @@ the same transaction; ``replay_outbox`` applies those rows to Chroma and deletes
 once Chroma accepted the write, so a crash between the two stores is repaired on the next
 replay. ``reindex`` throws a profile's collection away and rebuilds it from SQLite (also the
 answer to a collection built with another embedding model). Both embed the next batch while
-a background thread writes the last one to Chroma (``_Pipeline``).
+a background thread writes the last one to Chroma (memory.write_pipeline).
 
 Chroma ids: ``mem:<memory id>`` and ``msg:<message id>``. A message is embedded with a little
 context -- the session date and the turns just before it in its conversation -- because a
@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from itertools import chain
 from typing import Any
 
 from memory.models import Memory, Message
+from memory.write_pipeline import WritePipeline
 
 log = logging.getLogger("memchat.indexer")
 
@@ -101,51 +101,6 @@ def pending_count(store) -> int:
     )
 
 
-# ---------------------------------------------------------------------------------- pipeline
-class _Pipeline:
-    """Chroma writes run on one background thread, at most one batch in flight, in order,
-    while the caller embeds the next batch. ``then(result)`` runs on the caller's thread
-    (SQLite bookkeeping stays there) once the write is done; a failed write calls
-    ``failed(error)`` instead, or raises from ``finish``/``submit`` when there is none."""
-
-    def __init__(self) -> None:
-        self._pool: ThreadPoolExecutor | None = None
-        self._pending: tuple[Future, Callable, Callable | None] | None = None
-
-    def submit(self, write: Callable[[], Any], then: Callable, failed: Callable | None = None):
-        self.finish()
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="index-write")
-        self._pending = (self._pool.submit(write), then, failed)
-
-    def finish(self) -> None:
-        if self._pending is None:
-            return
-        fut, then, failed = self._pending
-        self._pending = None
-        try:
-            result = fut.result()
-        except Exception as e:
-            if failed is None:
-                raise
-            failed(e)
-            return
-        then(result)
-
-    def __enter__(self) -> _Pipeline:
-        return self
-
-    def __exit__(self, exc_type, *_exc) -> None:
-        try:
-            if exc_type is None:
-                self.finish()
-            elif self._pending is not None:  # let the write land, report the first error
-                self._pending[0].exception()
-        finally:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
-
-
 # ---------------------------------------------------------------------------------- replay
 def replay_outbox(store, limit: int | None = None) -> int:
     """Apply pending outbox rows (every profile) to the vector tier; returns rows applied.
@@ -158,7 +113,7 @@ def replay_outbox(store, limit: int | None = None) -> int:
     if vec is None:
         return 0
     applied, last_id = [0], 0
-    with _Pipeline() as pipe:
+    with WritePipeline() as pipe:
         while limit is None or applied[0] < limit:
             take = BATCH if limit is None else min(BATCH, limit - applied[0])
             rows = store.db.query(
@@ -179,7 +134,7 @@ def replay_outbox(store, limit: int | None = None) -> int:
     return applied[0]
 
 
-def _apply(store, vec, profile: str, rows: list[dict], pipe: _Pipeline, applied: list[int]):
+def _apply(store, vec, profile: str, rows: list[dict], pipe: WritePipeline, applied: list[int]):
     outbox_ids = [r["id"] for r in rows]
 
     def done(_result=None) -> None:
@@ -313,7 +268,7 @@ def reindex(store, progress: Callable[[int, int], None] | None = None) -> int:
         _message_docs(store),
     )
 
-    def flush(pipe: _Pipeline, batch: list) -> None:
+    def flush(pipe: WritePipeline, batch: list) -> None:
         embedded = vec.embed_items(batch)  # while the previous batch is written
 
         def written(_result=None, n: int = len(embedded[0])) -> None:
@@ -323,7 +278,7 @@ def reindex(store, progress: Callable[[int, int], None] | None = None) -> int:
 
         pipe.submit(lambda: vec.upsert_vectors(store.profile, *embedded), written)
 
-    with _Pipeline() as pipe:
+    with WritePipeline() as pipe:
         for item in items:
             batch.append(item)
             if len(batch) >= BATCH:
