@@ -267,15 +267,11 @@ class MemchatApp(App):
         try:
             from tasks import api as tasks_api
 
+            other = self._consumer is None and tasks_api.worker_alive(store)
             redis_up = store.short.primary is not None and not store.short.degraded
-            if redis_up and self._consumer is None and not tasks_api.worker_alive(store):
+            if redis_up and self._consumer is None and not other:
                 self._ensure_consumer()  # the worker that ran the pipeline is gone: take over
-
-            alive = (
-                "worker ok"
-                if self._consumer is not None or tasks_api.worker_alive(store)
-                else "no worker"
-            )
+            alive = "worker ok" if self._consumer is not None or other else "no worker"
             worker = f"{alive} · {tasks_api.pending_count(store)} pending"
         except Exception:  # noqa: BLE001 - the pipeline is optional here
             pass

@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
 
-from tui.widgets.safe_text import pasted, visible
+from tui.widgets.safe_text import visible
 
 PASTE_INLINE = 4_000  # characters: a longer paste is held aside behind a one-line placeholder
 _HELD = re.compile(r"\[pasted text #(\d+): [\d,]+ lines?, [\d,]+ characters\]")
@@ -62,13 +62,12 @@ class PromptInput(TextArea):
         self._draft = ""
 
     async def _on_paste(self, event: events.Paste) -> None:
-        """Insert a paste without its terminal escapes (TextArea would draw them raw, and the
-        terminal would obey them): colour codes copied from a terminal are dropped, other
-        control characters shown as symbols."""
+        """Insert a paste, a long one behind a placeholder. (The app has already taken the
+        terminal escapes out of it: MemchatApp.on_event cleans every paste.)"""
         event.prevent_default()  # instead of TextArea's own paste handler
         if self.read_only:
             return
-        result = self.replace(self._hold(pasted(event.text)), *self.selection)
+        result = self.replace(self._hold(event.text), *self.selection)
         self.move_cursor(result.end_location)
         self.focus()
 
