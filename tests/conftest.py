@@ -139,6 +139,20 @@ def redis_url(redis_server, monkeypatch):
     return redis_server
 
 
+@pytest.fixture
+def stoppable_redis(tmp_path, monkeypatch):
+    """A private Redis memchat reaches through REDIS_URL, which the test can stop (an outage)
+    and start again (same data dir, its AOF replayed)."""
+    from memory.redis_server import EmbeddedRedis
+    from tasks import queue
+
+    server = EmbeddedRedis(tmp_path / "external-redis")
+    monkeypatch.setenv("REDIS_URL", server.ensure_running())
+    yield server
+    queue.unbind()
+    server.stop()
+
+
 # --------------------------------------------------------------------------- home and env
 @pytest.fixture(autouse=True)
 def home(tmp_path, monkeypatch) -> Path:

@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
 from pipeline_fakes import exchange, wait_for
 
-from tasks import api, queue
-
-
-@pytest.fixture
-def outage(tmp_path, monkeypatch):
-    """A Redis memchat reaches through REDIS_URL, which the test can stop and start again."""
-    from memory.redis_server import EmbeddedRedis
-
-    server = EmbeddedRedis(tmp_path / "external-redis")
-    monkeypatch.setenv("REDIS_URL", server.ensure_running())
-    yield server
-    queue.unbind()
-    server.stop()
+from tasks import api
 
 
 def _facts(store) -> list[str]:
     return sorted(m.content for m in store.list_memories(limit=100))
 
 
-def test_jobs_queued_during_a_redis_outage_are_kept_and_replayed(outage, llm):
+def test_jobs_queued_during_a_redis_outage_are_kept_and_replayed(stoppable_redis, llm):
     from memory.config import load_settings
     from memory.store import MemoryStore
     from tasks.consumer import EmbeddedConsumer, run_once
@@ -34,7 +21,7 @@ def test_jobs_queued_during_a_redis_outage_are_kept_and_replayed(outage, llm):
         assert store.short.mode == "redis-url" and not store.short.degraded
         lisbon, coffee = store.new_conversation(), store.new_conversation()
 
-        outage.stop()  # Redis goes away mid-conversation
+        stoppable_redis.stop()  # Redis goes away mid-conversation
         outcomes = []
         for i in range(3):  # both conversations go on; every turn is stored in SQLite
             _, a = exchange(store, lisbon.id, f"I moved to Lisbon last month ({i})")
@@ -52,7 +39,7 @@ def test_jobs_queued_during_a_redis_outage_are_kept_and_replayed(outage, llm):
         assert api.snapshot(store)["deferred"] == 3
         assert len(store.messages(lisbon.id)) == len(store.messages(coffee.id)) == 6
 
-        outage.ensure_running()  # Redis is back (same data dir, its AOF replayed)
+        stoppable_redis.ensure_running()  # Redis is back (same data dir, its AOF replayed)
         with EmbeddedConsumer(store, workers=1, periodic=False):
             # both extractions and the summary kept during the outage run
             wait_for(lambda: len(_facts(store)) >= 3 and not store.deferred_count(), timeout=30)
@@ -72,7 +59,7 @@ def test_jobs_queued_during_a_redis_outage_are_kept_and_replayed(outage, llm):
         store.close()
 
 
-def test_a_deferred_job_updated_during_replay_is_replayed_again(outage, llm):
+def test_a_deferred_job_updated_during_replay_is_replayed_again(stoppable_redis, llm):
     """The row is deleted only if nobody updated it after it was read (no lost newer turn)."""
     from memory.config import load_settings
     from memory.store import MemoryStore

@@ -7,22 +7,16 @@ import pytest
 from pilot_helpers import opened, send, wait_for
 
 import tui.app as app_module
-from memory.redis_server import EmbeddedRedis
-from tasks import api, queue
+from tasks import api
 from tui.app import MemchatApp
 
 SIZE = (110, 34)
 
 
 @pytest.fixture
-def server(tmp_path, monkeypatch):
-    """A Redis reached through REDIS_URL that the test stops and starts again."""
-    s = EmbeddedRedis(tmp_path / "external-redis")
-    monkeypatch.setenv("REDIS_URL", s.ensure_running())
+def server(stoppable_redis, monkeypatch):
     monkeypatch.setattr(app_module, "HEALTH_SECONDS", 0.3)
-    yield s
-    queue.unbind()
-    s.stop()
+    return stoppable_redis
 
 
 async def test_redis_outage_in_the_chat_app(server, fake_llm):
