@@ -289,31 +289,25 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             )
         else:
-            self._send_json(
-                404,
-                {
-                    "error": {
-                        "message": f"no route {self.path}",
-                        "type": "invalid_request_error",
-                        "code": None,
-                    }
-                },
-            )
+            self._no_route()
+
+    def _no_route(self) -> None:
+        self._send_json(
+            404,
+            {
+                "error": {
+                    "message": f"no route {self.path}",
+                    "type": "invalid_request_error",
+                    "code": None,
+                }
+            },
+        )
 
     def do_POST(self) -> None:  # noqa: N802
         _, body = self._read_body()
         self._record(body)
         if not self.path.rstrip("/").endswith("/chat/completions"):
-            self._send_json(
-                404,
-                {
-                    "error": {
-                        "message": f"no route {self.path}",
-                        "type": "invalid_request_error",
-                        "code": None,
-                    }
-                },
-            )
+            self._no_route()
             return
         body = body if isinstance(body, dict) else {}
         b = self.owner._next()
