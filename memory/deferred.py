@@ -26,17 +26,14 @@ class DeferredJobs:
         t = now()
         key = key or f"{name}:{t}"
         with self.db.tx() as conn:
-            conn.execute(
+            row = conn.execute(
                 "INSERT INTO job_outbox (profile, name, key, args, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (profile, key) DO UPDATE SET"
                 " name = excluded.name, args = excluded.args, updated_at = excluded.updated_at,"
-                " version = job_outbox.version + 1",
+                " version = job_outbox.version + 1"
+                " RETURNING id",
                 (profile, name, key, json.dumps(args), t, t),
-            )
-            row = conn.execute(
-                "SELECT id FROM job_outbox WHERE profile = ? AND key = ?",
-                (profile, key),
             ).fetchone()
         return int(row[0])
 
