@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from memory.errors import MemchatError
-from memory.fsutil import private_dir
+from memory.fsutil import private_dir, write_private_atomically
 from memory.migrations import LATEST
 
 MANIFEST = "manifest.json"
@@ -97,10 +97,7 @@ def _write_backup(store, dest: Path) -> None:
         "files": {"memchat.db": _sha256(db_copy)},
         "chroma": (dest / "chroma").exists(),
     }
-    tmp = dest / f".{MANIFEST}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2))
-    tmp.chmod(0o600)
-    tmp.replace(dest / MANIFEST)
+    write_private_atomically(dest / MANIFEST, [json.dumps(manifest, indent=2)])
 
 
 def _discard(dest: Path, created: bool) -> None:
