@@ -180,15 +180,42 @@ class Chats:
         )
 
     def search_messages(
-        self, profile: str, query: str, *, limit: int = 50, conversation_id: str | None = None
+        self,
+        profile: str,
+        query: str,
+        *,
+        limit: int = 50,
+        conversation_id: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
     ) -> list[tuple[Message, float]]:
-        """Lexical (FTS5 BM25) search over chat turns; higher score is better."""
+        """Lexical (FTS5 BM25) search over chat turns; higher score is better.
+
+        ``since``/``until`` keep turns written in [since, until)."""
         expr = fts.selective_match(self.db.conn, "messages_fts", query)
         if not expr:
             return []
-        where, params = "t.profile = ? AND t.role IN ('user', 'assistant')", (profile,)
-        if conversation_id:
-            where += " AND t.conversation_id = ?"
-            params = (profile, conversation_id)
-        rows = fts.ranked_rows(self.db, "messages_fts", "messages", expr, where, params, limit)
+        where, params = "t.profile = ? AND t.role IN ('user', 'assistant')", [profile]
+        for cond, value in (
+            ("t.conversation_id = ?", conversation_id),
+            ("t.created_at >= ?", since),
+            ("t.created_at < ?", until),
+        ):
+            if value is not None:
+                where += f" AND {cond}"
+                params.append(value)
+        rows = fts.ranked_rows(
+            self.db, "messages_fts", "messages", expr, where, tuple(params), limit
+        )
         return [(row_to_message(r), float(r["_score"])) for r in rows]
+
+    def message_ids_between(
+        self, profile: str, since: float, until: float, limit: int
+    ) -> list[str]:
+        """Ids of up to ``limit`` chat turns written in [since, until), oldest first."""
+        rows = self.db.query(
+            "SELECT id FROM messages WHERE profile = ? AND created_at >= ? AND created_at < ? "
+            "AND role IN ('user', 'assistant') ORDER BY created_at LIMIT ?",
+            (profile, since, until, limit),
+        )
+        return [r["id"] for r in rows]

@@ -1,7 +1,9 @@
 """Recall: the memories and past chat turns that matter for a query, best first, with reasons.
 
 1. Candidates: FTS5 BM25 over memories and over chat turns, the nearest vectors (over-fetched,
-   never a Chroma ``where`` filter: that is ~40x slower), and pinned memories.
+   never a Chroma ``where`` filter: that is ~40x slower), and pinned memories. When the query
+   names a date ("on 3 June 2023", "in March 2024"; memory.timeexpr), the turns of that span
+   are searched too, lexically and by exact similarity, as extra lists in the fusion.
 2. Fuse by reciprocal rank, then nudge with recency, importance, pins and use (memory.ranking).
 3. Re-check every candidate against its SQLite row -- the vector tier can lag -- and apply the
    filters there; superseded, expired, deleted and pending memories never come back.
@@ -14,9 +16,9 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from memory import ranking
+from memory import ranking, timeexpr
 from memory.indexer import EPISODE, MAX_ATTEMPTS, chroma_id, day, replay_outbox, split_id
 from memory.models import Memory, Message, Provenance, RecallFilters, RecallHit, now
 from memory.rows import row_to_message
@@ -31,6 +33,8 @@ MIN_SIM = 0.15  # a vector-only candidate less similar than this is noise
 BEFORE, AFTER = 1, 1  # turns around a recalled message that may come back with it
 ADAPTIVE = True  # ...only a question and its answer, or a neighbour that is itself relevant
 RELATED = 0.5  # "itself relevant": scored at least this fraction of the anchor
+W_DATED = 1.0  # weight of the searches inside a date the query names (memory.timeexpr)
+DATED_MAX = 400  # a span with more turns than this gets the lexical search only
 
 
 @dataclass
@@ -42,7 +46,7 @@ class _Cand:
     lexical: float = 0.0
     memory: Memory | None = None
     message: Message | None = None
-    extra: dict[str, float] = field(default_factory=dict)
+    dated: bool = False  # inside a date the query names
 
 
 def _drain_small_outbox(store, f: RecallFilters) -> None:
@@ -140,17 +144,32 @@ def _pinned_ids(store) -> list[str]:
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="memchat-recall")
 
 
-def _vector_hits(store, vec, query: str, k: int, f: RecallFilters) -> list[tuple[str, float]]:
+def _vector_hits(
+    store, vec, query: str, k: int, f: RecallFilters, dated: list[tuple[float, float]]
+) -> tuple[list[tuple[str, float]], list[list[tuple[str, float]]]]:
+    """The nearest vectors, and for each date span the query names, its turns by similarity."""
     try:
         _drain_small_outbox(store, f)
-        hits = vec.query(store.profile, query, k)
+        if k <= 0 or vec.count(store.profile) == 0:  # count is ~0.3 ms; embedding ~8 ms
+            return [], []
+        qv = vec.embedder.embed_one(query)
+        hits = vec.query_vector(store.profile, qv, k)
+        spans = []
+        for since, until in dated:
+            ids = store.chats.message_ids_between(store.profile, since, until, DATED_MAX + 1)
+            if len(ids) <= DATED_MAX:
+                near = vec.similarities(store.profile, qv, [chroma_id("message", i) for i in ids])
+                spans.append(near[:k])
     except Exception as e:  # noqa: BLE001 - the lexical tier still answers
         log.warning("vector recall failed, using lexical recall only: %s", e)
-        return []
-    return [(cid, sim) for cid, sim in hits if sim >= MIN_SIM]
+        return [], []
+    return [(c, s) for c, s in hits if s >= MIN_SIM], [
+        [(c, s) for c, s in near if s >= MIN_SIM] for near in spans
+    ]
 
 
-def _candidates(store, query: str, f: RecallFilters) -> dict[tuple[str, str], _Cand]:
+def _candidates(store, query: str, f: RecallFilters) -> tuple[dict[tuple[str, str], _Cand], float]:
+    """Every retriever's candidates with their fused score, and the most a candidate can get."""
     k = FETCH_FILTERED if _restrictive(f) else FETCH
     cands: dict[tuple[str, str], _Cand] = {}
     lists: list[tuple[list[str], float]] = []
@@ -158,44 +177,58 @@ def _candidates(store, query: str, f: RecallFilters) -> dict[tuple[str, str], _C
     def cand(kind: str, item_id: str) -> _Cand:
         return cands.setdefault((kind, item_id), _Cand(kind, item_id))
 
-    def ranked(kind: str, hits: list, weight: float, attr: str) -> None:
-        top = max((s for _, s in hits), default=0.0) or 1.0
+    def ranked(kind: str, hits: list, weight: float, top: float = 0.0) -> float:
+        top = top or max((s for _, s in hits), default=0.0) or 1.0
         for obj, s in hits:
             c = cand(kind, obj.id)
-            setattr(c, attr, max(getattr(c, attr), s / top if attr == "lexical" else s))
+            c.lexical = max(c.lexical, s / top)
             if kind == "memory":
                 c.memory = obj
             else:
                 c.message = obj
         lists.append(([chroma_id(kind, o.id) for o, _ in hits], weight))
+        return top
 
     vec = store.vectors
+    # "What did she say on 3 June 2023?": search inside that date as well as everywhere.
+    open_ended = f.since is None and f.until is None
+    dated = timeexpr.spans(query) if open_ended and _wants_messages(f) else []
     # The vector side (query embedding + Chroma) runs beside the lexical side: both release the GIL.
-    pending = _POOL.submit(_vector_hits, store, vec, query, k, f) if vec is not None else None
+    pending = _POOL.submit(_vector_hits, store, vec, query, k, f, dated) if vec else None
     if _wants_memories(f):
-        ranked("memory", store.memories.search(store.profile, query, limit=k), W_LEXICAL, "lexical")
+        ranked("memory", store.memories.search(store.profile, query, limit=k), W_LEXICAL)
         pins = _pinned_ids(store)
         for i in pins:
             cand("memory", i)
         lists.append(([chroma_id("memory", i) for i in pins], W_PINNED))
     if _wants_messages(f):
-        ranked(
-            "message",
-            store.chats.search_messages(
-                store.profile, query, limit=k, conversation_id=f.conversation_id
-            ),
-            W_LEXICAL,
-            "lexical",
-        )
+
+        def turns(since: float | None = None, until: float | None = None) -> list:
+            return store.chats.search_messages(
+                store.profile,
+                query,
+                limit=k,
+                conversation_id=f.conversation_id,
+                since=since,
+                until=until,
+            )
+
+        top = ranked("message", turns(), W_LEXICAL)
+        for since, until in dated:
+            ranked("message", turns(since, until), W_DATED, top)
     if pending is not None:
-        vhits = pending.result()
-        for cid, sim in vhits:
-            c = cand(*split_id(cid))
-            c.vector = max(c.vector, sim)
-        lists.append(([cid for cid, _ in vhits], W_VECTOR))
+        vhits, spans = pending.result()
+        for hits, weight in [(vhits, W_VECTOR)] + [(h, W_DATED) for h in spans]:
+            for cid, sim in hits:
+                c = cand(*split_id(cid))
+                c.vector = max(c.vector, sim)
+            lists.append(([cid for cid, _ in hits], weight))
     for cid, score in ranking.rrf(lists).items():
         cands[split_id(cid)].fused = score
-    return cands
+    for c in cands.values():
+        if dated and c.kind == "message" and c.message is not None:
+            c.dated = timeexpr.within(c.message.created_at, dated)
+    return cands, W_VECTOR + W_LEXICAL + (2 * W_DATED if dated else 0.0)
 
 
 def _load_rows(store, cands: dict[tuple[str, str], _Cand]) -> None:
@@ -293,10 +326,10 @@ def recall(
     f = filters or RecallFilters()
     if limit <= 0 or not query.strip() or (token_budget is not None and token_budget <= 0):
         return []
-    cands = _candidates(store, query, f)
+    cands, weight = _candidates(store, query, f)
     _load_rows(store, cands)
     t_now = now()
-    norm = (ranking.RRF_K + 1) / (W_VECTOR + W_LEXICAL)
+    norm = (ranking.RRF_K + 1) / weight  # 1.0 = first in every list it could be in
     scored: list[tuple[float, _Cand, dict[str, float]]] = []
     for c in cands.values():
         if c.kind == "memory":
@@ -326,12 +359,12 @@ def recall(
                 {
                     "vector": round(c.vector, 4),
                     "lexical": round(c.lexical, 4),
+                    **({"date": 1.0} if c.dated else {}),
                     **{k: round(v, 4) for k, v in parts.items()},
                 },
             )
         )
     scored.sort(key=lambda t: t[0], reverse=True)
-
     covered: set[str] = set()
     strong = {c.id: final for final, c, _ in scored if c.kind == "message"}
 

@@ -271,6 +271,24 @@ class VectorIndex:
 
         return self._call(profile, run, default=[])
 
+    def similarities(
+        self, profile: str, vector: np.ndarray, ids: Sequence[str]
+    ) -> list[tuple[str, float]]:
+        """Cosine similarity of ``vector`` to each stored id of ``ids`` (missing ids are left
+        out), best first: an exact search over a small known set, such as one day's turns."""
+        if not ids:
+            return []
+
+        def run(col: Any) -> list[tuple[str, float]]:
+            got = col.get(ids=list(ids), include=["embeddings"])
+            found = got.get("ids") or []
+            if not len(found):
+                return []
+            sims = np.asarray(got["embeddings"], dtype=np.float32) @ np.asarray(vector, np.float32)
+            return sorted(zip(found, sims.tolist(), strict=True), key=lambda h: h[1], reverse=True)
+
+        return self._call(profile, run, default=[])
+
     def model_mismatch(self, profile: str) -> bool:
         """True when the stored collection was built with another model or dimension."""
         col = self._collection(profile, create=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import pytest
 from click.testing import CliRunner
@@ -216,3 +217,33 @@ def test_memory_scopes_limit_where_a_memory_is_recalled(store):
     assert len(everywhere) == 3  # a search with no context sees every scope
     with pytest.raises(ValueError, match="unknown scope"):
         store.add_memory("x", scope="team")
+
+
+def test_a_date_in_the_query_reaches_that_days_turns(store):
+    """Words alone rank 30 hiking chats above the one from 3 June; naming the day finds it."""
+    base = datetime(2023, 5, 1, 18).timestamp()
+    for i in range(30):  # 1-30 May
+        c = store.new_conversation()
+        store.add_message(
+            c.id,
+            "user",
+            f"We went hiking in the hills again, hiking trip number {i}, great hiking weather",
+            created_at=base + i * 86400,
+        )
+    c = store.new_conversation()
+    target = store.add_message(
+        c.id,
+        "user",
+        "Short hike up the ridge today, mostly mud",
+        created_at=datetime(2023, 6, 3, 18).timestamp(),
+    )
+    store.index_pending()
+
+    def top(query: str) -> list:
+        return [h for h in store.recall(query, limit=5, token_budget=None) if h.kind == "message"]
+
+    assert target.id not in {h.id for h in top("Where did we go hiking?")}
+    hits = top("Where did we go hiking on 3 June 2023?")
+    hit = next(h for h in hits if h.id == target.id)
+    assert hit.scores["date"] == 1.0
+    assert all("date" not in h.scores for h in hits if h.id != target.id)

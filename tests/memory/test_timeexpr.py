@@ -1,0 +1,67 @@
+"""memory.timeexpr: explicit dates in a recall query become time spans; nothing else does."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from memory.timeexpr import spans, within
+
+
+def days(text: str) -> list[tuple[str, str]]:
+    return [
+        (
+            datetime.fromtimestamp(a).strftime("%Y-%m-%d"),
+            datetime.fromtimestamp(b).strftime("%Y-%m-%d"),
+        )
+        for a, b in spans(text)
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "What did Nate do on 25 May, 2022?",
+        "what happened on May 25 2022",
+        "the 25th of May 2022",
+        "on 2022-05-25",
+        "on May 25th, 2022?",
+    ],
+)
+def test_a_day_with_its_month_and_year_is_that_day_and_a_few_after(text):
+    assert days(text) == [("2022-05-25", "2022-05-29")]
+
+
+def test_a_month_with_its_year_and_a_year_after_in():
+    assert days("What did John share in January 2024?") == [("2024-01-01", "2024-02-08")]
+    assert days("Dec. 2023") == [("2023-12-01", "2024-01-08")]
+    assert days("What did he organise in 2024?") == [("2024-01-01", "2025-01-15")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "When did Melanie go camping in June?",  # no year: which June?
+        "What may I cook tonight?",
+        "What did we say yesterday?",  # relative: depends on when it is asked
+        "my PIN is 2023",
+        "",
+    ],
+)
+def test_no_explicit_date_no_span(text):
+    assert spans(text) == []
+
+
+def test_an_impossible_day_falls_back_to_its_month_and_spans_are_capped():
+    assert days("on 31 February 2023") == [("2023-02-01", "2023-03-08")]
+    many = "on 1 May 2023, 2 May 2023, 3 May 2023 and 4 May 2023"
+    assert len(spans(many)) == 3
+
+
+def test_within():
+    found = spans("on 3 June 2023")
+    assert within(datetime(2023, 6, 3, 18).timestamp(), found)
+    assert within(datetime(2023, 6, 5).timestamp(), found)
+    assert not within(datetime(2023, 6, 2, 23).timestamp(), found)
+    assert not within(datetime(2023, 6, 7).timestamp(), found)
