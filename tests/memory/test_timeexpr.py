@@ -9,13 +9,16 @@ import pytest
 from memory.timeexpr import spans, within
 
 
+NOW = datetime(2026, 11, 24, 10, 30).timestamp()  # a Tuesday
+
+
 def days(text: str) -> list[tuple[str, str]]:
     return [
         (
             datetime.fromtimestamp(a).strftime("%Y-%m-%d"),
             datetime.fromtimestamp(b).strftime("%Y-%m-%d"),
         )
-        for a, b in spans(text)
+        for a, b in spans(text, NOW)
     ]
 
 
@@ -27,6 +30,7 @@ def days(text: str) -> list[tuple[str, str]]:
         "the 25th of May 2022",
         "on 2022-05-25",
         "on May 25th, 2022?",
+        "shared on May 25,2022",
     ],
 )
 def test_a_day_with_its_month_and_year_is_that_day_and_a_few_after(text):
@@ -42,9 +46,9 @@ def test_a_month_with_its_year_and_a_year_after_in():
 @pytest.mark.parametrize(
     "text",
     [
-        "When did Melanie go camping in June?",  # no year: which June?
         "What may I cook tonight?",
-        "What did we say yesterday?",  # relative: depends on when it is asked
+        "How was your day today?",  # the present, not a question about the past
+        "this week has been long",
         "my PIN is 2023",
         "",
     ],
@@ -57,6 +61,22 @@ def test_an_impossible_day_falls_back_to_its_month_and_spans_are_capped():
     assert days("on 31 February 2023") == [("2023-02-01", "2023-03-08")]
     many = "on 1 May 2023, 2 May 2023, 3 May 2023 and 4 May 2023"
     assert len(spans(many)) == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "span"),
+    [
+        ("What did we say yesterday?", ("2026-11-23", "2026-11-24")),
+        ("the plan from last week", ("2026-11-16", "2026-11-23")),
+        ("what did I read last month", ("2026-10-01", "2026-11-01")),
+        ("trips last year", ("2025-01-01", "2026-01-01")),
+        ("When did we go camping in June?", ("2026-06-01", "2026-07-01")),  # the latest June
+        ("the deal in December", ("2025-12-01", "2026-01-01")),  # December 2026 has not begun
+        ("what did we do in early March", ("2026-03-01", "2026-04-01")),
+    ],
+)
+def test_relative_dates_count_back_from_now(text, span):
+    assert days(text) == [span]
 
 
 def test_within():
