@@ -18,6 +18,8 @@ from memory.rows import (
 )
 from memory.secrets import redact
 
+# BM25 column weights in messages_ctx_fts: the two turns before count 0.6, the turn itself 1.
+CONTEXT_WEIGHTS = "0.6, 1.0"
 _CONV_MUTABLE = {"title", "model", "system_prompt", "project", "archived", "incognito"}
 _MSG_MUTABLE = {
     "content",
@@ -192,7 +194,37 @@ class Chats:
         """Lexical (FTS5 BM25) search over chat turns; higher score is better.
 
         ``since``/``until`` keep turns written in [since, until)."""
-        expr = fts.selective_match(self.db.conn, "messages_fts", query)
+        return self._search(
+            "messages_fts", "", profile, query, limit, conversation_id, since, until
+        )
+
+    def search_in_context(
+        self,
+        profile: str,
+        query: str,
+        *,
+        limit: int = 50,
+        conversation_id: str | None = None,
+    ) -> list[tuple[Message, float]]:
+        """Like :meth:`search_messages`, but each turn is read together with the two turns
+        before it (their words count for less than the turn's own): an answer is found by the
+        words of the question it answers."""
+        return self._search(
+            "messages_ctx_fts", CONTEXT_WEIGHTS, profile, query, limit, conversation_id, None, None
+        )
+
+    def _search(
+        self,
+        table: str,
+        weights: str,
+        profile: str,
+        query: str,
+        limit: int,
+        conversation_id: str | None,
+        since: float | None,
+        until: float | None,
+    ) -> list[tuple[Message, float]]:
+        expr = fts.selective_match(self.db.conn, table, query)
         if not expr:
             return []
         where, params = "t.profile = ? AND t.role IN ('user', 'assistant')", [profile]
@@ -205,7 +237,7 @@ class Chats:
                 where += f" AND {cond}"
                 params.append(value)
         rows = fts.ranked_rows(
-            self.db, "messages_fts", "messages", expr, where, tuple(params), limit
+            self.db, table, "messages", expr, where, tuple(params), limit, weights
         )
         return [(row_to_message(r), float(r["_score"])) for r in rows]
 

@@ -212,6 +212,57 @@ def _m007_job_outbox(c: sqlite3.Connection) -> None:
     )
 
 
+# The two turns before a chat turn, for messages_ctx_fts. ``m`` is the turn (a row of messages).
+_BEFORE = """(SELECT group_concat(content, char(10)) FROM (
+    SELECT p.content FROM messages p
+    WHERE p.conversation_id = m.conversation_id AND p.role IN ('user', 'assistant')
+      AND (p.created_at < m.created_at OR (p.created_at = m.created_at AND p.rowid < m.rowid))
+    ORDER BY p.created_at DESC, p.rowid DESC LIMIT 2))"""
+# The turn ``x`` (new or old) and the two after it: the rows whose context it is part of.
+_AND_AFTER = """SELECT rowid FROM messages WHERE conversation_id = {x}.conversation_id
+    AND role IN ('user', 'assistant')
+    AND (created_at > {x}.created_at OR (created_at = {x}.created_at AND rowid >= {x}.rowid))
+    ORDER BY created_at, rowid LIMIT 3"""
+
+
+def _refresh_context(x: str) -> str:
+    """SQL that rewrites the messages_ctx_fts rows of turn ``x`` and the two turns after it."""
+    rows = _AND_AFTER.format(x=x)
+    return f"""
+            DELETE FROM messages_ctx_fts WHERE rowid IN ({rows});
+            INSERT INTO messages_ctx_fts(rowid, before, content)
+            SELECT m.rowid, coalesce({_BEFORE}, ''), m.content FROM messages m
+            WHERE m.rowid IN ({rows});"""
+
+
+def _m008_turn_context_fts(c: sqlite3.Connection) -> None:
+    # Each chat turn searchable together with the two turns before it (as its embedding is):
+    # "What is Tim looking forward to at Universal Studios?" finds "the Harry Potter stuff"
+    # said right after Universal Studios came up. A plain FTS5 table (it keeps its own copy of
+    # the text, so deleting a row needs no old values); triggers rewrite the rows a change
+    # touches, so deleted or edited text leaves the neighbours' context too.
+    c.executescript(
+        f"""
+        CREATE VIRTUAL TABLE messages_ctx_fts USING fts5(
+            before, content, tokenize='porter unicode61'
+        );
+        CREATE TRIGGER messages_ctx_ai AFTER INSERT ON messages
+        WHEN new.role IN ('user', 'assistant') BEGIN{_refresh_context("new")}
+        END;
+        CREATE TRIGGER messages_ctx_au AFTER UPDATE OF content, role, created_at ON messages
+        BEGIN
+            DELETE FROM messages_ctx_fts WHERE rowid = old.rowid;{_refresh_context("old")}{_refresh_context("new")}
+        END;
+        CREATE TRIGGER messages_ctx_ad AFTER DELETE ON messages BEGIN
+            DELETE FROM messages_ctx_fts WHERE rowid = old.rowid;{_refresh_context("old")}
+        END;
+        INSERT INTO messages_ctx_fts(rowid, before, content)
+        SELECT m.rowid, coalesce({_BEFORE}, ''), m.content FROM messages m
+        WHERE m.role IN ('user', 'assistant');
+        """
+    )
+
+
 MIGRATIONS: list[Migration] = [
     (1, "core tables: conversations, messages, memories, memory_history", _m001_core),
     (2, "FTS5 over memories and messages, kept in sync by triggers", _m002_fts),
@@ -224,6 +275,7 @@ MIGRATIONS: list[Migration] = [
     ),
     (6, "conversations belong to an optional project (memory scopes)", _m006_conversation_project),
     (7, "outbox for background jobs queued while Redis is down", _m007_job_outbox),
+    (8, "FTS5 over each chat turn with the two turns before it", _m008_turn_context_fts),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -1,9 +1,11 @@
 """Recall: the memories and past chat turns that matter for a query, best first, with reasons.
 
 1. Candidates: FTS5 BM25 over memories and over chat turns, the nearest vectors (over-fetched,
-   never a Chroma ``where`` filter: that is ~40x slower), and pinned memories. When the query
-   names a date ("on 3 June 2023", "in March 2024"; memory.timeexpr), the turns of that span
-   are searched too, lexically and by exact similarity, as extra lists in the fusion.
+   never a Chroma ``where`` filter: that is ~40x slower), and pinned memories. Chat turns are
+   also searched lexically together with the two turns before them (as they are embedded), so
+   an answer is found by the words of its question. When the query names a date ("on 3 June
+   2023", "in March 2024"; memory.timeexpr), the turns of that span are searched too,
+   lexically and by exact similarity, as extra lists in the fusion.
 2. Fuse by reciprocal rank, then nudge with recency, importance, pins and use (memory.ranking).
 3. Re-check every candidate against its SQLite row -- the vector tier can lag -- and apply the
    filters there; superseded, expired, deleted and pending memories never come back.
@@ -33,6 +35,7 @@ MIN_SIM = 0.15  # a vector-only candidate less similar than this is noise
 BEFORE, AFTER = 1, 1  # turns around a recalled message that may come back with it
 ADAPTIVE = True  # ...only a question and its answer, or a neighbour that is itself relevant
 RELATED = 0.5  # "itself relevant": scored at least this fraction of the anchor
+W_CONTEXT = 1.0  # weight of the lexical search over each turn with the two before it
 W_DATED = 1.0  # weight of the searches inside a date the query names (memory.timeexpr)
 DATED_MAX = 400  # a span with more turns than this gets the lexical search only
 
@@ -44,6 +47,7 @@ class _Cand:
     fused: float = 0.0
     vector: float = 0.0
     lexical: float = 0.0
+    context: float = 0.0  # lexical, the turn read with the two before it
     memory: Memory | None = None
     message: Message | None = None
     dated: bool = False  # inside a date the query names
@@ -177,11 +181,11 @@ def _candidates(store, query: str, f: RecallFilters) -> tuple[dict[tuple[str, st
     def cand(kind: str, item_id: str) -> _Cand:
         return cands.setdefault((kind, item_id), _Cand(kind, item_id))
 
-    def ranked(kind: str, hits: list, weight: float, top: float = 0.0) -> float:
+    def ranked(kind: str, hits: list, weight: float, top: float = 0.0, attr="lexical") -> float:
         top = top or max((s for _, s in hits), default=0.0) or 1.0
         for obj, s in hits:
             c = cand(kind, obj.id)
-            c.lexical = max(c.lexical, s / top)
+            setattr(c, attr, max(getattr(c, attr), s / top))
             if kind == "memory":
                 c.memory = obj
             else:
@@ -196,7 +200,10 @@ def _candidates(store, query: str, f: RecallFilters) -> tuple[dict[tuple[str, st
     # The vector side (query embedding + Chroma) runs beside the lexical side: both release the GIL.
     pending = _POOL.submit(_vector_hits, store, vec, query, k, f, dated) if vec else None
     if _wants_memories(f):
-        ranked("memory", store.memories.search(store.profile, query, limit=k), W_LEXICAL)
+        # A memory is its own context: its lexical rank counts for both lexical lists of a turn,
+        # so a fact and a chat turn that rank alike score alike.
+        found = store.memories.search(store.profile, query, limit=k)
+        ranked("memory", found, W_LEXICAL + W_CONTEXT)
         pins = _pinned_ids(store)
         for i in pins:
             cand("memory", i)
@@ -214,6 +221,14 @@ def _candidates(store, query: str, f: RecallFilters) -> tuple[dict[tuple[str, st
             )
 
         top = ranked("message", turns(), W_LEXICAL)
+        ranked(
+            "message",
+            store.chats.search_in_context(
+                store.profile, query, limit=k, conversation_id=f.conversation_id
+            ),
+            W_CONTEXT,
+            attr="context",
+        )
         for since, until in dated:
             ranked("message", turns(since, until), W_DATED, top)
     if pending is not None:
@@ -228,7 +243,7 @@ def _candidates(store, query: str, f: RecallFilters) -> tuple[dict[tuple[str, st
     for c in cands.values():
         if dated and c.kind == "message" and c.message is not None:
             c.dated = timeexpr.within(c.message.created_at, dated)
-    return cands, W_VECTOR + W_LEXICAL + (2 * W_DATED if dated else 0.0)
+    return cands, W_VECTOR + W_LEXICAL + W_CONTEXT + (2 * W_DATED if dated else 0.0)
 
 
 def _load_rows(store, cands: dict[tuple[str, str], _Cand]) -> None:
@@ -359,6 +374,7 @@ def recall(
                 {
                     "vector": round(c.vector, 4),
                     "lexical": round(c.lexical, 4),
+                    **({"context": round(c.context, 4)} if c.kind == "message" else {}),
                     **({"date": 1.0} if c.dated else {}),
                     **{k: round(v, 4) for k, v in parts.items()},
                 },
