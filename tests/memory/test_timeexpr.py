@@ -8,7 +8,6 @@ import pytest
 
 from memory.timeexpr import spans, within
 
-
 NOW = datetime(2026, 11, 24, 10, 30).timestamp()  # a Tuesday
 
 
