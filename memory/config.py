@@ -54,9 +54,9 @@ class MemorySettings(BaseModel):
         None, ge=1, description="Drop unpinned memories not used for this long."
     )
     embedding_int8: bool = Field(
-        False,
-        description="Embed with an int8 copy of the model, made once under the data dir "
-        "(~1.5x faster ingest, vectors ~0.99 cosine to fp32; needs the onnx package: pip install -e '.[int8]'). "
+        True,
+        description="Embed with an int8 copy of the model, made once in model_cache (~1.5x faster "
+        "ingest, about half the memory, the same recall on LoCoMo); false runs the fp32 model. "
         "Env: MEMCHAT_MEMORY__EMBEDDING_INT8.",
     )
     purge_after_days: int = Field(
@@ -122,6 +122,11 @@ class Settings(BaseSettings):
     embedding_model: str | None = Field(
         None, description="Folder with all-MiniLM-L6-v2 ONNX files. Env: MEMCHAT_EMBEDDING_MODEL."
     )
+    model_cache: Path | None = Field(
+        None,
+        description="Where models memchat derives are kept (the int8 embedding model); "
+        "default: <home>/models. Env: MEMCHAT_MODEL_CACHE.",
+    )
     memory: MemorySettings = Field(default_factory=MemorySettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     ui: UISettings = Field(default_factory=UISettings)
@@ -134,7 +139,7 @@ class Settings(BaseSettings):
             raise ValueError("profile names are 1-32 characters: a-z, 0-9, '-' and '_'")
         return v
 
-    @field_validator("home", mode="before")
+    @field_validator("home", "model_cache", mode="before")
     @classmethod
     def _expand_home(cls, v: Any) -> Any:
         return Path(os.path.expandvars(str(v))).expanduser() if v not in (None, "") else v
@@ -157,6 +162,10 @@ class Settings(BaseSettings):
     @property
     def log_dir(self) -> Path:
         return self.home / "logs"
+
+    @property
+    def models_path(self) -> Path:
+        return self.model_cache or self.home / "models"
 
 
 def config_path() -> Path:

@@ -264,7 +264,7 @@ class Embedder:
         return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
 
 
-_cache: dict[tuple[Path, bool], Embedder] = {}
+_cache: dict[tuple[Path, str | None], Embedder] = {}
 _cache_lock = threading.Lock()
 
 
@@ -273,15 +273,15 @@ def get_embedder(
 ) -> Embedder | None:
     """The process-wide Embedder for ``configured`` (see resolve_model_dir), or None.
 
-    ``quantize`` (with ``cache_dir``, e.g. ``<data dir>/models``): the int8 variant."""
+    ``quantize`` (with ``cache_dir``, e.g. ``<data dir>/models``): the int8 variant, one per
+    cache dir."""
     folder = resolve_model_dir(configured)
     if folder is None:
         return None
     quantize = bool(quantize and cache_dir is not None)
+    key = (folder, str(cache_dir) if quantize else None)
     with _cache_lock:
-        emb = _cache.get((folder, quantize))
+        emb = _cache.get(key)
         if emb is None:
-            emb = _cache[(folder, quantize)] = Embedder(
-                folder, quantize=quantize, cache_dir=cache_dir
-            )
+            emb = _cache[key] = Embedder(folder, quantize=quantize, cache_dir=cache_dir)
         return emb

@@ -480,7 +480,7 @@ class MemoryStore:
                 embedder = get_embedder(
                     self.settings.embedding_model,
                     quantize=self.settings.memory.embedding_int8,
-                    cache_dir=self.settings.home / "models",
+                    cache_dir=self.settings.models_path,
                 )
                 if embedder is None:
                     self._vectors = None

@@ -154,8 +154,15 @@ def stoppable_redis(tmp_path, monkeypatch):
 
 
 # --------------------------------------------------------------------------- home and env
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory) -> Path:
+    """One cache of derived models for the session: the int8 embedding model (memchat's
+    default) is made once, not in every test's data dir and every subprocess."""
+    return tmp_path_factory.mktemp("model-cache")
+
+
 @pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch) -> Path:
+def home(tmp_path, monkeypatch, model_cache) -> Path:
     """Each test gets its own data dir and a clean environment."""
     for var in list(os.environ):
         if var.startswith("MEMCHAT_") and var != "MEMCHAT_SHARED":
@@ -167,6 +174,7 @@ def home(tmp_path, monkeypatch) -> Path:
     # the chat app's extra title request would consume replies tests script for the fake LLM
     monkeypatch.setenv("MEMCHAT_UI__LLM_TITLES", "false")
     monkeypatch.setenv("MEMCHAT_CONFIG", str(tmp_path / "config.toml"))
+    monkeypatch.setenv("MEMCHAT_MODEL_CACHE", str(model_cache))
     if MODEL_DIR.exists():
         monkeypatch.setenv("MEMCHAT_EMBEDDING_MODEL", str(MODEL_DIR))
     return h

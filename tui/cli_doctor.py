@@ -86,7 +86,8 @@ def _vectors(store) -> Check:
         "SELECT COUNT(*) FROM index_outbox WHERE profile = ?", (store.profile,)
     )
     note = f", {pending} waiting to be indexed" if pending else ""
-    return "OK", "vectors", f"chroma {where}: {count} vectors, model {model}{note}"
+    variant = "int8" if store.settings.memory.embedding_int8 else "fp32"
+    return "OK", "vectors", f"chroma {where}: {count} vectors, model {model} ({variant}){note}"
 
 
 def _model(settings) -> Check:

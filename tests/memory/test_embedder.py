@@ -200,3 +200,17 @@ def test_get_embedder_keeps_variants_apart(tmp_path):
     assert int8 is not plain and int8.quantize and not plain.quantize
     assert get_embedder(MODEL_DIR, quantize=True, cache_dir=tmp_path / "models") is int8
     assert get_embedder(MODEL_DIR, quantize=True) is plain  # no cache dir: fp32
+
+
+def test_the_store_embeds_with_int8_by_default_and_fp32_when_told(monkeypatch, model_cache):
+    from memory.config import load_settings
+    from memory.store import MemoryStore
+
+    with MemoryStore(load_settings(), start_redis=False) as s:
+        emb = s.vectors.embedder
+        emb.embed_one("warm up")
+        assert emb.quantize and emb.variant == "int8" and emb.cache_dir == model_cache
+        assert [p.suffix for p in model_cache.iterdir()] == [".onnx"]
+    monkeypatch.setenv("MEMCHAT_MEMORY__EMBEDDING_INT8", "false")
+    with MemoryStore(load_settings(), start_redis=False) as s:
+        assert not s.vectors.embedder.quantize
