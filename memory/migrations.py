@@ -235,6 +235,12 @@ def _refresh_context(x: str) -> str:
             WHERE m.rowid IN ({rows});"""
 
 
+# Fill messages_ctx_fts from messages (migration 8, and ``fts.rebuild`` as a repair).
+CONTEXT_BACKFILL = f"""INSERT INTO messages_ctx_fts(rowid, before, content)
+    SELECT m.rowid, coalesce({_BEFORE}, ''), m.content FROM messages m
+    WHERE m.role IN ('user', 'assistant')"""
+
+
 def _m008_turn_context_fts(c: sqlite3.Connection) -> None:
     # Each chat turn searchable together with the two turns before it (as its embedding is):
     # "What is Tim looking forward to at Universal Studios?" finds "the Harry Potter stuff"
@@ -256,9 +262,7 @@ def _m008_turn_context_fts(c: sqlite3.Connection) -> None:
         CREATE TRIGGER messages_ctx_ad AFTER DELETE ON messages BEGIN
             DELETE FROM messages_ctx_fts WHERE rowid = old.rowid;{_refresh_context("old")}
         END;
-        INSERT INTO messages_ctx_fts(rowid, before, content)
-        SELECT m.rowid, coalesce({_BEFORE}, ''), m.content FROM messages m
-        WHERE m.role IN ('user', 'assistant');
+        {CONTEXT_BACKFILL};
         """
     )
 

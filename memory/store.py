@@ -497,6 +497,12 @@ class MemoryStore:
 
         return replay_outbox(self, limit=limit)
 
+    def rebuild_text_index(self) -> None:
+        """Rebuild the full-text indexes (every profile: they are shared) from SQLite's rows."""
+        from memory import fts
+
+        fts.rebuild(self.db)
+
     def reindex(self, progress=None) -> int:
         """Rebuild this profile's vectors from SQLite. ``progress(done, total)`` is called as it goes."""
         from memory.indexer import reindex

@@ -266,8 +266,11 @@ def restore(memory_id: str) -> None:
 
 @memory.command("reindex")
 def reindex() -> None:
-    """Rebuild the vector index of this profile from SQLite (e.g. after changing the embedding model)."""
+    """Rebuild the full-text indexes and this profile's vector index from SQLite (a repair, or
+    after changing the embedding model)."""
     with open_store(start_redis=False) as store:
+        store.rebuild_text_index()
+        click.echo("rebuilt the full-text indexes")
         if store.vectors is None:
             click.echo(
                 "memchat: no embedding model available, so there is no vector index to rebuild; "

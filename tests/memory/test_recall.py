@@ -185,7 +185,7 @@ def test_cli_search_json_and_reindex(redis_url, model_dir):
     assert hits[0]["scores"]["vector"] > 0 and "provenance" in hits[0]
     r = runner.invoke(cli, ["memory", "reindex"])
     assert r.exit_code == 0, r.output
-    assert "reindexed 1 items" in r.output
+    assert "rebuilt the full-text indexes" in r.output and "reindexed 1 items" in r.output
 
 
 def test_memory_scopes_limit_where_a_memory_is_recalled(store):

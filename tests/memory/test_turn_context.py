@@ -124,3 +124,16 @@ def test_a_fact_and_a_chat_turn_that_match_alike_score_alike(monkeypatch, home, 
         [turn] = chat(s, "the staging deploy key is ZX-4471-Q")
         hits = {h.id: h.score for h in s.recall("staging deploy key", token_budget=None)}
         assert hits[fact.id] == pytest.approx(hits[turn.id], rel=0.05)
+
+
+def test_rebuild_repairs_the_full_text_indexes(store):
+    ask, answer = chat(store, "Any plans for the fjord trip?", "Kayaking, mostly")
+    with store.db.tx() as c:  # an index out of step with its rows: emptied, and a stray row
+        c.execute("INSERT INTO messages_fts(messages_fts) VALUES ('delete-all')")
+        c.execute("DELETE FROM messages_ctx_fts")
+        c.execute("INSERT INTO messages_ctx_fts(rowid, before, content) VALUES (999, '', 'ghost')")
+    assert store.search_messages("kayaking") == [] and found(store, "fjord") == []
+
+    store.rebuild_text_index()
+    assert [m.id for m, _ in store.search_messages("kayaking")] == [answer.id]
+    assert found(store, "fjord") == [ask.id, answer.id] and found(store, "ghost") == []
