@@ -5,10 +5,10 @@ words alone rarely reach them (a date is one weak token among many for BM25 and 
 in an embedding). Recall turns each date it finds here into a span and searches inside it as
 well as everywhere (memory.recall).
 
-Read: a day with its month and year; a month with its year; a year after "in"/"during"/"of"/
-"since"; and, counted back from when the question is asked, "yesterday", "last week", "last
-month", "last year" and a month without a year after "in" ("in June": the latest June). Not
-read: "may" and other words that only look like dates, or "today" and "this week", which in
+Read: a day with its month and year; a month with its year; a year after "in"/"during"/"of";
+"since" a year (up to now); and, counted back from when the question is asked, "yesterday",
+"last week", "last month", "last year" and a month without a year after "in" ("in June": the
+latest June). Not read: "may" and other words that only look like dates, or "today" and "this week", which in
 chat mostly describe the present rather than ask about it. Dates are local time, like the
 timestamps memchat stores. A span runs on a little past its date: a thing done on a day is
 often told about in the days after ("what did she get on 25 May?").
@@ -50,7 +50,8 @@ _PATTERNS = (
     ("day", re.compile(rf"\b{_MONTH}\s+{_DAY}(?:\s*,\s*|\s+){_YEAR}\b", re.I)),
     ("day", re.compile(r"\b(?P<year>(?:19|20)\d\d)-(?P<month>[01]\d)-(?P<day>[0-3]\d)\b")),
     ("month", re.compile(rf"\b{_MONTH},?\s+(?:of\s+)?{_YEAR}\b", re.I)),
-    ("year", re.compile(rf"\b(?:in|during|of|since)\s+{_YEAR}\b", re.I)),
+    ("since", re.compile(rf"\bsince\s+{_YEAR}\b", re.I)),
+    ("year", re.compile(rf"\b(?:in|during|of)\s+{_YEAR}\b", re.I)),
     ("last month", re.compile(rf"\b(?:in|during)\s+(?:early\s+|late\s+|mid-?)?{_MONTH}\b", re.I)),
     ("yesterday", re.compile(r"\byesterday\b", re.I)),
     ("last week", re.compile(r"\blast\s+week\b", re.I)),
@@ -84,7 +85,9 @@ def _start(kind: str, m: re.Match, today: datetime) -> datetime | None:
         return None
 
 
-def _end(kind: str, start: datetime) -> datetime:
+def _end(kind: str, start: datetime, today: datetime) -> datetime:
+    if kind == "since":
+        return max(start, today) + timedelta(days=1)
     if kind in ("day", "yesterday"):
         return start + timedelta(days=1)
     if kind == "last week":
@@ -109,7 +112,7 @@ def spans(text: str, now: float | None = None) -> list[tuple[float, float]]:
             if start is None:
                 continue
             taken.append(m.span())
-            end = _end(kind, start) + AFTER.get(kind, timedelta(0))
+            end = _end(kind, start, today) + AFTER.get(kind, timedelta(0))
             span = (start.timestamp(), end.timestamp())
             if span not in found:
                 found.append(span)

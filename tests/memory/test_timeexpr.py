@@ -72,6 +72,7 @@ def test_an_impossible_day_falls_back_to_its_month_and_spans_are_capped():
         ("When did we go camping in June?", ("2026-06-01", "2026-07-01")),  # the latest June
         ("the deal in December", ("2025-12-01", "2026-01-01")),  # December 2026 has not begun
         ("what did we do in early March", ("2026-03-01", "2026-04-01")),
+        ("what changed since 2024", ("2024-01-01", "2026-11-25")),
     ],
 )
 def test_relative_dates_count_back_from_now(text, span):
