@@ -213,6 +213,8 @@ def _m007_job_outbox(c: sqlite3.Connection) -> None:
 
 
 # The two turns before a chat turn, for messages_ctx_fts. ``m`` is the turn (a row of messages).
+# Migration 8's triggers are built from these: change them only in a new migration that
+# recreates the triggers.
 _BEFORE = """(SELECT group_concat(content, char(10)) FROM (
     SELECT p.content FROM messages p
     WHERE p.conversation_id = m.conversation_id AND p.role IN ('user', 'assistant')

@@ -198,7 +198,7 @@ def _candidates(store, query: str, f: RecallFilters) -> tuple[dict[tuple[str, st
     open_ended = f.since is None and f.until is None
     dated = timeexpr.spans(query) if open_ended and _wants_messages(f) else []
     # The vector side (query embedding + Chroma) runs beside the lexical side: both release the GIL.
-    pending = _POOL.submit(_vector_hits, store, vec, query, k, f, dated) if vec else None
+    pending = None if vec is None else _POOL.submit(_vector_hits, store, vec, query, k, f, dated)
     if _wants_memories(f):
         # A memory is its own context: its lexical rank counts for both lexical lists of a turn,
         # so a fact and a chat turn that rank alike score alike.
