@@ -20,30 +20,26 @@ import re
 import time
 from datetime import datetime, timedelta
 
-MONTHS = {
-    m: i
-    for i, names in enumerate(
-        (
-            ("january", "jan"),
-            ("february", "feb"),
-            ("march", "mar"),
-            ("april", "apr"),
-            ("may",),
-            ("june", "jun"),
-            ("july", "jul"),
-            ("august", "aug"),
-            ("september", "sept", "sep"),
-            ("october", "oct"),
-            ("november", "nov"),
-            ("december", "dec"),
-        ),
-        start=1,
-    )
-    for m in names
-}
+_NAMES = (
+    ("january", "jan"),
+    ("february", "feb"),
+    ("march", "mar"),
+    ("april", "apr"),
+    ("may",),
+    ("june", "jun"),
+    ("july", "jul"),
+    ("august", "aug"),
+    ("september", "sept", "sep"),
+    ("october", "oct"),
+    ("november", "nov"),
+    ("december", "dec"),
+)
+MONTHS = {name: i for i, names in enumerate(_NAMES, start=1) for name in names}
 _MONTH = r"(?P<month>" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\.?"
 _YEAR = r"(?P<year>(?:19|20)\d\d)"
 _DAY = r"(?P<day>[0-3]?\d)(?:st|nd|rd|th)?"
+# Without a year only full names count: "in Jan's car" or "in mar" are not months.
+_FULL_MONTH = r"(?P<month>" + "|".join(names[0] for names in _NAMES) + r")"
 # Most specific first: a day, then a month, then a year alone.
 _PATTERNS = (
     ("day", re.compile(rf"\b{_DAY}(?:\s+of)?\s+{_MONTH},?\s+{_YEAR}\b", re.I)),
@@ -52,13 +48,15 @@ _PATTERNS = (
     ("month", re.compile(rf"\b{_MONTH},?\s+(?:of\s+)?{_YEAR}\b", re.I)),
     ("since", re.compile(rf"\bsince\s+{_YEAR}\b", re.I)),
     ("year", re.compile(rf"\b(?:in|during|of)\s+{_YEAR}\b", re.I)),
-    ("last month", re.compile(rf"\b(?:in|during)\s+(?:early\s+|late\s+|mid-?)?{_MONTH}\b", re.I)),
+    (
+        "last month",
+        re.compile(rf"\b(?:in|during)\s+(?:early\s+|late\s+|mid-?)?{_FULL_MONTH}\b", re.I),
+    ),
     ("yesterday", re.compile(r"\byesterday\b", re.I)),
     ("last week", re.compile(r"\blast\s+week\b", re.I)),
     ("last month", re.compile(r"\blast\s+month\b", re.I)),
     ("last year", re.compile(r"\blast\s+year\b", re.I)),
 )
-RELATIVE = {"yesterday", "last week", "last month", "last year"}
 AFTER = {"day": timedelta(days=3), "month": timedelta(days=7), "year": timedelta(days=14)}
 MAX_SPANS = 3
 

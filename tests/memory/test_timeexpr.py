@@ -48,6 +48,7 @@ def test_a_month_with_its_year_and_a_year_after_in():
         "What may I cook tonight?",
         "How was your day today?",  # the present, not a question about the past
         "this week has been long",
+        "what did I leave in Jan's car?",  # a name, not January: no year, so full names only
         "my PIN is 2023",
         "",
     ],
