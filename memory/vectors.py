@@ -248,9 +248,13 @@ class VectorIndex:
 
     def query(self, profile: str, text: str, k: int) -> list[tuple[str, float]]:
         """The ``k`` nearest ids to ``text`` as (id, cosine similarity), best first."""
-        if k <= 0 or self.count(profile) == 0:  # count is ~0.3 ms; embedding ~8 ms
-            return []
-        return self.query_vector(profile, self.embedder.embed_one(text), k)
+        vector = self.embed_query(profile, text) if k > 0 else None
+        return [] if vector is None else self.query_vector(profile, vector, k)
+
+    def embed_query(self, profile: str, text: str) -> np.ndarray | None:
+        """``text``'s vector for ``query_vector``/``similarities``, or None when the profile has
+        no vectors to compare it with (count is ~0.3 ms; embedding a few ms)."""
+        return self.embedder.embed_one(text) if self.count(profile) else None
 
     def query_vector(
         self, profile: str, vector: np.ndarray | Sequence[float], k: int

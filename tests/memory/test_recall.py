@@ -247,3 +247,19 @@ def test_a_date_in_the_query_reaches_that_days_turns(store):
     hit = next(h for h in hits if h.id == target.id)
     assert hit.scores["date"] == 1.0
     assert all("date" not in h.scores for h in hits if h.id != target.id)
+
+
+def test_a_turn_found_only_inside_the_date_says_so(store):
+    """The date's exact similarity search finds a turn no word of the query reaches; its
+    scores name the date like those found by words."""
+    c = store.new_conversation()
+    quiet = store.add_message(
+        c.id,
+        "user",
+        "Trekked up the ridge, boots ruined by mud",
+        created_at=datetime(2023, 6, 3, 18).timestamp(),
+    )
+    store.index_pending()
+    [hit] = [h for h in store.recall("Where did we go hiking on 3 June 2023?") if h.id == quiet.id]
+    assert hit.scores["lexical"] == hit.scores["context"] == 0
+    assert hit.scores["vector"] > 0 and hit.scores["date"] == 1.0
