@@ -8,10 +8,10 @@ well as everywhere (memory.recall).
 Read: a day with its month and year; a month with its year; a year after "in"/"during"/"of";
 "since" a year (up to now); and, counted back from when the question is asked, "yesterday",
 "last week", "last month", "last year" and a month without a year after "in" ("in June": the
-latest June). Not read: "may" and other words that only look like dates, or "today" and "this week", which in
-chat mostly describe the present rather than ask about it. Dates are local time, like the
-timestamps memchat stores. A span runs on a little past its date: a thing done on a day is
-often told about in the days after ("what did she get on 25 May?").
+latest June). Not read: "may" and other words that only look like dates, or "today" and "this
+week", which in chat mostly describe the present rather than ask about it. Dates are local
+time, like the timestamps memchat stores. A span runs on a little past its date: a thing done
+on a day is often told about in the days after ("what did she get on 25 May?").
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ _PATTERNS = (
     ("since", re.compile(rf"\bsince\s+{_YEAR}\b", re.I)),
     ("year", re.compile(rf"\b(?:in|during|of)\s+{_YEAR}\b", re.I)),
     (
-        "last month",
+        "named month",
         re.compile(rf"\b(?:in|during)\s+(?:early\s+|late\s+|mid-?)?{_FULL_MONTH}\b", re.I),
     ),
     ("yesterday", re.compile(r"\byesterday\b", re.I)),
@@ -69,7 +69,7 @@ def _start(kind: str, m: re.Match, today: datetime) -> datetime | None:
         return today - timedelta(days=1)
     if kind == "last week":
         return today - timedelta(days=today.weekday() + 7)
-    if kind == "last month" and month:  # "in June": the latest June that has begun
+    if kind == "named month":  # "in June": the latest June that has begun
         return datetime(today.year - (number > today.month), number, 1)
     if kind == "last month":
         return datetime(today.year - (today.month == 1), (today.month - 2) % 12 + 1, 1)
@@ -90,7 +90,7 @@ def _end(kind: str, start: datetime, today: datetime) -> datetime:
         return start + timedelta(days=1)
     if kind == "last week":
         return start + timedelta(days=7)
-    if kind in ("month", "last month"):
+    if kind in ("month", "named month", "last month"):
         return start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
     return start.replace(year=start.year + 1)
 
