@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
 from memory.config import load_settings
 from memory.forget import forget_about, forget_memory, forget_profile
 from memory.store import MemoryStore
+from tests.canary import files_containing
 
 CANARY = "Xylophonequokka"
-
-
-def _files_containing(root: Path, needle: str) -> list[str]:
-    hits = []
-    for p in root.rglob("*"):
-        if p.is_file() and not p.is_socket() and needle.encode() in p.read_bytes():
-            hits.append(str(p.relative_to(root)))
-    return hits
 
 
 @pytest.fixture
@@ -52,7 +44,7 @@ def test_forget_memory_removes_text_history_vectors_and_quoting_summaries(store,
     assert store.vectors.count(store.profile) == 1
     assert store.recall(CANARY, token_budget=None) == []
     store.close()
-    assert _files_containing(home, CANARY) == []
+    assert files_containing(home, CANARY) == []
 
 
 def test_forget_about_a_topic_reaches_every_tier(store, home):
@@ -80,7 +72,7 @@ def test_forget_about_a_topic_reaches_every_tier(store, home):
     assert [m.content for m in store.list_memories()] == ["The user lives in Porto"]
     _wait_aof_rewrite(store)
     store.close()
-    assert _files_containing(home, CANARY) == []
+    assert files_containing(home, CANARY) == []
 
 
 def test_forget_profile_removes_every_trace_and_spares_others(store, home):
@@ -99,4 +91,4 @@ def test_forget_profile_removes_every_trace_and_spares_others(store, home):
     assert [m.content for m in store.list_memories()] == ["home profile keeps this"]
     _wait_aof_rewrite(store)
     store.close()
-    assert _files_containing(home, CANARY) == []
+    assert files_containing(home, CANARY) == []
