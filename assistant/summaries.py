@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from memory.consolidation import get_mark, set_mark
 from memory.models import Memory, Message
 from memory.secrets import redact
 
@@ -43,7 +42,7 @@ def uncovered(store, conversation_id: str) -> list[Message]:
         for m in store.messages(conversation_id)
         if m.role in ("user", "assistant") and m.content.strip()
     ]
-    last = get_mark(store, _mark(conversation_id))
+    last = store.get_mark(_mark(conversation_id))
     if last:
         ids = [m.id for m in turns]
         if last in ids:
@@ -80,7 +79,7 @@ def summarize(
     covered = [m.id for m in turns]
     if not text:
         return SummaryRun(None, [], p, c, llm.cost(p, c))
-    with store.db.tx():
+    with store.atomic():
         mem = store.add_memory(
             text,
             section="summaries",
@@ -92,7 +91,7 @@ def summarize(
             source_message_ids=covered,
             valid_from=turns[0].created_at,
         )
-        set_mark(store, _mark(conversation_id), covered[-1])
+        store.set_mark(_mark(conversation_id), covered[-1])
     return SummaryRun(mem, covered, p, c, llm.cost(p, c))
 
 

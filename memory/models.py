@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 # The memory sections memchat knows about (the seeds' sections).
 SECTIONS: tuple[str, ...] = (
@@ -197,6 +197,27 @@ class TierStats:
     ok: bool
     detail: str
     counts: dict[str, int] = field(default_factory=dict)
+
+
+class HealthCheck(NamedTuple):
+    """One line of `memchat doctor`: status OK/WARN/FAIL/FIXED, the component, and a detail
+    that names the fix when there is one."""
+
+    status: str
+    component: str
+    detail: str
+
+
+@dataclass
+class ShortTermStatus:
+    """Where short-term memory lives now: mode "embedded", "redis-url" or "sqlite" (degraded
+    or configured so); ``url`` is the Redis URL when one is in use."""
+
+    mode: str
+    configured: str
+    degraded: bool
+    reason: str | None = None
+    url: str | None = None
 
 
 @dataclass

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from memory.chats import Chats
 from memory.config import Settings, load_settings
@@ -21,16 +24,21 @@ from memory.models import (
     SECTIONS,
     Conversation,
     DeferredJob,
+    HealthCheck,
     HistoryEntry,
     Memory,
     Message,
     RecallFilters,
     RecallHit,
+    ShortTermStatus,
     TierStats,
     now,
 )
 from memory.secrets import redact
 from memory.short_term import RedisShortTerm, ResilientShortTerm, SqliteShortTerm
+
+if TYPE_CHECKING:
+    from memory.health import Health
 
 log = logging.getLogger("memchat.store")
 
@@ -222,6 +230,10 @@ class MemoryStore:
 
     def count_memories(self, *, section: str | None = None, status: str | None = "active") -> int:
         return self.memories.count(self.profile, section=section, status=status)
+
+    def get_memories(self, ids: list[str]) -> dict[str, Memory]:
+        """The memories of this profile among ``ids`` (any status), by id; unknown ids are left out."""
+        return {i: m for i, m in self.memories.get_many(ids).items() if m.profile == self.profile}
 
     def memory_history(self, memory_id: str) -> list[HistoryEntry]:
         return self.memories.history(self.get_memory(memory_id).id)
@@ -441,6 +453,11 @@ class MemoryStore:
     def get_message(self, message_id: str) -> Message:
         return self.chats.get_message(message_id, self.profile)
 
+    def messages_by_ids(self, ids: list[str]) -> dict[str, Message]:
+        """The chat turns of this profile among ``ids``, by id; unknown ids are left out."""
+        found = self.chats.messages_by_ids(ids)
+        return {i: m for i, m in found.items() if m.profile == self.profile}
+
     def messages(self, conversation_id: str, *, limit: int | None = None) -> list[Message]:
         return self.chats.messages(conversation_id, limit=limit)
 
@@ -532,6 +549,107 @@ class MemoryStore:
         )
 
     # ------------------------------------------------------------------ health
+    @cached_property
+    def health(self) -> Health:
+        """Checks and repairs of the SQLite and short-term tiers (see memory.health)."""
+        from memory.health import Health
+
+        root = self._parent or self
+        return Health(self.settings, self.db, self.short, root._server)
+
+    @staticmethod
+    def check_data_dir(settings: Settings) -> HealthCheck:
+        """The data dir exists and is private (needs no open store)."""
+        from memory.health import check_data_dir
+
+        return check_data_dir(settings)
+
+    @staticmethod
+    def repair_data_dir(settings: Settings) -> HealthCheck:
+        """Make every file 0600 and folder 0700 under the data dir."""
+        from memory.health import fix_permissions
+
+        return fix_permissions(settings.home)
+
+    @staticmethod
+    def stale_server_files(settings: Settings) -> list[str]:
+        """Leftovers of a crashed embedded Redis (removed when a store starts it again)."""
+        from memory.health import stale_redis
+
+        return stale_redis(settings)
+
+    def short_term_status(self) -> ShortTermStatus:
+        return self.health.short_term()
+
+    def redis_url(self) -> str:
+        """The Redis this store uses (for huey's broker); raises ShortTermUnavailable when none."""
+        st = self.short_term_status()
+        if st.url and not st.degraded:
+            return st.url
+        if self.settings.redis_url:
+            return self.settings.redis_url
+        raise ShortTermUnavailable(
+            st.reason or "no Redis server: the background pipeline needs one (set REDIS_URL)"
+        )
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Group several writes into one SQLite transaction (all or nothing)."""
+        with self.db.tx():
+            yield
+
+    def get_mark(self, name: str) -> str | None:
+        """A durable progress mark of this profile (e.g. the last turn extracted)."""
+        from memory.consolidation import get_mark
+
+        return get_mark(self, name)
+
+    def set_mark(self, name: str, value: str) -> None:
+        from memory.consolidation import set_mark
+
+        set_mark(self, name, value)
+
+    def profile_counts(self) -> list[dict[str, Any]]:
+        """Every profile with its active memories and messages: [{profile, memories, messages}]."""
+        rows = self.db.query(
+            "SELECT profile, SUM(kind = 'memory') AS memories, SUM(kind = 'message') AS messages FROM ("
+            " SELECT profile, 'memory' AS kind FROM memories WHERE status = 'active'"
+            " UNION ALL SELECT profile, 'message' FROM messages) GROUP BY profile ORDER BY profile"
+        )
+        return [
+            {"profile": r["profile"], "memories": r["memories"] or 0, "messages": r["messages"] or 0}
+            for r in rows
+        ]
+
+    def message_count(self, conversation_id: str) -> int:
+        return int(
+            self.db.scalar(
+                "SELECT COUNT(*) FROM messages WHERE conversation_id = ? AND profile = ?",
+                (conversation_id, self.profile),
+            )
+            or 0
+        )
+
+    def session_view(self, session: str, turns: int = 4) -> dict[str, Any]:
+        """A short-term session as the inspector shows it: state, its TTL and the last turns."""
+        return {
+            "state": self.short.get_state(self.profile, session),
+            "ttl": self.short.state_ttl(self.profile, session),
+            "turns": self.short.recent_turns(self.profile, session, turns),
+        }
+
+    def expire_temporaries(self) -> int:
+        """Retire temporary memories past their expiry (every profile); how many."""
+        return len(self.memories.expire())
+
+    def purge_deleted(self, older_than_days: float) -> dict[str, int]:
+        """Purge soft-deleted memories past the grace period (every profile), drop expired
+        short-term copies kept in SQLite, and let SQLite optimize itself."""
+        purged = self.memories.purge_deleted(older_than_days)
+        kv = self.short.fallback.purge_expired()
+        self.db.conn.execute("PRAGMA optimize")
+        return {"purged": purged, "kv_expired": kv}
+
     def stats(self) -> list[TierStats]:
         long_counts = self.memories.counts_by_section(self.profile)
         long_counts["messages"] = self.chats.count_messages(self.profile)

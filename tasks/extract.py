@@ -41,14 +41,12 @@ def llm_for(store, model: str | None = None):
 
 def _turns(store, conversation_id: str) -> tuple[list[Message], list[Message]]:
     """(already extracted turns, new turns) of a conversation, oldest first."""
-    from memory.consolidation import get_mark
-
     turns = [
         m
         for m in store.messages(conversation_id)
         if m.role in ("user", "assistant") and m.content.strip() and m.status != "partial"
     ]
-    mark = get_mark(store, mark_name(conversation_id))
+    mark = store.get_mark(mark_name(conversation_id))
     ids = [m.id for m in turns]
     if mark in ids:
         cut = ids.index(mark) + 1

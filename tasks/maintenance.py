@@ -70,7 +70,7 @@ def cleanup() -> dict:
     short-term copies, apply retention, and let SQLite optimize itself."""
     store = queue.store_for()
     settings = store.settings.memory
-    expired = store.memories.expire()
+    expired = store.expire_temporaries()
     retired = 0
     if settings.retention_days:
         cutoff = time.time() - settings.retention_days * 86400
@@ -85,10 +85,8 @@ def cleanup() -> dict:
                         reason=f"not used for {settings.retention_days} days (retention)",
                     )
                     retired += 1
-    purged = store.memories.purge_deleted(settings.purge_after_days)
-    kv = store.short.fallback.purge_expired()
-    store.db.conn.execute("PRAGMA optimize")
-    return {"expired": len(expired), "retention": retired, "purged": purged, "kv_expired": kv}
+    purged = store.purge_deleted(settings.purge_after_days)
+    return {"expired": expired, "retention": retired, **purged}
 
 
 @_record("reconcile")

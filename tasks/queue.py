@@ -101,17 +101,7 @@ huey = MemchatHuey(NAME, results=False, utc=True)
 
 # ------------------------------------------------------------------------------ binding
 def _redis_url(store) -> str:
-    primary = getattr(store.short, "primary", None)
-    if primary is not None and getattr(primary, "url", None):
-        return primary.url
-    if store.settings.redis_url:
-        return store.settings.redis_url
-    from memory.errors import ShortTermUnavailable
-
-    raise ShortTermUnavailable(
-        store.short.degraded_reason
-        or "no Redis server: the background pipeline needs one (set REDIS_URL)"
-    )
+    return store.redis_url()
 
 
 def bind(store=None, *, keep: bool = False) -> MemchatHuey:

@@ -1,11 +1,13 @@
 """Read-only view of the pipeline for `memchat worker --status`, `memchat doctor` and the TUI.
 
-Works from any store without binding the queue: it reads memchat's Redis through the store's
-own short-term connection, so asking "is a worker alive?" never starts or changes anything.
+Works from any store without binding the queue: it reads the broker's keys through a client of
+the Redis the store uses (its URL from ``MemoryStore.redis_url``), so asking "is a worker
+alive?" never starts or changes anything.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from typing import Any
@@ -27,11 +29,20 @@ SCHEDULE_KEY = f"huey.schedule.{NAME}"
 
 
 def _client(store):
-    """The store's Redis client (str responses), or None when Redis is not in use."""
-    primary = getattr(store.short, "primary", None)
-    if primary is None or store.short.degraded:
+    """A client (str responses) of the Redis that carries huey's queue, or None without one."""
+    st = store.short_term_status()
+    if st.degraded or not st.url:
         return None
-    return primary.r
+    return _broker(st.url)
+
+
+@functools.lru_cache(maxsize=4)
+def _broker(url: str):
+    import redis
+
+    return redis.Redis.from_url(
+        url, decode_responses=True, socket_timeout=2, socket_connect_timeout=2
+    )
 
 
 def consumers(store) -> list[dict[str, Any]]:
@@ -84,7 +95,8 @@ def snapshot(store) -> dict[str, Any]:
     if r is None:
         return {
             "available": False,
-            "reason": store.short.degraded_reason or "no Redis: the background pipeline is off",
+            "reason": store.short_term_status().reason
+            or "no Redis: the background pipeline is off",
             "deferred": deferred,
         }
     stats = {k: float(v) for k, v in r.hgetall(STATS).items()}

@@ -259,8 +259,7 @@ class MemchatApp(App):
         if store is None:
             return
         try:
-            if store.short.primary is not None:
-                store.short.ping()
+            store.health.ping()
         except Exception as e:  # noqa: BLE001
             log.debug("health ping failed: %s", e)
         worker = ""
@@ -268,7 +267,8 @@ class MemchatApp(App):
             from tasks import api as tasks_api
 
             other = self._consumer is None and tasks_api.worker_alive(store)
-            redis_up = store.short.primary is not None and not store.short.degraded
+            st = store.short_term_status()
+            redis_up = st.url is not None and not st.degraded
             if redis_up and self._consumer is None and not other:
                 self._ensure_consumer()  # the worker that ran the pipeline is gone: take over
             alive = "worker ok" if self._consumer is not None or other else "no worker"
@@ -282,13 +282,11 @@ class MemchatApp(App):
         self.chat.refresh_sidebar()  # titles made by the background pipeline
 
     def _show_short_term(self, worker: str | None = None) -> None:
-        short = self.store.short
+        short = self.store.short_term_status()
         status = self.chat.status
         status.memory_ok = not short.degraded
         status.memory = (
-            short.mode
-            if not short.degraded
-            else f"degraded ({short.degraded_reason or 'SQLite only'})"
+            short.mode if not short.degraded else f"degraded ({short.reason or 'SQLite only'})"
         )
         if worker is not None:
             status.worker = worker

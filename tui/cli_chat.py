@@ -102,7 +102,7 @@ def list_cmd(archived: bool, as_json: bool) -> None:
     with open_store(start_redis=False) as store:
         rows = []
         for c in _conversations(store, archived):
-            n = store.db.scalar("SELECT COUNT(*) FROM messages WHERE conversation_id = ?", (c.id,))
+            n = store.message_count(c.id)
             rows.append(
                 {
                     "id": c.id,

@@ -141,11 +141,7 @@ def restore_cmd(path: Path, force: bool) -> None:
 def profiles_cmd(as_json: bool) -> None:
     """List profiles with their memory and message counts."""
     with open_store(start_redis=False) as store:
-        rows = store.db.query(
-            "SELECT profile, SUM(kind = 'memory') AS memories, SUM(kind = 'message') AS messages FROM ("
-            " SELECT profile, 'memory' AS kind FROM memories WHERE status = 'active'"
-            " UNION ALL SELECT profile, 'message' FROM messages) GROUP BY profile ORDER BY profile"
-        )
+        rows = store.profile_counts()
         current = store.profile
     if as_json:
         print_json(rows)

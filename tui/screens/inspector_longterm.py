@@ -256,7 +256,7 @@ class LongTermTab(CleanupMixin, Vertical):
             self.app.call_from_thread(self.detail.show, None)
             return
         d = Detail(m, store.memory_history(m.id), score=score)
-        found = store.chats.messages_by_ids(m.source_message_ids) if m.source_message_ids else {}
+        found = store.messages_by_ids(m.source_message_ids) if m.source_message_ids else {}
         d.sources = [found[i] for i in m.source_message_ids if i in found]
         cid = m.source_conversation_id or (d.sources[0].conversation_id if d.sources else None)
         if cid:
@@ -265,7 +265,7 @@ class LongTermTab(CleanupMixin, Vertical):
             except Exception:  # noqa: BLE001
                 d.source_title = "a deleted chat"
         if m.superseded_by:
-            d.superseded_by = store.memories.get_many([m.superseded_by]).get(m.superseded_by)
+            d.superseded_by = store.get_memories([m.superseded_by]).get(m.superseded_by)
         self.app.call_from_thread(self._show_detail, memory_id, d)
 
     def _show_detail(self, memory_id: str, d: Detail) -> None:

