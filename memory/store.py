@@ -617,7 +617,11 @@ class MemoryStore:
             " UNION ALL SELECT profile, 'message' FROM messages) GROUP BY profile ORDER BY profile"
         )
         return [
-            {"profile": r["profile"], "memories": r["memories"] or 0, "messages": r["messages"] or 0}
+            {
+                "profile": r["profile"],
+                "memories": r["memories"] or 0,
+                "messages": r["messages"] or 0,
+            }
             for r in rows
         ]
 
