@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass, field
 
 from memory import fts
-from memory.models import PERSISTENCE, SECTIONS, Memory, RecallFilters, now
+from memory.models import PERSISTENCE, SECTIONS, BrowsePage, BrowseQuery, RecallFilters, now
 from memory.rows import row_to_memory
 
 STATUSES = ("active", "pending", "deleted", "superseded", "expired", "all")
@@ -45,49 +44,6 @@ _ALIASES = {
 }
 _AGE = re.compile(r"^([<>]?)(\d+(?:\.\d+)?)([smhdwy]?)$")
 _UNIT = {"": 86400, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
-
-
-@dataclass
-class BrowseQuery:
-    """What the memory table shows. ``text`` is free text; the rest are exact filters."""
-
-    text: str = ""
-    section: str | None = None
-    tag: str | None = None
-    entity: str | None = None
-    pinned: bool | None = None
-    newer_than: float | None = None  # seconds: created within the last N seconds
-    older_than: float | None = None  # seconds: created more than N seconds ago
-    persistence: str | None = None
-    status: str = "active"
-    conversation: str | None = None  # source conversation id (or prefix)
-    sort: str = "auto"  # "auto", "score" or a key of SORTS
-    descending: bool = True
-    semantic: bool = False  # rank ``text`` with hybrid recall instead of FTS
-    errors: list[str] = field(default_factory=list)
-
-    @property
-    def filtered(self) -> bool:
-        return bool(
-            self.text
-            or self.section
-            or self.tag
-            or self.entity
-            or self.pinned is not None
-            or self.newer_than
-            or self.older_than
-            or self.persistence
-            or self.conversation
-            or self.status != "active"
-        )
-
-
-@dataclass
-class BrowsePage:
-    rows: list[Memory]
-    offset: int
-    scores: dict[str, float] = field(default_factory=dict)  # id -> rank score (search only)
-    order: str = "updated"  # the order actually used: a SORTS key, "score" or "newest"
 
 
 def _seconds(spec: str) -> float:

@@ -19,32 +19,12 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 
-from memory.models import Memory, now
+from memory.models import Decision, Memory, Proposal, now
 
 ACTIONS = ("add", "update", "supersede", "noop")
 MERGE_OVERLAP = 0.8  # word-set Jaccard above which two memories say the same thing
 _WORD = re.compile(r"[a-z0-9]+")
-
-
-@dataclass
-class Proposal:
-    """A candidate memory plus what the extractor suggests doing with it."""
-
-    candidate: Memory
-    action: str | None = None  # one of ACTIONS, or None to let the rules decide
-    target: str | None = None  # id (or unique prefix) of the existing memory it acts on
-    reason: str = ""
-
-
-@dataclass
-class Decision:
-    action: str
-    candidate: Memory
-    target: Memory | None = None
-    reason: str = ""
-    result: Memory | None = field(default=None, repr=False)  # the written memory, after apply
 
 
 def normalise(text: str) -> str:

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from datetime import datetime
 
 from memory.consolidation import duplicate_groups
-from memory.models import Memory, now
+from memory.models import Memory, ReviewItem, now
 from memory.rows import row_to_memory
 
 QUEUES = ("pending", "duplicates", "contradictions", "stale", "low_confidence")
@@ -172,14 +171,6 @@ def forget_messages(store, message_ids: list[str]) -> int:
 
 
 # ------------------------------------------------------------------------------ review
-@dataclass
-class ReviewItem:
-    queue: str
-    memory: Memory
-    other: Memory | None = None  # the duplicate, or the memory that superseded this one
-    detail: str = ""
-
-
 def _reviewed(store, ids: list[str], prefix: str) -> set[str]:
     if not ids:
         return set()

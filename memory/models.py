@@ -237,3 +237,74 @@ class TurnEvent:
     memory_tokens: int = 0
     error: str | None = None
     error_type: str | None = None
+
+
+# ------------------------------------------------------------------ curation and browsing
+@dataclass
+class Proposal:
+    """A candidate memory plus what the extractor suggests doing with it."""
+
+    candidate: Memory
+    action: str | None = None  # one of ACTIONS, or None to let the rules decide
+    target: str | None = None  # id (or unique prefix) of the existing memory it acts on
+    reason: str = ""
+
+
+@dataclass
+class Decision:
+    action: str
+    candidate: Memory
+    target: Memory | None = None
+    reason: str = ""
+    result: Memory | None = field(default=None, repr=False)  # the written memory, after apply
+
+
+@dataclass
+class ReviewItem:
+    queue: str
+    memory: Memory
+    other: Memory | None = None  # the duplicate, or the memory that superseded this one
+    detail: str = ""
+
+
+@dataclass
+class BrowseQuery:
+    """What the memory table shows. ``text`` is free text; the rest are exact filters."""
+
+    text: str = ""
+    section: str | None = None
+    tag: str | None = None
+    entity: str | None = None
+    pinned: bool | None = None
+    newer_than: float | None = None  # seconds: created within the last N seconds
+    older_than: float | None = None  # seconds: created more than N seconds ago
+    persistence: str | None = None
+    status: str = "active"
+    conversation: str | None = None  # source conversation id (or prefix)
+    sort: str = "auto"  # "auto", "score" or a key of SORTS
+    descending: bool = True
+    semantic: bool = False  # rank ``text`` with hybrid recall instead of FTS
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def filtered(self) -> bool:
+        return bool(
+            self.text
+            or self.section
+            or self.tag
+            or self.entity
+            or self.pinned is not None
+            or self.newer_than
+            or self.older_than
+            or self.persistence
+            or self.conversation
+            or self.status != "active"
+        )
+
+
+@dataclass
+class BrowsePage:
+    rows: list[Memory]
+    offset: int
+    scores: dict[str, float] = field(default_factory=dict)  # id -> rank score (search only)
+    order: str = "updated"  # the order actually used: a SORTS key, "score" or "newest"

@@ -38,6 +38,7 @@ from memory.secrets import redact
 from memory.short_term import RedisShortTerm, ResilientShortTerm, SqliteShortTerm
 
 if TYPE_CHECKING:
+    from memory.facades import Browse, Consolidation, Curation, Forgetting, Transfer
     from memory.health import Health
 
 log = logging.getLogger("memchat.store")
@@ -547,6 +548,42 @@ class MemoryStore:
         return recall(
             self, query, limit=limit, token_budget=token_budget, filters=filters or RecallFilters()
         )
+
+    # ------------------------------------------------------------------ sub-facades
+    @cached_property
+    def curation(self) -> Curation:
+        """Merge, tag, expire, edit in bulk and the review queues (memory.facades.Curation)."""
+        from memory.facades import Curation
+
+        return Curation(self)
+
+    @cached_property
+    def browse(self) -> Browse:
+        """The inspector's filtered, sorted pages of memories and their figures."""
+        from memory.facades import Browse
+
+        return Browse(self)
+
+    @cached_property
+    def consolidation(self) -> Consolidation:
+        """How extracted candidates are filed against what memory already holds."""
+        from memory.facades import Consolidation
+
+        return Consolidation(self)
+
+    @cached_property
+    def forgetting(self) -> Forgetting:
+        """Forget a memory, a topic or the whole profile, in every tier."""
+        from memory.facades import Forgetting
+
+        return Forgetting(self)
+
+    @cached_property
+    def transfer(self) -> Transfer:
+        """Export, import, backup and restore."""
+        from memory.facades import Transfer
+
+        return Transfer(self)
 
     # ------------------------------------------------------------------ health
     @cached_property

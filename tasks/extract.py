@@ -59,11 +59,11 @@ def pending_turns(store, conversation_id: str) -> int:
 
 
 def _dedupe(proposals):
-    from memory.consolidation import normalise
+    from memory.facades import Consolidation
 
     by_text, by_key = {}, {}
     for p in proposals:
-        by_text[normalise(p.candidate.content)] = p
+        by_text[Consolidation.normalise(p.candidate.content)] = p
     for p in by_text.values():
         k = (p.candidate.key, p.candidate.entity_id) if p.candidate.key else id(p)
         by_key[k] = p
@@ -74,7 +74,6 @@ def run_extract(profile: str, conversation_id: str, upto_message_id: str | None 
     """Extract what is new in a conversation (up to its latest complete turn)."""
     from assistant.errors import NoModelConfigured
     from assistant.extraction import MalformedOutput, extract
-    from memory import consolidation
     from memory.errors import NotFound
 
     store = queue.store_for(profile)
@@ -106,7 +105,7 @@ def run_extract(profile: str, conversation_id: str, upto_message_id: str | None 
             content=" ".join(m.content for m in new if m.role == "user")[:2000] or new[-1].content,
             profile=profile,
         )
-        existing = consolidation.neighbours(store, probe, limit=8)
+        existing = store.consolidation.neighbours(probe, limit=8)
         try:
             run = extract(
                 llm,
@@ -123,15 +122,15 @@ def run_extract(profile: str, conversation_id: str, upto_message_id: str | None 
         decisions = []
         for p in _dedupe(run.proposals):
             near = {m.id: m for m in existing}
-            near.update({m.id: m for m in consolidation.neighbours(store, p.candidate)})
-            decisions.append(consolidation.decide(p, list(near.values())))
-        consolidation.apply(
-            store, decisions, actor="worker:extract", mark=(mark_name(conversation_id), new[-1].id)
+            near.update({m.id: m for m in store.consolidation.neighbours(p.candidate)})
+            decisions.append(store.consolidation.decide(p, list(near.values())))
+        store.consolidation.apply(
+            decisions, actor="worker:extract", mark=(mark_name(conversation_id), new[-1].id)
         )
         store.index_pending()
     finally:
         queue.release(lock)
-    counts = {a: sum(1 for d in decisions if d.action == a) for a in consolidation.ACTIONS}
+    counts = {a: sum(1 for d in decisions if d.action == a) for a in store.consolidation.ACTIONS}
     queue.add_stats(
         extract_runs=1,
         extract_prompt_tokens=run.prompt_tokens,

@@ -156,14 +156,12 @@ def summarize_task(profile: str, conversation_id: str, idle: bool) -> None:
 @_record("optimize")
 def optimize() -> dict:
     """Merge exact duplicate memories; list near-duplicates for review (never merged blindly)."""
-    from memory.consolidation import duplicate_groups, merge_exact
-
     merged, proposals = 0, []
     for p in queue.store_for().profiles():
         store = queue.store_for(p)
-        exact, near = duplicate_groups(store.list_memories(limit=100_000))
+        exact, near = store.consolidation.duplicate_groups(store.list_memories(limit=100_000))
         for group in exact:
-            merge_exact(store, group)
+            store.consolidation.merge_exact(group)
             merged += len(group) - 1
         proposals += [
             {"profile": p, "a": a.id, "b": b.id, "overlap": score} for a, b, score in near

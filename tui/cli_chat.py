@@ -70,9 +70,8 @@ def _export(store, conversation_id: str, fmt: str) -> str:
     """One conversation as text; secrets never leave (the stored text is redacted already,
     titles and system prompts are redacted here)."""
     from memory.secrets import redact
-    from memory.transfer import export_conversation
 
-    text = export_conversation(store, conversation_id, fmt)
+    text = store.transfer.export_conversation(conversation_id, fmt)
     if fmt == "json":
         return json.dumps(_redacted(json.loads(text)), ensure_ascii=False, indent=2) + "\n"
     return redact(text)
@@ -165,7 +164,7 @@ def export_cmd(
       memchat chat export --all -o chats/
       memchat chat export --all --format json > all.json
     """
-    from memory.fsutil import private_dir
+    from memory.facades import Transfer
     from tui.cli import open_store
 
     if bool(conversation_id) == everything:
@@ -181,7 +180,7 @@ def export_cmd(
             return
         convs = _conversations(store, archived)
         if output:
-            private_dir(output)
+            Transfer.private_dir(output)
             for c in convs:
                 _write(output / _filename(c, fmt), _export(store, c.id, fmt))
             click.echo(f"exported {len(convs)} conversations to {output}", err=True)
@@ -197,10 +196,10 @@ def export_cmd(
 
 
 def _write(path: Path, text: str) -> None:
-    from memory.fsutil import write_private_atomically
-    from memory.transfer import write_error
+    from memory.errors import MemchatError
+    from memory.facades import Transfer
 
     try:
-        write_private_atomically(path, [text])
-    except OSError as e:
-        raise click.ClickException(str(write_error(path, e))) from None
+        Transfer.write_text(path, text)
+    except MemchatError as e:
+        raise click.ClickException(str(e)) from None

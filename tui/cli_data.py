@@ -36,22 +36,22 @@ def export_cmd(fmt: str, section: str | None, output: Path | None) -> None:
     memchat memory export > memories.jsonl
     memchat memory export --format markdown -o memories.md
     """
-    from memory.transfer import export_memories, write_error, write_export
-
     with open_store(start_redis=False) as store:
         if output:
-            write_export(store, output, fmt, section)  # all or nothing: no cut-off file is left
+            store.transfer.write_export(
+                output, fmt, section
+            )  # all or nothing: no cut-off file is left
             click.echo(f"exported to {output}", err=True)
         else:
             try:
-                for chunk in export_memories(store, fmt, section):
+                for chunk in store.transfer.export_memories(fmt, section):
                     sys.stdout.write(chunk)
                 sys.stdout.flush()
             except OSError as e:  # e.g. `> file` on a full disk
                 # what is still buffered cannot be written either: drop it, not a second error at exit
                 with contextlib.suppress(OSError, ValueError):
                     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-                raise write_error("standard output", e) from None
+                raise store.transfer.write_failed("standard output", e) from None
 
 
 @click.command("import")
@@ -66,9 +66,9 @@ def import_cmd(file: Path, skip_invalid: bool, as_json: bool) -> None:
     """
     from rich.progress import Progress
 
-    from memory.transfer import apply_import, read_import
+    from memory.facades import Transfer
 
-    report = read_import(file)
+    report = Transfer.read_import(file)
     for n, reason in report.errors[:50]:
         click.echo(f"{file}:{n}: {reason}", err=True)
     if len(report.errors) > 50:
@@ -83,8 +83,8 @@ def import_cmd(file: Path, skip_invalid: bool, as_json: bool) -> None:
     with open_store() as store:
         with Progress(console=console(), transient=True, disable=len(report.records) < 500) as bar:
             task = bar.add_task("importing", total=len(report.records))
-            apply_import(
-                store, report, progress=lambda done, total: bar.update(task, completed=done)
+            store.transfer.apply_import(
+                report, progress=lambda done, total: bar.update(task, completed=done)
             )
         index = getattr(store, "index_pending", None)
         if index:
@@ -107,10 +107,8 @@ def import_cmd(file: Path, skip_invalid: bool, as_json: bool) -> None:
 @click.argument("path", required=False, type=click.Path(file_okay=False, path_type=Path))
 def backup_cmd(path: Path | None) -> None:
     """Back up everything (all profiles) to PATH (default: a dated folder in the data dir)."""
-    from memory.backup import backup
-
     with open_store(start_redis=False) as store:
-        dest = backup(store, path)
+        dest = store.transfer.backup(path)
     click.echo(f"backup written to {dest}")
 
 
@@ -121,11 +119,11 @@ def backup_cmd(path: Path | None) -> None:
 )
 def restore_cmd(path: Path, force: bool) -> None:
     """Restore a backup made by `memchat backup` into the data dir. Stop other memchat processes first."""
-    from memory.backup import restore
     from memory.config import load_settings
+    from memory.facades import Transfer
 
     settings = load_settings()
-    manifest = restore(path, settings.home, force=force)
+    manifest = Transfer.restore(path, settings.home, force=force)
     profiles = ", ".join(
         f"{p} ({c.get('memories', 0)} memories)" for p, c in manifest["profiles"].items()
     )
@@ -163,8 +161,6 @@ def forget_all_cmd(everything: bool, yes: bool) -> None:
 
     Backups in the data dir are left alone: delete them from `<data dir>/backups` if they must go too.
     """
-    from memory.forget import forget_profile
-
     with open_store() as store:
         if not yes:
             click.confirm(
@@ -172,7 +168,7 @@ def forget_all_cmd(everything: bool, yes: bool) -> None:
                 "short-term state? This cannot be undone",
                 abort=True,
             )
-        counts = forget_profile(store)
+        counts = store.forgetting.profile()
     click.echo(
         f"forgot profile {store.profile!r}: {counts.get('memories', 0)} memories, "
         f"{counts.get('messages', 0)} messages, {counts.get('conversations', 0)} conversations, "

@@ -222,8 +222,6 @@ def forget(
     memchat memory forget 1a2b3c --now    remove from SQLite, history, vectors, Redis
     memchat memory forget --about "Ziggy" remove every memory and chat turn about it
     """
-    from memory.forget import describe, forget_about, forget_memory
-
     if bool(memory_id) == bool(about):
         raise click.UsageError("give a memory id or --about TEXT")
     with open_store() as store:
@@ -234,9 +232,9 @@ def forget(
                     "This cannot be undone",
                     abort=True,
                 )
-            report = forget_about(store, about, include_messages=not keep_messages)
+            report = store.forgetting.about(about, include_messages=not keep_messages)
         elif now_:
-            report = forget_memory(store, memory_id)
+            report = store.forgetting.memory(memory_id)
         else:
             m = store.delete_memory(memory_id, actor="cli")
             store_index(store)
@@ -245,7 +243,7 @@ def forget(
                 "(use --now to remove it everywhere at once)"
             )
             return
-    click.echo(describe(report))
+    click.echo(store.forgetting.describe(report))
     if report.source_messages:
         click.echo(
             f"note: {len(report.source_messages)} chat message(s) still mention it and could teach it again; "
@@ -334,13 +332,11 @@ def review(
     memchat memory review
     memchat memory review --queue pending --accept 1a2b3c
     """
-    from memory import curation
+    from memory.facades import Curation
 
-    queues = [queue] if queue else list(curation.QUEUES)
+    queues = [queue] if queue else list(Curation.QUEUES)
     with open_store() as store:
-        items = [
-            it for q in queues for it in curation.review_queue(store, q, stale_days=stale_days)
-        ]
+        items = [it for q in queues for it in store.curation.review_queue(q, stale_days=stale_days)]
         target = accept_id or reject_id
         if target:
             full = store.get_memory(target).id
@@ -350,7 +346,7 @@ def review(
                     f"{target} is not waiting in {'the ' + queue if queue else 'any'} review queue"
                 )
             it = found[0]
-            (curation.accept if accept_id else curation.reject)(store, it)
+            (store.curation.accept if accept_id else store.curation.reject)(it)
             store_index(store)
             click.echo(f"{'accepted' if accept_id else 'rejected'} {full[:8]} ({it.queue})")
             return
@@ -380,13 +376,12 @@ def review(
 @click.argument("tags", nargs=-1)
 def tag(memory_id: str, tags: tuple[str, ...]) -> None:
     """Replace a memory's tags (none clears them): memchat memory tag 1a2b work home"""
-    from memory import curation
+    from memory.facades import Curation
 
     with open_store() as store:
-        m = curation.set_tags(
-            store,
+        m = store.curation.set_tags(
             [store.get_memory(memory_id).id],
-            curation.parse_tags(" ".join(tags)),
+            Curation.parse_tags(" ".join(tags)),
             actor="cli",
         )[0]
         store_index(store)
@@ -398,13 +393,13 @@ def tag(memory_id: str, tags: tuple[str, ...]) -> None:
 @click.argument("when")
 def expire(memory_id: str, when: str) -> None:
     """Set when a memory expires: 7d, 12h, 2025-12-31, or never."""
-    from memory import curation
+    from memory.facades import Curation
 
     try:
-        at = curation.parse_when(when)
+        at = Curation.parse_when(when)
     except ValueError as e:
         raise click.UsageError(str(e)) from None
     with open_store() as store:
-        m = curation.set_expiry(store, [store.get_memory(memory_id).id], at, actor="cli")[0]
+        m = store.curation.set_expiry([store.get_memory(memory_id).id], at, actor="cli")[0]
         store_index(store)
     click.echo(f"{m.id[:8]} " + ("never expires" if at is None else f"expires {when}"))

@@ -130,10 +130,8 @@ class InspectorScreen(Screen):
 
     @work(thread=True, exclusive=True, group="inspector-poll")
     def _check_marker(self) -> None:
-        from memory.browse import change_marker
-
         try:
-            marker = change_marker(self.app.store)
+            marker = self.app.store.browse.change_marker()
         except Exception as e:  # noqa: BLE001 - a busy database: try again next second
             log.debug("change marker: %s", e)
             return

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from textual import work
 from textual.binding import Binding
 
-from memory import browse, curation
+from memory.facades import Curation
+from memory.models import BrowseQuery
 from tui.screens.dialogs import ConfirmDialog, TextDialog
 from tui.screens.inspector_dialogs import ForgetDialog
 from tui.widgets.delivery import while_shown
@@ -107,8 +108,8 @@ class CleanupMixin:
         self._mark_all(self.query_state)
 
     @work(thread=True, exclusive=True, group="lt-mark")
-    def _mark_all(self, q: browse.BrowseQuery) -> None:
-        ids = browse.matching_ids(self.store, q)
+    def _mark_all(self, q: BrowseQuery) -> None:
+        ids = self.store.browse.matching_ids(q)
         self.app.call_from_thread(self._marked_all, ids)
 
     @while_shown
@@ -130,7 +131,7 @@ class CleanupMixin:
 
         def go() -> None:
             def run() -> str:
-                curation.delete_many(self.store, ids)
+                self.store.curation.delete_many(ids)
                 self.last_deleted = ids
                 return f"Deleted {_plural(len(ids))} — press u to undo."
 
@@ -145,7 +146,7 @@ class CleanupMixin:
             return
 
         def run() -> str:
-            curation.restore_many(self.store, ids)
+            self.store.curation.restore_many(ids)
             self.last_deleted = []
             return f"Restored {_plural(len(ids))}."
 
@@ -162,7 +163,7 @@ class CleanupMixin:
             if text is not None and text.strip() != m.content:
                 self._write(
                     lambda: (
-                        curation.edit(self.store, m.id, text),
+                        self.store.curation.edit(m.id, text),
                         "Saved; the old text is in its history.",
                     )[1],
                     clear_marks=False,
@@ -181,7 +182,7 @@ class CleanupMixin:
         def go() -> None:
             self._write(
                 lambda: (
-                    curation.pin_many(self.store, ids, pin),
+                    self.store.curation.pin_many(ids, pin),
                     f"{'Pinned' if pin else 'Unpinned'} {_plural(len(ids))}.",
                 )[1]
             )
@@ -200,7 +201,7 @@ class CleanupMixin:
             if text is not None and text.strip():
                 self._write(
                     lambda: (
-                        curation.merge(self.store, ids, text),
+                        self.store.curation.merge(ids, text),
                         f"Merged {_plural(len(ids))} into one.",
                     )[1]
                 )
@@ -225,13 +226,13 @@ class CleanupMixin:
         def saved(text: str | None) -> None:
             if text is None:
                 return
-            tags = curation.parse_tags(text)
+            tags = Curation.parse_tags(text)
             self._confirm(
                 ids,
                 "Set tags on",
                 lambda: self._write(
                     lambda: (
-                        curation.set_tags(self.store, ids, tags),
+                        self.store.curation.set_tags(ids, tags),
                         f"Tags set on {_plural(len(ids))}.",
                     )[1]
                 ),
@@ -250,7 +251,7 @@ class CleanupMixin:
             if text is None:
                 return
             try:
-                when = curation.parse_when(text)
+                when = Curation.parse_when(text)
             except ValueError as e:
                 self.app.notify(str(e), severity="error")
                 return
@@ -260,7 +261,7 @@ class CleanupMixin:
                 "Set expiry on",
                 lambda: self._write(
                     lambda: (
-                        curation.set_expiry(self.store, ids, when),
+                        self.store.curation.set_expiry(ids, when),
                         f"{_plural(len(ids))}: {label}.",
                     )[1]
                 ),
@@ -292,12 +293,10 @@ class CleanupMixin:
 
     @work(thread=True, group="lt-write")
     def _forget_memories(self, ids: list[str]) -> None:
-        from memory.forget import describe, forget_memory
-
         store, sources, total = self.store, [], None
         try:
             for i in ids:
-                r = forget_memory(store, i)
+                r = store.forgetting.memory(i)
                 total = r if total is None else total
                 if total is not r:
                     total.memories += r.memories
@@ -307,19 +306,20 @@ class CleanupMixin:
             self.app.call_from_thread(self.app.notify, f"Could not forget: {e}", severity="error")
             return
         present = list(store.messages_by_ids(list(dict.fromkeys(sources))))
-        self.app.call_from_thread(self._forgotten, describe(total), present, None)
+        self.app.call_from_thread(self._forgotten, store.forgetting.describe(total), present, None)
 
     @work(thread=True, group="lt-write")
     def _forget_about(self, text: str) -> None:
-        from memory.forget import describe, forget_about
-
         try:
-            report = forget_about(self.store, text, include_messages=False)
+            report = self.store.forgetting.about(text, include_messages=False)
         except Exception as e:  # noqa: BLE001
             self.app.call_from_thread(self.app.notify, f"Could not forget: {e}", severity="error")
             return
         self.app.call_from_thread(
-            self._forgotten, describe(report) + f" about “{text}”", report.source_messages, text
+            self._forgotten,
+            self.store.forgetting.describe(report) + f" about “{text}”",
+            report.source_messages,
+            text,
         )
 
     @while_shown
@@ -340,18 +340,16 @@ class CleanupMixin:
                 )
                 return
             if about is not None:
-                from memory.forget import forget_about
-
                 self._write(
                     lambda: (
-                        forget_about(self.store, about, include_messages=True),
+                        self.store.forgetting.about(about, include_messages=True),
                         f"Forgot {_plural(len(messages), 'chat message')} too.",
                     )[1]
                 )
             else:
                 self._write(
                     lambda: (
-                        f"Forgot {_plural(curation.forget_messages(self.store, messages), 'chat message')} too."
+                        f"Forgot {_plural(self.store.curation.forget_messages(messages), 'chat message')} too."
                     )
                 )
 

@@ -16,7 +16,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Label
 
-from memory import browse
+from memory.facades import Browse
+from memory.models import BrowsePage, BrowseQuery
 from tui.screens.inspector_cleanup import CleanupMixin
 from tui.widgets.delivery import while_shown
 from tui.widgets.inspector.detail import Detail, DetailPane
@@ -40,7 +41,7 @@ class LongTermTab(CleanupMixin, Vertical):
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
-        self.query_state = browse.BrowseQuery()
+        self.query_state = BrowseQuery()
         self.serial = 0  # bumped by every new query
         self.shown_serial = 0  # the serial whose rows are on screen
         self.debounce = 0.15
@@ -91,20 +92,20 @@ class LongTermTab(CleanupMixin, Vertical):
         )
 
     @work(thread=True, exclusive=True, group="lt-load")
-    def _load(self, serial: int, q: browse.BrowseQuery, limit: int, keep_cursor: bool) -> None:
+    def _load(self, serial: int, q: BrowseQuery, limit: int, keep_cursor: bool) -> None:
         store = self.store
         try:
-            page = browse.page(store, q, limit=limit)
+            page = store.browse.page(q, limit=limit)
         except Exception as e:  # noqa: BLE001 - a bad filter or a locked database: say so
             log.warning("browse failed: %s", e)
             self.app.call_from_thread(self._summary, f"[red]could not load memories: {e}[/]")
             return
         self.app.call_from_thread(self._show_page, serial, page, keep_cursor)
-        total = browse.count(store, q)
+        total = store.browse.count(q)
         self.app.call_from_thread(self._show_total, serial, total, page)
 
     @while_shown
-    def _show_page(self, serial: int, page: browse.BrowsePage, keep_cursor: bool) -> None:
+    def _show_page(self, serial: int, page: BrowsePage, keep_cursor: bool) -> None:
         if serial != self.serial:
             return
         self.scores = page.scores
@@ -118,7 +119,7 @@ class LongTermTab(CleanupMixin, Vertical):
         self._highlighted()
 
     @while_shown
-    def _show_total(self, serial: int, total: int, page: browse.BrowsePage) -> None:
+    def _show_total(self, serial: int, total: int, page: BrowsePage) -> None:
         if serial != self.serial:
             return
         self.table.total = total
@@ -153,11 +154,11 @@ class LongTermTab(CleanupMixin, Vertical):
             self._more(self.serial, self.query_state, len(self.table.ids))
 
     @work(thread=True, exclusive=True, group="lt-more")
-    def _more(self, serial: int, q: browse.BrowseQuery, offset: int) -> None:
-        page = browse.page(self.store, q, offset=offset, limit=PAGE)
+    def _more(self, serial: int, q: BrowseQuery, offset: int) -> None:
+        page = self.store.browse.page(q, offset=offset, limit=PAGE)
         self.app.call_from_thread(self._append, serial, page)
 
-    def _append(self, serial: int, page: browse.BrowsePage) -> None:
+    def _append(self, serial: int, page: BrowsePage) -> None:
         if not self.is_attached:  # closed while a worker was reading
             return
         if serial == self.serial:
@@ -188,7 +189,7 @@ class LongTermTab(CleanupMixin, Vertical):
         self.table.focus()
 
     def _apply_search(self, text: str) -> None:
-        self.query_state = browse.parse(text, self.query_state)
+        self.query_state = Browse.parse(text, self.query_state)
         self.serial += 1
         if self.store is not None:
             self._load(self.serial, self.query_state, PAGE, False)

@@ -12,7 +12,8 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Label, Static
 
-from memory import curation
+from memory.facades import Curation
+from memory.models import ReviewItem
 from tui.screens.dialogs import TextDialog
 from tui.screens.inspector_cleanup import sync_vectors
 from tui.widgets.delivery import while_shown
@@ -57,7 +58,7 @@ class ReviewTab(Vertical):
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
-        self.items: list[curation.ReviewItem] = []
+        self.items: list[ReviewItem] = []
         self.only: str | None = None
         self.counts: dict[str, int] = {}
 
@@ -85,16 +86,16 @@ class ReviewTab(Vertical):
         store = self.app.store
         queues = [
             q
-            for q in curation.QUEUES
+            for q in Curation.QUEUES
             if q != "pending"
             or store.settings.memory.review
             or store.count_memories(status="pending")
         ]
-        items: list[curation.ReviewItem] = []
+        items: list[ReviewItem] = []
         counts: dict[str, int] = {}
         for q in queues:
             try:
-                found = curation.review_queue(store, q, limit=QUEUE_LIMIT)
+                found = store.curation.review_queue(q, limit=QUEUE_LIMIT)
             except Exception as e:  # noqa: BLE001
                 log.warning("review queue %s failed: %s", q, e)
                 found = []
@@ -103,7 +104,7 @@ class ReviewTab(Vertical):
         self.app.call_from_thread(self._show, items, counts)
 
     @while_shown
-    def _show(self, items: list[curation.ReviewItem], counts: dict[str, int]) -> None:
+    def _show(self, items: list[ReviewItem], counts: dict[str, int]) -> None:
         self.counts = counts
         self.items = [it for it in items if self.only in (None, it.queue)]
         t = self.table
@@ -148,7 +149,7 @@ class ReviewTab(Vertical):
         box.update(t)
 
     @property
-    def current(self) -> curation.ReviewItem | None:
+    def current(self) -> ReviewItem | None:
         r = self.table.cursor_row
         return self.items[r] if self.items and 0 <= r < len(self.items) else None
 
@@ -156,19 +157,19 @@ class ReviewTab(Vertical):
         self.table.move_cursor(row=self.table.cursor_row + step)
 
     def action_next_queue(self) -> None:
-        order = [None, *[q for q in curation.QUEUES if q in self.counts]]
+        order = [None, *[q for q in Curation.QUEUES if q in self.counts]]
         self.only = order[(order.index(self.only) + 1) % len(order)] if self.only in order else None
         self.reload()
 
     # ------------------------------------------------------------------ decisions
     @work(thread=True, group="rv-write")
-    def _decide(self, item: curation.ReviewItem, yes: bool, text: str | None = None) -> None:
+    def _decide(self, item: ReviewItem, yes: bool, text: str | None = None) -> None:
         store = self.app.store
         try:
             if text is not None:
-                curation.edit(store, item.memory.id, text)
+                store.curation.edit(item.memory.id, text)
                 item.memory = store.get_memory(item.memory.id)
-            (curation.accept if yes else curation.reject)(store, item)
+            (store.curation.accept if yes else store.curation.reject)(item)
             sync_vectors(store)
         except Exception as e:  # noqa: BLE001
             self.app.call_from_thread(self.app.notify, f"Could not do that: {e}", severity="error")

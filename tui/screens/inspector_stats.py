@@ -11,7 +11,6 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from memory import browse
 from tui.widgets.delivery import while_shown
 
 BAR = 30
@@ -40,9 +39,9 @@ class StatsTab(VerticalScroll):
         store = self.app.store
         data = {
             "tiers": store.stats(),
-            "status": browse.status_counts(store),
-            "growth": browse.growth_by_day(store),
-            "tokens": browse.prompt_memory_tokens(store),
+            "status": store.browse.status_counts(),
+            "growth": store.browse.growth_by_day(),
+            "tokens": store.browse.prompt_memory_tokens(),
             "pipeline": None,
         }
         try:
