@@ -21,8 +21,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from memory.consolidation import Proposal
-from memory.models import Memory, Message
+from memory.models import Memory, Message, Proposal
 from memory.secrets import find_secrets
 
 log = logging.getLogger("memchat.extraction")

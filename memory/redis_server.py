@@ -35,6 +35,7 @@ from redis.retry import Retry
 
 from memory.errors import DataDirError, ShortTermUnavailable
 from memory.fsutil import private_dir
+from memory.proc import pid_alive
 
 CLIENT_PREFIX = "memchat-"
 SOCKET_NAME = "valkey.sock"
@@ -57,21 +58,6 @@ def find_server_binary() -> str | None:
     except Exception:
         pass
     return shutil.which("valkey-server") or shutil.which("redis-server")
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether ``pid`` runs; a zombie (exited, not yet reaped by init) counts as dead."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no procfs (macOS): kill(0) is all we have
-    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def _private_dir(path: Path) -> None:

@@ -28,7 +28,7 @@ from huey import RedisHuey
 from huey import signals as S
 from huey.storage import RedisStorage
 
-from memory.redis_server import pid_alive
+from memory.proc import pid_alive
 
 log = logging.getLogger("memchat.tasks")
 

@@ -74,6 +74,43 @@ socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
 socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
 
 
+# --------------------------------------------------------------------------- mypy in the background
+# tests/test_architecture.py checks that mypy is clean; mypy takes ~30 s of one core, so it
+# starts as soon as collection is done and runs beside the tests (the machine has two cores).
+_mypy: dict = {}
+
+
+def pytest_collection_finish(session) -> None:
+    if any(item.name == "test_mypy_is_clean" for item in session.items):
+        import sys
+
+        out = tempfile.NamedTemporaryFile("w+", prefix="mypy-", suffix=".txt", delete=False)
+        _mypy["out"] = out
+        _mypy["proc"] = subprocess.Popen(
+            [str(Path(sys.executable).with_name("mypy"))],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+
+@pytest.fixture
+def mypy_result():
+    """Waits for the background mypy run; returns (exit code, output)."""
+
+    def wait() -> tuple[int, str]:
+        proc, out = _mypy["proc"], _mypy["out"]
+        code = proc.wait(timeout=280)
+        out.seek(0)
+        text = out.read()
+        out.close()
+        os.unlink(out.name)
+        return code, text
+
+    return wait
+
+
 # --------------------------------------------------------------------------- redis server
 def find_redis_binary() -> str | None:
     try:

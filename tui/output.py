@@ -10,7 +10,7 @@ from typing import Any
 
 
 def to_jsonable(obj: Any) -> Any:
-    if is_dataclass(obj):
+    if is_dataclass(obj) and not isinstance(obj, type):
         return asdict(obj)
     if isinstance(obj, (list, tuple)):
         return [to_jsonable(x) for x in obj]

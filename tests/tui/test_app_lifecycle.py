@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from memory.redis_server import pid_alive
+from memory.proc import pid_alive
 
 
 @pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGTERM])

@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 from pty_app import CTRL_F, CTRL_Q, ENTER, ROOT, PtyApp, memchat_argv
 
-from memory.redis_server import EmbeddedRedis, pid_alive
+from memory.proc import pid_alive
+from memory.redis_server import EmbeddedRedis
 
 EXTRACTION_MARK = "long-term memory of a personal assistant"  # assistant/extraction.py SYSTEM
 SUMMARY_MARK = "Summarize this part of a chat"

@@ -9,6 +9,7 @@ is polled and the visible tab reloads when it moves.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import ComposeResult
@@ -24,6 +25,11 @@ from tui.screens.inspector_shortterm import ShortTermTab
 from tui.screens.inspector_stats import StatsTab, format_stats
 from tui.screens.inspector_vectors import VectorsTab
 
+if TYPE_CHECKING:
+    from textual import getters
+
+    from tui.app import MemchatApp
+
 log = logging.getLogger("memchat.tui.inspector")
 
 POLL_SECONDS = 1.0
@@ -34,6 +40,8 @@ __all__ = ["InspectorScreen", "format_stats", "inspector_help_sections"]
 
 
 class InspectorScreen(Screen):
+    if TYPE_CHECKING:
+        app = getters.app(MemchatApp)
     BINDINGS = [
         Binding("f2,escape", "close", "Back to chat", id="inspector_close"),
         Binding("f1", "help", "Help", id="help"),

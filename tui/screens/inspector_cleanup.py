@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
 
 from textual import work
 from textual.binding import Binding
@@ -20,6 +21,16 @@ from tui.screens.dialogs import ConfirmDialog, TextDialog
 from tui.screens.inspector_dialogs import ForgetDialog
 from tui.widgets.delivery import while_shown
 from tui.widgets.inspector.format import one_line
+
+if TYPE_CHECKING:
+    from textual import getters
+    from textual.widget import Widget
+
+    from memory.store import MemoryStore
+    from tui.app import MemchatApp
+    from tui.screens.inspector import InspectorScreen
+    from tui.widgets.inspector.detail import DetailPane
+    from tui.widgets.inspector.table import MemoryTable
 
 log = logging.getLogger("memchat.tui.inspector")
 
@@ -37,8 +48,26 @@ def sync_vectors(store) -> None:
         log.info("vector index not updated now: %s", e)
 
 
-class CleanupMixin:
+if TYPE_CHECKING:
+    _Widget = Widget
+else:
+    _Widget = object
+
+
+class CleanupMixin(_Widget):
     """Mixed into LongTermTab (which provides ``table``, ``store``, ``reload``, ``query_state``)."""
+
+    if TYPE_CHECKING:  # what LongTermTab (a Textual widget) provides
+        app = getters.app(MemchatApp)
+        query_state: BrowseQuery
+
+        @property
+        def table(self) -> MemoryTable: ...
+        @property
+        def detail(self) -> DetailPane: ...
+        @property
+        def store(self) -> MemoryStore: ...
+        def reload(self, *, keep_cursor: bool = True) -> None: ...
 
     CLEANUP_BINDINGS = [
         Binding("a", "mark_all", "All", id="inspector_mark_all"),
@@ -65,7 +94,7 @@ class CleanupMixin:
         self,
         ids: list[str],
         verb: str,
-        then: Callable[[], None],
+        then: Callable[[], object],
         *,
         yes: str | None = None,
         always: bool = False,
@@ -121,7 +150,7 @@ class CleanupMixin:
         if self.table.marked:
             self.table.set_marked(set())
         else:
-            self.screen.action_close()
+            cast("InspectorScreen", self.screen).action_close()
 
     # ------------------------------------------------------------------ delete / undo
     def action_delete(self) -> None:
@@ -179,13 +208,12 @@ class CleanupMixin:
             return
         pin = not all(self.table.memories[i].pinned for i in ids if i in self.table.memories)
 
+        def pin_them() -> str:
+            self.store.curation.pin_many(ids, pin)
+            return f"{'Pinned' if pin else 'Unpinned'} {_plural(len(ids))}."
+
         def go() -> None:
-            self._write(
-                lambda: (
-                    self.store.curation.pin_many(ids, pin),
-                    f"{'Pinned' if pin else 'Unpinned'} {_plural(len(ids))}.",
-                )[1]
-            )
+            self._write(pin_them)
 
         self._confirm(ids, "Pin" if pin else "Unpin", go)
 
@@ -304,6 +332,8 @@ class CleanupMixin:
                 sources += r.source_messages
         except Exception as e:  # noqa: BLE001
             self.app.call_from_thread(self.app.notify, f"Could not forget: {e}", severity="error")
+            return
+        if total is None:
             return
         present = list(store.messages_by_ids(list(dict.fromkeys(sources))))
         self.app.call_from_thread(self._forgotten, store.forgetting.describe(total), present, None)

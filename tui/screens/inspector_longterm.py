@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING, cast
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -23,6 +24,14 @@ from tui.widgets.delivery import while_shown
 from tui.widgets.inspector.detail import Detail, DetailPane
 from tui.widgets.inspector.search import SearchBar
 from tui.widgets.inspector.table import MemoryTable
+
+if TYPE_CHECKING:
+    from textual import getters
+    from textual.timer import Timer
+
+    from memory.store import MemoryStore
+    from tui.app import MemchatApp
+    from tui.screens.inspector import InspectorScreen
 
 log = logging.getLogger("memchat.tui.inspector")
 
@@ -39,13 +48,16 @@ class LongTermTab(CleanupMixin, Vertical):
         *CleanupMixin.CLEANUP_BINDINGS,
     ]
 
+    if TYPE_CHECKING:
+        app = getters.app(MemchatApp)
+
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
         self.query_state = BrowseQuery()
         self.serial = 0  # bumped by every new query
         self.shown_serial = 0  # the serial whose rows are on screen
         self.debounce = 0.15
-        self._debounce_timer = None
+        self._debounce_timer: Timer | None = None
         self.order = "updated"
         self.last_deleted: list[str] = []
 
@@ -59,7 +71,7 @@ class LongTermTab(CleanupMixin, Vertical):
     def on_mount(self) -> None:
         self.table.focus()
         if self.store is not None:
-            self.screen.stale.discard("longterm")
+            cast("InspectorScreen", self.screen).stale.discard("longterm")
             self.reload(keep_cursor=False)
 
     @property
@@ -75,7 +87,7 @@ class LongTermTab(CleanupMixin, Vertical):
         return self.query_one(DetailPane)
 
     @property
-    def store(self):
+    def store(self) -> MemoryStore:
         return self.app.store
 
     # ------------------------------------------------------------------ loading
@@ -242,6 +254,7 @@ class LongTermTab(CleanupMixin, Vertical):
         if (
             cur == shown
             and not force
+            and self.detail.detail is not None
             and self.table.memories[cur].updated_at == self.detail.detail.memory.updated_at
         ):
             return

@@ -4,6 +4,7 @@ failed task, ``R`` all of them), the last run of every periodic job, live consum
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from rich.console import Group
 from rich.table import Table
@@ -18,8 +19,15 @@ from tui.widgets.delivery import while_shown
 from tui.widgets.inspector.format import ago, one_line
 from tui.widgets.safe_text import plain
 
+if TYPE_CHECKING:
+    from textual import getters
+
+    from tui.app import MemchatApp
+
 
 class PipelineTab(Vertical):
+    if TYPE_CHECKING:
+        app = getters.app(MemchatApp)
     BINDINGS = [
         Binding("r", "retry", "Retry task", id="pipeline_retry"),
         Binding("R", "retry_all", "Retry all", id="pipeline_retry_all"),

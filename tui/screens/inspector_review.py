@@ -4,6 +4,7 @@ stale and low-confidence memories -- each accepted, edited or rejected with one 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -19,6 +20,11 @@ from tui.screens.inspector_cleanup import sync_vectors
 from tui.widgets.delivery import while_shown
 from tui.widgets.inspector.format import one_line
 from tui.widgets.safe_text import plain, visible
+
+if TYPE_CHECKING:
+    from textual import getters
+
+    from tui.app import MemchatApp
 
 log = logging.getLogger("memchat.tui.inspector")
 
@@ -47,6 +53,8 @@ WHAT_NO = {
 
 
 class ReviewTab(Vertical):
+    if TYPE_CHECKING:
+        app = getters.app(MemchatApp)
     BINDINGS = [
         Binding("y", "accept", "Accept", id="review_accept"),
         Binding("e", "edit", "Edit+accept", id="review_edit"),

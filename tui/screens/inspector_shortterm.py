@@ -4,6 +4,7 @@ with a live TTL countdown (re-read from Redis every few seconds, counted down ev
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from rich.console import Group
 from rich.table import Table
@@ -17,10 +18,18 @@ from tui.widgets.delivery import while_shown
 from tui.widgets.inspector.format import ago, countdown, one_line
 from tui.widgets.safe_text import plain
 
+if TYPE_CHECKING:
+    from textual import getters
+
+    from tui.app import MemchatApp
+
 REREAD_SECONDS = 5.0
 
 
 class ShortTermTab(VerticalScroll):
+    if TYPE_CHECKING:
+        app = getters.app(MemchatApp)
+
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
         self.data: dict | None = None

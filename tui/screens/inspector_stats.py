@@ -3,6 +3,8 @@ how many prompt tokens memory takes."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -12,6 +14,11 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from tui.widgets.delivery import while_shown
+
+if TYPE_CHECKING:
+    from textual import getters
+
+    from tui.app import MemchatApp
 
 BAR = 30
 
@@ -27,6 +34,9 @@ def format_stats(stats) -> str:
 
 
 class StatsTab(VerticalScroll):
+    if TYPE_CHECKING:
+        app = getters.app(MemchatApp)
+
     def compose(self) -> ComposeResult:
         yield Static("counting…", id="inspector-stats")
 

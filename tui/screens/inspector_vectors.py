@@ -4,6 +4,7 @@ index outbox; ``i`` rebuilds the profile's vectors with a progress bar."""
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, cast
 
 from rich.table import Table
 from textual import work
@@ -15,10 +16,18 @@ from textual.widgets import ProgressBar, Static
 from memory import browse
 from tui.widgets.delivery import while_shown
 
+if TYPE_CHECKING:
+    from textual import getters
+    from textual.notifications import SeverityLevel
+
+    from tui.app import MemchatApp
+
 log = logging.getLogger("memchat.tui.inspector")
 
 
 class VectorsTab(Vertical, can_focus=True):
+    if TYPE_CHECKING:
+        app = getters.app(MemchatApp)
     BINDINGS = [Binding("i", "reindex", "Reindex", id="vectors_reindex")]
 
     def __init__(self, **kw) -> None:
@@ -116,13 +125,13 @@ class VectorsTab(Vertical, can_focus=True):
                     bar.update, total=total, progress=done
                 )
             )
-            note, sev = f"Reindexed {n:,} items.", "information"
+            note, sev = f"Reindexed {n:,} items.", cast("SeverityLevel", "information")
         except Exception as e:  # noqa: BLE001
             note, sev = f"Reindex failed: {e}", "error"
         self.app.call_from_thread(self._reindexed, note, sev)
 
     @while_shown
-    def _reindexed(self, note: str, severity: str) -> None:
+    def _reindexed(self, note: str, severity: SeverityLevel) -> None:
         self.reindexing = False
         self.query_one(ProgressBar).display = False
         self.app.notify(note, severity=severity)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from textual.containers import VerticalScroll
 from textual.widgets import Static
@@ -27,7 +27,7 @@ class Transcript(VerticalScroll, can_focus=False):
         yield Static(EMPTY_TEXT, classes="empty-state")
 
     def views(self) -> list[MessageView]:
-        return list(self.query("MessageView"))
+        return cast("list[MessageView]", list(self.query("MessageView")))
 
     def show_empty(self, text: str = EMPTY_TEXT) -> None:
         self.remove_children()

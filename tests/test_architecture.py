@@ -1,0 +1,99 @@
+"""The architecture, checked on every run: layers import downward only, nothing outside
+memory/ reaches memory's internals (modules, SQL, Redis, the store's repositories), and mypy
+is clean over the four packages."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+UPPER = ("assistant", "tasks", "tui")
+# memory's public surface: what other layers may import.
+PUBLIC = {"store", "facades", "models", "errors", "config", "logs", "secrets", "proc"}
+# The store's parts that only memory/ may touch.
+INTERNAL_ATTRS = {"db", "short", "_server", "chats", "memories", "deferred", "_vectors"}
+SQL = re.compile(
+    r"\b(SELECT\b.+\bFROM|INSERT\s+(OR\s+\w+\s+)?INTO|DELETE\s+FROM|UPDATE\s+\w+\s+SET|PRAGMA)\b",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def _tool(name: str) -> str:
+    return str(Path(sys.executable).with_name(name))
+
+
+def _upper_files():
+    for pkg in UPPER:
+        yield from sorted((ROOT / pkg).rglob("*.py"))
+
+
+def test_import_contracts_are_kept():
+    p = subprocess.run(
+        [_tool("lint-imports"), "--no-cache"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-2000:]
+
+
+def test_every_memory_module_is_public_or_guarded():
+    """A new module in memory/ must be added to the contract (internal) or to PUBLIC."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    gate = next(c for c in config["contracts"] if c["id"] == "memory-gate")
+    guarded = {m.removeprefix("memory.") for m in gate["forbidden_modules"]}
+    modules = {p.stem for p in (ROOT / "memory").glob("*.py") if p.stem != "__init__"}
+    modules |= {p.name for p in (ROOT / "memory").iterdir() if (p / "__init__.py").exists()}
+    assert modules - PUBLIC - guarded == set(), "classify these modules in pyproject.toml"
+    assert guarded & PUBLIC == set()
+    assert guarded - modules == set(), "the contract names modules that do not exist"
+
+
+def _store_expr(node: ast.AST) -> bool:
+    """`store`, `self.store`, `self.app.store`, `ps`... : a name that holds a MemoryStore."""
+    if isinstance(node, ast.Name):
+        return node.id == "store" or node.id.endswith("_store")
+    if isinstance(node, ast.Attribute):
+        return node.attr == "store"
+    return False
+
+
+def test_no_store_internals_sql_or_redis_outside_memory():
+    found = []
+    for path in _upper_files():
+        tree = ast.parse(path.read_text(), str(path))
+        rel = path.relative_to(ROOT)
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in INTERNAL_ATTRS
+                and _store_expr(node.value)
+            ):
+                found.append(f"{rel}:{node.lineno}: store.{node.attr}")
+            elif (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and SQL.search(node.value)
+                and not _is_docstring(tree, node)
+            ):
+                found.append(f"{rel}:{node.lineno}: SQL {node.value[:50]!r}")
+    assert found == []
+
+
+def _is_docstring(tree: ast.AST, const: ast.Constant) -> bool:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and body[0].value is const:
+                return True
+    return False
+
+
+@pytest.mark.timeout(300)
+def test_mypy_is_clean(mypy_result):
+    code, out = mypy_result()
+    assert code == 0, out[-6000:]
