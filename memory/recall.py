@@ -56,7 +56,7 @@ def _drain_small_outbox(store, f: RecallFilters) -> None:
     """Index what was written moments ago, when that is little. Turns of the conversation this
     recall excludes are left to the worker (it indexes after every turn): embedding the
     message just sent would cost a chat turn ~10 ms for a row the recall drops anyway."""
-    skip, params = "", [MAX_ATTEMPTS]
+    skip, params = "", list[object]([MAX_ATTEMPTS])
     if f.exclude_conversation_id:
         skip = " AND NOT (kind = 'message' AND item_id IN (SELECT id FROM messages WHERE conversation_id = ?))"
         params.append(f.exclude_conversation_id)
@@ -246,7 +246,11 @@ def _candidates(
 
 def _on(c: _Cand, dated: list[tuple[float, float]]) -> bool:
     """Whether a (loaded) chat-turn candidate was written inside a date the query names."""
-    return c.kind == "message" and timeexpr.within(c.message.created_at, dated)
+    return (
+        c.kind == "message"
+        and c.message is not None
+        and timeexpr.within(c.message.created_at, dated)
+    )
 
 
 def _load_rows(store, cands: dict[tuple[str, str], _Cand]) -> None:
@@ -352,9 +356,9 @@ def recall(
     scored: list[tuple[float, _Cand, dict[str, float]]] = []
     for c in cands.values():
         if c.kind == "memory":
-            if not _keep_memory(c.memory, store.profile, f):
-                continue
             m = c.memory
+            if m is None or not _keep_memory(m, store.profile, f):
+                continue
             parts = {
                 "recency": ranking.recency(m.updated_at, t_now),
                 "importance": m.importance,
@@ -362,15 +366,25 @@ def recall(
                 "access": ranking.access_score(m.access_count),
             }
         else:
-            if not _wants_messages(f) or not _keep_message(c.message, store.profile, f):
+            g = c.message
+            if g is None or not _wants_messages(f) or not _keep_message(g, store.profile, f):
                 continue
             parts = {
-                "recency": ranking.recency(c.message.created_at, t_now),
+                "recency": ranking.recency(g.created_at, t_now),
                 "importance": 0.5,
                 "pinned": 0.0,
                 "access": 0.0,
             }
-        final = c.fused * norm * ranking.boost(**{**parts, "pinned": bool(parts["pinned"])})
+        final = (
+            c.fused
+            * norm
+            * ranking.boost(
+                recency=parts["recency"],
+                importance=parts["importance"],
+                pinned=bool(parts["pinned"]),
+                access=parts["access"],
+            )
+        )
         scored.append(
             (
                 final,

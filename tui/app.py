@@ -129,7 +129,8 @@ class MemchatApp(App):
             log.exception("could not open memory")
             self.call_from_thread(self._backend_failed, str(e))
             return
-        self.call_from_thread(self._backend_ready, settings, store, assistant, problem)
+        # (mypy cannot infer call_from_thread's result type from a coroutine function)
+        self.call_from_thread(self._backend_ready, settings, store, assistant, problem)  # type: ignore[arg-type]
 
     def _backend_failed(self, error: str) -> None:
         self.backend_error = error
@@ -153,9 +154,10 @@ class MemchatApp(App):
         self._show_short_term()
         await self.chat.backend_ready()
         inspector = sys.modules.get("tui.screens.inspector")  # not loaded: none is open
-        for screen in self.screen_stack if inspector else ():
-            if isinstance(screen, inspector.InspectorScreen):
-                screen.refresh_stats()
+        if inspector is not None:
+            for screen in self.screen_stack:
+                if isinstance(screen, inspector.InspectorScreen):
+                    screen.refresh_stats()
         if problem:
             self._show_first_run(problem)
         if self.warm:
@@ -309,7 +311,7 @@ class MemchatApp(App):
                 self.notify, f"Could not open profile {name}: {e}", severity="error"
             )
             return
-        self.call_from_thread(self._profile_ready, store, assistant, problem)
+        self.call_from_thread(self._profile_ready, store, assistant, problem)  # type: ignore[arg-type]
 
     async def _profile_ready(self, store: Any, assistant: Any, problem: str | None) -> None:
         self.store, self.assistant, self.model_problem = store, assistant, problem

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -252,7 +253,7 @@ def config_cmd() -> None:
     click.echo(f"data dir:    {settings.home}")
     click.echo("")
     for name, _default, desc in describe_fields():
-        value = settings
+        value: Any = settings
         for part in name.split("."):
             value = getattr(value, part)
         if name == "system_prompt":

@@ -4,6 +4,7 @@ profile picker."""
 from __future__ import annotations
 
 import re
+from typing import cast
 
 from textual import on
 from textual.app import ComposeResult
@@ -86,7 +87,7 @@ class TextDialog(ModalScreen[str | None]):
 
     def _current(self) -> str:
         w = self.query_one("#value")
-        return self._result(w.text if isinstance(w, TextArea) else w.value)
+        return self._result(w.text if isinstance(w, TextArea) else cast(Input, w).value)
 
     def _result(self, text: str) -> str:
         return self.value if text == self.shown else text
