@@ -52,6 +52,8 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ),
 ]
 _CARD = re.compile(r"\b(?:\d[ -]?){13,19}\b")
+_DIGIT = re.compile(r"\d")
+_KEY_WORDS = (("api", "key"), ("secret", "key"), ("access", "token"), ("auth", "token"))
 # Literal text every pattern above needs (lower-cased): a string holding none of these and
 # fewer than 13 digits cannot match, and checking that is ~10x cheaper than the regexes --
 # which matters because every stored string passes here.
@@ -73,10 +75,7 @@ _HINTS = (
     "passw",
     "pwd",
     "passphrase",
-    "api",
-    "secret",
-    "access",
-    "auth",
+    *(f"{a}{sep}{b}" for a, b in _KEY_WORDS for sep in ("", "_", "-")),
 )
 
 
@@ -84,7 +83,9 @@ def _may_hold_secret(text: str) -> bool:
     low = text.casefold()  # as the (?i) patterns see it: "ſ" is an "s", the Kelvin sign a "k"
     if any(h in low for h in _HINTS):
         return True
-    return sum(map(text.count, "0123456789")) >= 13
+    if text.isascii():
+        return sum(map(text.count, "0123456789")) >= 13
+    return len(_DIGIT.findall(text)) >= 13  # \d is any Unicode digit, as in _CARD
 
 
 def _luhn_ok(digits: str) -> bool:

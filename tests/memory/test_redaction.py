@@ -300,6 +300,7 @@ def test_redact_value_reaches_every_string_and_copies_only_what_changed():
         "pa\u017f\u017fword: hunter2",  # long s: the (?i) patterns match it, so must the filter
         "4111 1111 1111 1111",
         "4111-1111-1111-1111",
+        "\u0664\u0661\u0661\u0661" + " \u0661\u0661\u0661\u0661" * 3,  # Arabic-Indic digits
     ],
 )
 def test_the_fast_filter_never_hides_a_secret(secret):
