@@ -13,7 +13,9 @@ including ones added later (see ``memory.secrets`` for the other tiers).
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -33,11 +35,13 @@ _migrated: set[str] = set()
 _migrate_lock = threading.Lock()
 
 
-_WRITES = ("INSERT", "UPDATE", "REPLACE")
+_WRITE = re.compile(r"\b(?:INSERT|UPDATE|REPLACE)\b", re.I)
 
 
+@functools.lru_cache(maxsize=512)
 def _writes(sql: str) -> bool:
-    return sql.lstrip()[:7].upper().startswith(_WRITES)
+    """Whether ``sql`` may write (anywhere in it: ``WITH ... INSERT`` and upserts count)."""
+    return _WRITE.search(sql) is not None
 
 
 class RedactingConnection(sqlite3.Connection):

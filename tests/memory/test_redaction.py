@@ -178,6 +178,25 @@ def _summary(s):
     assert summarize(s, ScriptedLLM(), c.id).memory is not None
 
 
+def _raw_sql(s):
+    """A write path nobody wrote redaction for (as a future one would be): the connection
+    redacts it anyway, whichever way the statement is run."""
+    m = s.add_memory("plain memory")
+    with s.db.tx() as conn:
+        conn.execute(
+            "INSERT INTO kv (profile, key, value, updated_at) VALUES (?, ?, ?, 0)",
+            (s.profile, f"k {SECRET}", json.dumps({"v": [f"my password is {SECRET}"]})),
+        )
+        conn.executemany("UPDATE memories SET entity_type = ? WHERE id = ?", [(SECRET, m.id)])
+        conn.cursor().execute(
+            "WITH x AS (SELECT ? AS v) UPDATE memories SET value = (SELECT v FROM x) WHERE id = ?",
+            (SECRET, m.id),
+        )
+    assert s.db.one("SELECT value FROM kv WHERE key LIKE 'k %'")["value"] == json.dumps(
+        {"v": ["my password is [REDACTED:password]"]}, ensure_ascii=False
+    )
+
+
 PATHS = {
     **{f"add_memory {n}": _add_field(n) for n in _text_fields({f.name for f in fields(Memory)})},
     **{f"update_memory {n}": _update_field(n) for n in _text_fields(_MUTABLE)},
@@ -214,6 +233,7 @@ PATHS = {
     "preference and its cache": _preference,
     "deferred job": lambda s: s.defer_job("extract", [SECRET, {"k": SECRET}], key=SECRET),
     "summary (worker)": _summary,
+    "raw SQL write": _raw_sql,
 }
 
 
@@ -309,3 +329,11 @@ def test_the_fast_filter_never_hides_a_secret(secret):
     text = f"note: {secret} end"
     assert find_secrets(text), secret
     assert "[REDACTED:" in redact_value(text)
+
+
+def test_chroma_metadata_is_redacted_on_its_way_in():
+    """Chroma gets metadata from redacted rows; its one entry redacts again (a belt)."""
+    from memory.vectors import clean_metadata
+
+    meta = clean_metadata({"tags": ["a", SECRET], "entity": SECRET, "pinned": True, "n": 2})
+    assert meta == {"tags": f"a,{MARK}", "entity": MARK, "pinned": True, "n": 2}
