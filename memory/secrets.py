@@ -25,6 +25,7 @@ outside ``memory/`` never redact: they hand text to ``MemoryStore`` as typed.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import fields, is_dataclass, replace
@@ -52,40 +53,40 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ),
 ]
 _CARD = re.compile(r"\b(?:\d[ -]?){13,19}\b")
-_DIGIT = re.compile(r"\d")
-_KEY_WORDS = (("api", "key"), ("secret", "key"), ("access", "token"), ("auth", "token"))
-# Literal text every pattern above needs (lower-cased): a string holding none of these and
-# fewer than 13 digits cannot match, and checking that is ~10x cheaper than the regexes --
-# which matters because every stored string passes here.
-_HINTS = (
-    "-----begin",
-    "sk-",
-    "ghp_",
-    "gho_",
-    "ghu_",
-    "ghs_",
-    "ghr_",
-    "github_pat_",
-    "akia",
-    "asia",
-    "aiza",
-    "xox",
-    "eyj",
-    "bearer",
-    "passw",
-    "pwd",
-    "passphrase",
-    *(f"{a}{sep}{b}" for a, b in _KEY_WORDS for sep in ("", "_", "-")),
-)
+
+# Every stored string passes here, so the regexes run only where they could match. A
+# pattern runs only when its text holds one of its hints (compared case-folded, as the (?i)
+# patterns see it: "ſ" is an "s", the Kelvin sign a "k"); the card pattern only when there
+# is a run of 13+ digits, spaces and dashes starting at a word boundary. Both checks are supersets of what the patterns
+# match (tests/memory/test_redaction.py::test_the_fast_filter_never_hides_a_secret). They
+# hold true on raw JSON text too: no character of a hint or of a card number is ever escaped
+# in JSON, except non-ASCII ones ("\\uXXXX"), which send a document down the slow path.
+_HINTS: dict[str, tuple[str, ...]] = {
+    "private-key": ("-----begin",),
+    "openai-key": ("sk-",),
+    "github-token": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+    "aws-access-key": ("akia", "asia"),
+    "google-api-key": ("aiza",),
+    "slack-token": ("xox",),
+    "jwt": ("eyj",),
+    "bearer-token": ("bearer",),
+    "password": (
+        *("passw", "pwd", "passphrase"),
+        *("apikey", "api_key", "api-key", "secretkey", "secret_key", "secret-key"),
+        *("accesstoken", "access_token", "access-token", "authtoken", "auth_token", "auth-token"),
+    ),
+}
+# A card number starts at a word boundary: after a non-word character or the start.
+_RUN_ASCII = re.compile(r"(?:^|[^0-9A-Za-z_])[0-9][0-9 -]{11,}[0-9]")
+_RUN = re.compile(r"(?:^|\W)\d[\d -]{11,}\d")  # \d, \W: Unicode, as in _CARD
 
 
-def _may_hold_secret(text: str) -> bool:
-    low = text.casefold()  # as the (?i) patterns see it: "ſ" is an "s", the Kelvin sign a "k"
-    if any(h in low for h in _HINTS):
-        return True
-    if text.isascii():
-        return sum(map(text.count, "0123456789")) >= 13
-    return len(_DIGIT.findall(text)) >= 13  # \d is any Unicode digit, as in _CARD
+def _possible(text: str) -> tuple[list[tuple[str, re.Pattern[str]]], bool]:
+    """The patterns that could match ``text``, and whether a card number could."""
+    low = text.casefold()
+    patterns = [(n, rx) for n, rx in _PATTERNS if any(h in low for h in _HINTS[n])]
+    card = (_RUN_ASCII if text.isascii() else _RUN).search(text) is not None
+    return patterns, card
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -101,10 +102,11 @@ def _luhn_ok(digits: str) -> bool:
 
 def find_secrets(text: str) -> list[str]:
     """Names of the kinds of secret found in ``text`` (empty when clean)."""
-    if not text or not _may_hold_secret(text):
+    if not text:
         return []
-    found = [name for name, rx in _PATTERNS if rx.search(text)]
-    for m in _CARD.finditer(text):
+    patterns, card = _possible(text)
+    found = [name for name, rx in patterns if rx.search(text)]
+    for m in _CARD.finditer(text) if card else ():
         digits = re.sub(r"\D", "", m.group())
         if 13 <= len(digits) <= 19 and _luhn_ok(digits):
             found.append("card-number")
@@ -114,13 +116,27 @@ def find_secrets(text: str) -> list[str]:
 
 def redact(text: str) -> str:
     """Replace every secret in ``text`` with ``[REDACTED:<kind>]``."""
-    if not text or not _may_hold_secret(text):
+    if not text:
         return text
-    for name, rx in _PATTERNS:
+    if len(text) <= 200:  # ids, names, tags, keys: the same few recur in every write
+        return _redact_short(text)
+    return _redact(text)
+
+
+@functools.lru_cache(maxsize=8192)
+def _redact_short(text: str) -> str:
+    return _redact(text)
+
+
+def _redact(text: str) -> str:
+    patterns, card = _possible(text)
+    for name, rx in patterns:
         if name == "password":
             text = rx.sub(lambda m: f"{m.group(1)}{m.group(2)}[REDACTED:password]", text)
         else:
             text = rx.sub(f"[REDACTED:{name}]", text)
+    if not card:
+        return text
 
     def _card(m: re.Match[str]) -> str:
         digits = re.sub(r"\D", "", m.group())
@@ -155,19 +171,39 @@ def redact_value(obj: T) -> T:
     return obj
 
 
+def _strings(doc: Any) -> list[str]:
+    """Every string in a parsed JSON document (keys too), in no particular order."""
+    out: list[str] = []
+    stack = [doc]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, str):
+            out.append(x)
+        elif isinstance(x, dict):
+            stack.extend(x)
+            stack.extend(x.values())
+        elif isinstance(x, list):
+            stack.extend(x)
+    return out
+
+
 def redact_stored(text: str) -> str:
     """One text about to be stored: redacted; a JSON document (list, object or string) is
     redacted value by value and dumped again, so the column still parses."""
-    if not text or not _may_hold_secret(text):
+    if not text:
         return text
+    if "\\u" not in text and _possible(text) == ([], False):
+        return text  # nothing that could be a secret, even inside JSON (see _possible)
     if text[:1] in '[{"':
         try:
             doc = json.loads(text)
         except ValueError:
             pass
         else:
-            cleaned = redact_value(doc)
-            return text if cleaned == doc else json.dumps(cleaned, ensure_ascii=False)
+            # one scan over all its strings (a secret cannot hide in an escape sequence)
+            if not find_secrets("\x00".join(_strings(doc))):
+                return text
+            return json.dumps(redact_value(doc), ensure_ascii=False)
     return redact(text)
 
 

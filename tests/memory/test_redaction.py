@@ -280,6 +280,14 @@ def test_json_columns_stay_json_when_redacted():
     assert json.loads(out) == ["my password is [REDACTED:password]", {"k": MARK}]
     assert redact_stored('"a ' + SECRET + '"') == f'"a {MARK}"'
     assert redact_stored("[not json " + SECRET) == f"[not json {MARK}"
+    # escaped in the JSON text ("\\u0664", "\\u017f"), found in the values
+    hidden = json.dumps(
+        ["pa\u017f\u017fword: hunter2", "\u0664\u0661\u0661\u0661" + " \u0661" * 12]
+    )
+    assert "[REDACTED:" not in hidden and json.loads(redact_stored(hidden)) == [
+        "pa\u017f\u017fword: [REDACTED:password]",
+        "[REDACTED:card-number]",
+    ]
     clean = json.dumps({"a": ["b"]})
     assert redact_stored(clean) is clean  # nothing to redact: the very same text
 
@@ -320,6 +328,7 @@ def test_redact_value_reaches_every_string_and_copies_only_what_changed():
         "pa\u017f\u017fword: hunter2",  # long s: the (?i) patterns match it, so must the filter
         "4111 1111 1111 1111",
         "4111-1111-1111-1111",
+        "x1234 4111111111111111",  # a card right after a number glued to a word
         "\u0664\u0661\u0661\u0661" + " \u0661\u0661\u0661\u0661" * 3,  # Arabic-Indic digits
     ],
 )
