@@ -346,3 +346,13 @@ def test_chroma_metadata_is_redacted_on_its_way_in():
 
     meta = clean_metadata({"tags": ["a", SECRET], "entity": SECRET, "pinned": True, "n": 2})
     assert meta == {"tags": f"a,{MARK}", "entity": MARK, "pinned": True, "n": 2}
+
+
+def test_a_profile_name_that_looks_like_a_secret_is_refused():
+    """Every stored text is redacted, profile names included: such a profile's rows would be
+    stored under "[REDACTED:…]" and never found again, so the name is refused up front."""
+    from memory.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="must not look like a secret"):
+        load_settings(profile="sk-" + "a" * 24)
+    assert load_settings(profile="work-2024").profile == "work-2024"
