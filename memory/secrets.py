@@ -21,6 +21,11 @@ The repositories (``LongTermMemories``, ``Chats``) also redact the record they w
 what was stored. Exports read from storage and redact their output again with the same
 helper (belt and braces: a file that leaves the machine must never carry a secret). Callers
 outside ``memory/`` never redact: they hand text to ``MemoryStore`` as typed.
+
+Reads are not redacted, so a lookup by a text that may hold a secret redacts its key itself
+(``LongTermMemories.find_by_key``; the short-term gate does it for every call), and a
+profile name that looks like a secret is refused (``memory.config``): its rows could never
+be found again.
 """
 
 from __future__ import annotations
