@@ -44,35 +44,29 @@ def _writes(sql: str) -> bool:
     return _WRITE.search(sql) is not None
 
 
-class RedactingConnection(sqlite3.Connection):
-    """A connection that redacts the text parameters of every write statement."""
+class _Redacting:
+    """``execute``/``executemany`` that redact the text parameters of every write."""
 
-    def execute(self, sql: str, parameters=(), /):  # type: ignore[override]
+    def execute(self, sql: str, parameters=(), /):
         if parameters and _writes(sql):
             parameters = redact_params(parameters)
-        return super().execute(sql, parameters)
+        return super().execute(sql, parameters)  # type: ignore[misc]
 
-    def executemany(self, sql: str, seq_of_parameters, /):  # type: ignore[override]
+    def executemany(self, sql: str, seq_of_parameters, /):
         if _writes(sql):
             seq_of_parameters = (redact_params(p) for p in seq_of_parameters)
-        return super().executemany(sql, seq_of_parameters)
+        return super().executemany(sql, seq_of_parameters)  # type: ignore[misc]
+
+
+class RedactingCursor(_Redacting, sqlite3.Cursor):
+    """The same rule for ``conn.cursor().execute``."""
+
+
+class RedactingConnection(_Redacting, sqlite3.Connection):
+    """The connection every ``Database`` uses: no write reaches SQLite unredacted."""
 
     def cursor(self, factory=None):  # type: ignore[override]
         return super().cursor(factory or RedactingCursor)
-
-
-class RedactingCursor(sqlite3.Cursor):
-    """The cursor of a :class:`RedactingConnection`: the same rule for ``cursor().execute``."""
-
-    def execute(self, sql: str, parameters=(), /):  # type: ignore[override]
-        if parameters and _writes(sql):
-            parameters = redact_params(parameters)
-        return super().execute(sql, parameters)
-
-    def executemany(self, sql: str, seq_of_parameters, /):  # type: ignore[override]
-        if _writes(sql):
-            seq_of_parameters = (redact_params(p) for p in seq_of_parameters)
-        return super().executemany(sql, seq_of_parameters)
 
 
 def _out_of_space(path: Path) -> bool:
