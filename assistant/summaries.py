@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from memory.models import Memory, Message
-from memory.secrets import redact
 
 ROLLING_TURNS = 40  # summarize the oldest uncovered chunk once this many turns are uncovered
 MIN_TURNS = 2  # an idle conversation needs at least this many new turns to get a summary
@@ -73,7 +72,7 @@ def summarize(
     if not turns:
         return SummaryRun(None, [])
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": _text(turns)}]
-    text = redact((llm.complete(messages, max_tokens=400) or "").strip())
+    text = (llm.complete(messages, max_tokens=400) or "").strip()
     p = llm.count_tokens(messages)
     c = llm.count_tokens([{"role": "assistant", "content": text}]) if text else 0
     covered = [m.id for m in turns]

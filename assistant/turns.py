@@ -19,7 +19,6 @@ from assistant import prompts
 from assistant.errors import AssistantError, ContextWindowExceeded, ProviderError, scrub
 from assistant.llm import LLM, ModelChoice, StreamEvent
 from memory.models import Conversation, Message, RecallFilters, RecallHit, TurnEvent, UsedMemory
-from memory.secrets import redact
 
 log = logging.getLogger("memchat.assistant")
 
@@ -222,7 +221,7 @@ class Answer:
             memory_tokens=prompt.memory_tokens,
             cost=usage.cost if usage else None,
             latency_ms=ms_since(t_req),
-            error=redact(scrub(str(error))) if error else None,
+            error=scrub(str(error)) if error else None,
         )
         if self._partial_id is not None:
             msg = self.store.update_message(self._partial_id, content=content, **fields)

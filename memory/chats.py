@@ -1,4 +1,7 @@
-"""Conversations and their messages in SQLite. Every message is also recallable (episodic)."""
+"""Conversations and their messages in SQLite. Every message is also recallable (episodic).
+
+Every field written is redacted (``memory.secrets.redact_value``) so the returned record is
+what was stored; the connection redacts every SQL parameter again (``memory.db``)."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from memory.rows import (
     row_to_conversation,
     row_to_message,
 )
-from memory.secrets import redact
+from memory.secrets import redact_value
 
 # BM25 column weights in messages_ctx_fts: the two turns before count 0.6, the turn itself 1.
 CONTEXT_WEIGHTS = "0.6, 1.0"
@@ -41,11 +44,7 @@ class Chats:
 
     # ------------------------------------------------------------------ conversations
     def create(self, c: Conversation) -> Conversation:
-        c = replace(
-            c,
-            title=redact(c.title),
-            system_prompt=redact(c.system_prompt) if c.system_prompt else None,
-        )
+        c = redact_value(c)
         with self.db.tx() as conn:
             sql, params = insert_sql("conversations", conversation_to_row(c))
             conn.execute(sql, params)
@@ -60,9 +59,7 @@ class Chats:
         unknown = set(changes) - _CONV_MUTABLE
         if unknown:
             raise ValueError(f"cannot change {', '.join(sorted(unknown))}")
-        for k in ("title", "system_prompt"):
-            if changes.get(k):
-                changes[k] = redact(changes[k])
+        changes = redact_value(changes)
         c = replace(self.get(conversation_id, profile), **changes, updated_at=now())
         row = conversation_to_row(c)
         cols = [*changes, "updated_at"]
@@ -102,7 +99,7 @@ class Chats:
 
     # ------------------------------------------------------------------ messages
     def add_message(self, m: Message) -> Message:
-        m = replace(m, content=redact(m.content))
+        m = redact_value(m)
         with self.db.tx() as conn:
             sql, params = insert_sql("messages", message_to_row(m))
             conn.execute(sql, params)
@@ -118,8 +115,7 @@ class Chats:
         unknown = set(changes) - _MSG_MUTABLE
         if unknown:
             raise ValueError(f"cannot change {', '.join(sorted(unknown))}")
-        if "content" in changes:
-            changes["content"] = redact(changes["content"])
+        changes = redact_value(changes)
         m = replace(self.get_message(message_id, profile), **changes)
         row = message_to_row(m)
         with self.db.tx() as conn:

@@ -20,6 +20,7 @@ from pydantic import AliasChoices, BaseModel, Field, ValidationError, field_vali
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from memory.errors import ConfigError
+from memory.secrets import find_secrets
 
 APP = "memchat"
 DEFAULT_SYSTEM_PROMPT = (
@@ -137,6 +138,8 @@ class Settings(BaseSettings):
         v = v.strip().lower()
         if not _PROFILE_RE.match(v):
             raise ValueError("profile names are 1-32 characters: a-z, 0-9, '-' and '_'")
+        if find_secrets(v):  # it would be stored redacted, and its data never found again
+            raise ValueError("a profile name must not look like a secret (an API key or token)")
         return v
 
     @field_validator("home", "model_cache", mode="before")

@@ -4,11 +4,18 @@ Each thread gets its own connection (sqlite3 connections must not be shared acro
 without care); all of them point at one file in WAL mode so readers never block the writer.
 Writes use ``BEGIN IMMEDIATE`` so two writers queue on the busy timeout instead of failing
 with "database is locked" when a read transaction tries to upgrade.
+
+Every connection is a :class:`RedactingConnection`: each text parameter of an ``INSERT``,
+``UPDATE`` or ``REPLACE`` is redacted (``memory.secrets.redact_stored``) before SQLite sees
+it. This is the one gate into SQLite, so no table, column or write path can hold a secret --
+including ones added later (see ``memory.secrets`` for the other tiers).
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -21,10 +28,45 @@ import sqlite_utils
 from memory import migrations
 from memory.errors import StorageError
 from memory.fsutil import private_file
+from memory.secrets import redact_params
 
 BUSY_TIMEOUT_MS = 15_000
 _migrated: set[str] = set()
 _migrate_lock = threading.Lock()
+
+
+_WRITE = re.compile(r"\b(?:INSERT|UPDATE|REPLACE)\b", re.I)
+
+
+@functools.lru_cache(maxsize=512)
+def _writes(sql: str) -> bool:
+    """Whether ``sql`` may write (anywhere in it: ``WITH ... INSERT`` and upserts count)."""
+    return _WRITE.search(sql) is not None
+
+
+class _Redacting:
+    """``execute``/``executemany`` that redact the text parameters of every write."""
+
+    def execute(self, sql: str, parameters=(), /):
+        if parameters and _writes(sql):
+            parameters = redact_params(parameters)
+        return super().execute(sql, parameters)  # type: ignore[misc]
+
+    def executemany(self, sql: str, seq_of_parameters, /):
+        if _writes(sql):
+            seq_of_parameters = (redact_params(p) for p in seq_of_parameters)
+        return super().executemany(sql, seq_of_parameters)  # type: ignore[misc]
+
+
+class RedactingCursor(_Redacting, sqlite3.Cursor):
+    """The same rule for ``conn.cursor().execute``."""
+
+
+class RedactingConnection(_Redacting, sqlite3.Connection):
+    """The connection every ``Database`` uses: no write reaches SQLite unredacted."""
+
+    def cursor(self, factory=None):  # type: ignore[override]
+        return super().cursor(factory or RedactingCursor)
 
 
 def _out_of_space(path: Path) -> bool:
@@ -84,6 +126,7 @@ class Database:
                 timeout=BUSY_TIMEOUT_MS / 1000,
                 isolation_level=None,
                 check_same_thread=False,
+                factory=RedactingConnection,
             )
             if new:
                 private_file(self.path)

@@ -3,6 +3,10 @@
 Every write to a memory appends a ``memory_history`` row and, in the same transaction, an
 ``index_outbox`` row telling the vector tier what to upsert or delete; a crash between SQLite
 and Chroma is repaired by replaying the outbox.
+
+Every field of what is written is redacted (``memory.secrets``): the record or the changes
+here, so the returned ``Memory`` and its history snapshots are exactly what was stored, and
+every SQL parameter again by the connection (``memory.db``), which no write can bypass.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from memory import fts
 from memory.db import Database
 from memory.models import SECTIONS, HistoryEntry, Memory, now
 from memory.rows import insert_sql, memory_to_row, row_to_history, row_to_memory
-from memory.secrets import redact
+from memory.secrets import redact, redact_value
 
 _MUTABLE = {
     "content",
@@ -89,7 +93,7 @@ class LongTermMemories:
     def add(self, m: Memory, *, actor: str = "user", reason: str = "") -> Memory:
         if m.section not in SECTIONS:
             raise ValueError(f"unknown section {m.section!r}; use one of: {', '.join(SECTIONS)}")
-        m = replace(m, content=redact(m.content), value=redact(m.value) if m.value else m.value)
+        m = redact_value(m)
         with self.db.tx() as conn:
             sql, params = insert_sql("memories", memory_to_row(m))
             conn.execute(sql, params)
@@ -110,10 +114,7 @@ class LongTermMemories:
         unknown = set(changes) - _MUTABLE
         if unknown:
             raise ValueError(f"cannot change {', '.join(sorted(unknown))}")
-        if "content" in changes:
-            changes["content"] = redact(changes["content"])
-        if changes.get("value"):
-            changes["value"] = redact(changes["value"])
+        changes = redact_value(changes)
         with self.db.tx() as conn:
             before = self.get(memory_id, profile)
             after = replace(before, **changes, updated_at=now())
@@ -210,6 +211,7 @@ class LongTermMemories:
         return out
 
     def find_by_key(self, profile: str, section: str, key: str) -> Memory | None:
+        key = redact(key)  # keys are stored redacted: ask for what a write stored
         row = self.db.one(
             "SELECT * FROM memories WHERE profile = ? AND section = ? AND key = ? AND status = 'active' "
             "AND superseded_by IS NULL ORDER BY updated_at DESC LIMIT 1",

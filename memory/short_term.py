@@ -4,6 +4,11 @@ a preference cache and prompt history, namespaced by profile.
 Redis is the primary backend. ``SqliteShortTerm`` keeps the same data in the ``kv`` table
 when no Redis can be had, and ``ResilientShortTerm`` switches to it when Redis dies mid-run
 (and back when it returns), so chatting never stops because Redis did.
+
+``ResilientShortTerm`` is also the gate into this tier: every call's arguments are redacted
+(``memory.secrets.redact_value``) before either backend sees them -- session state, turns,
+temporaries (keys too, so a read asks for what a write stored), the preference cache and
+prompt history alike. The ``kv`` table is covered a second time by the SQLite gate.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any, Protocol
 
 from memory.db import Database
 from memory.models import now
+from memory.secrets import redact_value
 
 log = logging.getLogger("memchat.short_term")
 
@@ -386,6 +392,7 @@ class ResilientShortTerm:
     def _call(self, name: str, *args):
         import redis
 
+        args = redact_value(args)  # nothing reaches either backend unredacted
         backend = self._backend()
         try:
             return getattr(backend, name)(*args)

@@ -34,7 +34,6 @@ from memory.models import (
     TierStats,
     now,
 )
-from memory.secrets import redact
 from memory.short_term import RedisShortTerm, ResilientShortTerm, SqliteShortTerm
 
 if TYPE_CHECKING:
@@ -412,11 +411,12 @@ class MemoryStore:
         return m
 
     def checkpoint_message(self, message_id: str, content: str) -> None:
-        """Save a streaming reply's text so far (SQLite only, cheap): a crash keeps it as 'partial'."""
+        """Save a streaming reply's text so far (SQLite only, cheap): a crash keeps it as 'partial'.
+        (The connection redacts it, as every write: see memory.db.)"""
         with self.db.tx() as conn:
             conn.execute(
                 "UPDATE messages SET content = ? WHERE id = ? AND profile = ?",
-                (redact(content), message_id, self.profile),
+                (content, message_id, self.profile),
             )
 
     def delete_messages(self, message_ids: list[str]) -> None:

@@ -8,6 +8,10 @@ Import validates every record before writing anything: the caller gets each bad 
 and reason, and the store is unchanged unless it asks to skip invalid records. Re-importing
 adds nothing: ids are preserved, or, when another profile already owns an id, mapped to a
 stable new one (the same on every import).
+
+Secrets: an import is redacted by the storage gates like any write (every field, history
+before/after included: see memory.secrets). An export reads redacted storage and passes its
+output through ``redact_value`` again, so a file that leaves the machine never holds one.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from memory.errors import MemchatError
 from memory.fsutil import write_private_atomically
 from memory.models import PERSISTENCE, SECTIONS, Memory, now
-from memory.secrets import redact
+from memory.secrets import redact, redact_value
 
 MAX_LINE_BYTES = 1_000_000
 MAX_JSON_BYTES = 200_000_000
@@ -272,7 +276,7 @@ def apply_import(
                             h.at,
                             h.action,
                             h.actor,
-                            redact(h.reason),
+                            h.reason,
                             json.dumps(h.before) if h.before else None,
                             json.dumps(h.after) if h.after else None,
                         ),
@@ -289,21 +293,18 @@ def _export_dict(store, m: Memory) -> dict[str, Any]:
     d = m.to_dict()
     for k in ("profile", "access_count", "last_accessed_at", "deleted_at"):
         d.pop(k, None)
-    d["content"] = redact(d["content"])
-    if d.get("value"):
-        d["value"] = redact(d["value"])
     d["history"] = [
         {
             "action": h.action,
             "actor": h.actor,
-            "reason": redact(h.reason),
+            "reason": h.reason,
             "at": h.at,
             "before": h.before,
             "after": h.after,
         }
         for h in store.memories.history(m.id)
     ]
-    return {"type": "memory", **d}
+    return redact_value({"type": "memory", **d})
 
 
 def iter_memories(
@@ -345,7 +346,7 @@ def export_memories(store, fmt: str = "jsonl", section: str | None = None) -> It
                 when = datetime.fromtimestamp(m.created_at, tz=UTC).strftime("%Y-%m-%d")
                 tags = f" `{'` `'.join(m.tags)}`" if m.tags else ""
                 pin = " 📌" if m.pinned else ""
-                yield f"- {redact(m.content)}{pin}{tags} _({when}, {m.id[:8]})_\n"
+                yield redact(f"- {m.content}{pin}{tags} _({when}, {m.id[:8]})_\n")
     else:
         raise ValueError(f"unknown format {fmt!r}: use jsonl, json or markdown")
 
@@ -372,13 +373,10 @@ def write_export(store, path: Path, fmt: str = "jsonl", section: str | None = No
 def export_conversation(store, conversation_id: str, fmt: str = "markdown") -> str:
     c = store.get_conversation(conversation_id)
     msgs = store.messages(c.id)
-    conv = {k: redact(v) if isinstance(v, str) else v for k, v in c.__dict__.items()}
+    conv = redact_value(dict(c.__dict__))
     if fmt == "json":
         return json.dumps(
-            {
-                "conversation": conv,
-                "messages": [{**m.to_dict(), "content": redact(m.content)} for m in msgs],
-            },
+            redact_value({"conversation": conv, "messages": [m.to_dict() for m in msgs]}),
             ensure_ascii=False,
             indent=2,
             default=str,
@@ -389,5 +387,5 @@ def export_conversation(store, conversation_id: str, fmt: str = "markdown") -> s
     for m in msgs:
         when = datetime.fromtimestamp(m.created_at, tz=UTC).strftime("%Y-%m-%d %H:%M")
         note = f" _({m.status})_" if m.status != "complete" else ""
-        out.append(f"\n**{m.role}** · {when}{note}\n\n{redact(m.content)}\n")
-    return "".join(out)
+        out.append(f"\n**{m.role}** · {when}{note}\n\n{m.content}\n")
+    return redact("".join(out))

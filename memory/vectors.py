@@ -21,6 +21,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from memory.secrets import redact
+
 if TYPE_CHECKING:  # pragma: no cover
     from memory.embedder import Embedder
 
@@ -45,17 +47,18 @@ def collection_name(profile: str) -> str:
 
 
 def clean_metadata(meta: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Metadata Chroma accepts: str/int/float/bool values; None dropped, lists joined with ","."""
+    """Metadata Chroma accepts: str/int/float/bool values; None dropped, lists joined with ",".
+    Every text is redacted: this is the one way metadata reaches Chroma (see memory.secrets)."""
     out: dict[str, Any] = {}
     for key, value in (meta or {}).items():
         if value is None:
             continue
-        if isinstance(value, (bool, int, float, str)):
-            out[str(key)] = value
+        if isinstance(value, (bool, int, float)):
+            out[redact(str(key))] = value
         elif isinstance(value, (list, tuple, set, frozenset)):
-            out[str(key)] = ",".join(str(v) for v in value if v is not None)
+            out[redact(str(key))] = redact(",".join(str(v) for v in value if v is not None))
         else:
-            out[str(key)] = str(value)
+            out[redact(str(key))] = redact(str(value))
     return out or None  # Chroma rejects an empty dict
 
 

@@ -12,7 +12,6 @@ import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -53,28 +52,11 @@ def _conversations(store, archived: bool) -> list:
     return [c for c in convs if not c.incognito]
 
 
-def _redacted(obj: Any) -> Any:
-    """Every string in a JSON-like value with secrets replaced (titles and personas too)."""
-    from memory.secrets import redact
-
-    if isinstance(obj, str):
-        return redact(obj)
-    if isinstance(obj, list):
-        return [_redacted(x) for x in obj]
-    if isinstance(obj, dict):
-        return {k: _redacted(v) for k, v in obj.items()}
-    return obj
-
-
 def _export(store, conversation_id: str, fmt: str) -> str:
-    """One conversation as text; secrets never leave (the stored text is redacted already,
-    titles and system prompts are redacted here)."""
-    from memory.secrets import redact
-
+    """One conversation as text; secrets never leave (storage holds none, and the export
+    redacts its output again)."""
     text = store.transfer.export_conversation(conversation_id, fmt)
-    if fmt == "json":
-        return json.dumps(_redacted(json.loads(text)), ensure_ascii=False, indent=2) + "\n"
-    return redact(text)
+    return text + "\n" if fmt == "json" else text
 
 
 def _filename(c, fmt: str) -> str:
@@ -115,7 +97,7 @@ def list_cmd(archived: bool, as_json: bool) -> None:
             )
         profile = store.profile
     if as_json:
-        print_json(_redacted(rows))
+        print_json(rows)
         return
     if not rows:
         click.echo(f"no conversations in profile {profile!r}")
@@ -125,7 +107,7 @@ def list_cmd(archived: bool, as_json: bool) -> None:
         t.add_column(col, justify="right" if col == "messages" else "left")
     for r in rows:
         title = safe(r["title"] or "untitled", 60) + (" (archived)" if r["archived"] else "")
-        t.add_row(r["id"][:8], _redacted(title), str(r["messages"]), when(r["updated_at"]))
+        t.add_row(r["id"][:8], title, str(r["messages"]), when(r["updated_at"]))
     console().print(t)
 
 
