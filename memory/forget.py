@@ -277,6 +277,47 @@ def rewrite_aof(store, report: ForgetReport | None = None) -> None:
         log.warning("could not rewrite the Redis AOF after a forget: %s", e)
 
 
+# ----------------------------------------------------------------------------- Chroma files
+# Metadata of vectors that were deleted later (or whose collection is gone), still kept by
+# Chroma's write-ahead queue until its next compaction. Replaying such an entry re-adds the
+# vector and then deletes it again, so its metadata is never read.
+_CHROMA_DEAD_METADATA = """
+    UPDATE embeddings_queue SET metadata = NULL
+    WHERE metadata IS NOT NULL AND metadata != '{}' AND (
+        EXISTS (SELECT 1 FROM embeddings_queue d
+                WHERE d.id = embeddings_queue.id AND d.topic = embeddings_queue.topic
+                  AND d.operation = 3 AND d.seq_id > embeddings_queue.seq_id)
+        OR NOT EXISTS (SELECT 1 FROM collections c WHERE embeddings_queue.topic LIKE '%/' || c.id))
+"""
+
+
+def scrub_chroma(store) -> None:
+    """Leave no metadata (tags, entity ids) of deleted vectors in Chroma's SQLite file: drop it
+    from the write-ahead queue and VACUUM (Chroma does not set ``secure_delete``, so its
+    deletes leave the old rows in free space). Embedded Chroma only; best effort."""
+    import sqlite3
+
+    if store.settings.chroma_url:
+        return
+    path = Path(store.settings.chroma_path) / "chroma.sqlite3"
+    if not path.exists():
+        return
+    try:
+        con = sqlite3.connect(path, timeout=10, isolation_level=None)
+        try:
+            con.execute("PRAGMA secure_delete = ON")
+            tables = {
+                r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+            if {"embeddings_queue", "collections"} <= tables:
+                con.execute(_CHROMA_DEAD_METADATA)
+            con.execute("VACUUM")
+        finally:
+            con.close()
+    except sqlite3.Error as e:
+        log.warning("could not scrub %s after a forget: %s", path, e)
+
+
 # ----------------------------------------------------------------------------- backups
 def _backups_root(store) -> Path:
     return Path(store.settings.home) / "backups"
@@ -381,6 +422,7 @@ def _finish(store, report: ForgetReport) -> ForgetReport:
     """Apply the deletes to the vectors, then leave no byte behind in SQLite and Redis."""
     if store.vectors is not None:
         store.index_pending()
+        scrub_chroma(store)
     store.short.drop_prefs_cache(store.profile)
     store.db.scrub()
     rewrite_aof(store, report)
@@ -428,6 +470,7 @@ def forget_profile(store) -> dict[str, int]:
     vectors = store.vectors
     if vectors is not None:
         vectors.reset(store.profile)
+        scrub_chroma(store)
     counts["redis_keys"] = store.wipe_short_term()
     rewrite_aof(store)
     store.db.scrub()

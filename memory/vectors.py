@@ -110,7 +110,12 @@ class VectorIndex:
         if self.url:
             return chromadb.HttpClient(**_parse_url(self.url), settings=settings)
         assert self.path is not None
-        self.path.mkdir(parents=True, exist_ok=True)
+        if (
+            not self.path.exists()
+        ):  # owner-only; the files in it follow the umask (fsutil.open_data_dir)
+            from memory.fsutil import private_dir
+
+            private_dir(self.path)
         return chromadb.PersistentClient(path=str(self.path), settings=settings)
 
     def _metadata(self) -> dict[str, Any]:

@@ -167,7 +167,7 @@ def forget_all_cmd(everything: bool, yes: bool) -> None:
 
     Backups in the data dir are left alone: delete them from `<data dir>/backups` if they must go too.
     """
-    from memory.forget import forget_profile
+    from memory.forget import backups_with_profile, forget_profile
 
     with open_store() as store:
         if not yes:
@@ -177,8 +177,15 @@ def forget_all_cmd(everything: bool, yes: bool) -> None:
                 abort=True,
             )
         counts = forget_profile(store)
+        kept = backups_with_profile(store)
     click.echo(
         f"forgot profile {store.profile!r}: {counts.get('memories', 0)} memories, "
         f"{counts.get('messages', 0)} messages, {counts.get('conversations', 0)} conversations, "
         f"{counts.get('redis_keys', 0)} short-term keys"
     )
+    if kept:
+        click.echo(
+            f"note: {len(kept)} backup(s) made before still hold this profile (not deleted; remove "
+            "them yourself if it must go from there too): " + ", ".join(kept),
+            err=True,
+        )

@@ -222,7 +222,7 @@ def forget(
     memchat memory forget 1a2b3c --now    remove from SQLite, history, vectors, Redis
     memchat memory forget --about "Ziggy" remove every memory and chat turn about it
     """
-    from memory.forget import describe, forget_about, forget_memory
+    from memory.forget import describe, forget_about, forget_memory, notes
 
     if bool(memory_id) == bool(about):
         raise click.UsageError("give a memory id or --about TEXT")
@@ -246,6 +246,8 @@ def forget(
             )
             return
     click.echo(describe(report))
+    for line in notes(report):
+        click.echo(f"note: {line}", err=True)
     if report.source_messages:
         click.echo(
             f"note: {len(report.source_messages)} chat message(s) still mention it and could teach it again; "

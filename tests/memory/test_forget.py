@@ -92,3 +92,58 @@ def test_forget_profile_removes_every_trace_and_spares_others(store, home):
     _wait_aof_rewrite(store)
     store.close()
     assert files_containing(home, CANARY) == []
+
+
+def test_forget_about_reaches_every_place_user_text_lives(store, home):
+    """Each place in memory.places: prompt history (Redis and its SQLite copy), a title and a
+    system prompt, session state (Redis and kv), a temporary's key name, a history snapshot
+    of a memory edited away from it, Chroma metadata (a tag), the three FTS indexes, the AOF."""
+    c = store.new_conversation(f"All about {CANARY}", system_prompt=f"You know {CANARY} well")
+    other = store.new_conversation("groceries")
+    store.add_message(c.id, "user", f"my cat is called {CANARY}")
+    store.add_message(c.id, "assistant", "Nice name!")
+    store.add_message(other.id, "user", "buy milk")
+    store.push_command(f"my cat is called {CANARY}")
+    store.push_command("buy milk")
+    store.sync_commands()  # the durable SQLite copy (the sync job and close do this)
+    store.set_session_state(c.id, pet=f"cat {CANARY}", mood="fine")
+    store.sync_session_state(c.id)
+    store.set_temporary(f"{CANARY}-reminder", "feed the cat")
+    store.add_memory(f"{CANARY} likes tuna", tags=[f"cat-{CANARY}"])
+    renamed = store.add_memory(f"the cat is {CANARY}")
+    store.update_memory(renamed.id, content="the cat is Tom")  # the old text stays in history
+    store.index_pending()
+
+    report = forget_about(store, CANARY)
+
+    assert store.commands() == ["buy milk"]  # up-arrow no longer brings it back
+    assert store.short.fallback._get(store.profile, "command_history") == ["buy milk"]
+    conv = store.get_conversation(c.id)
+    assert conv.title == "" and not conv.system_prompt  # blanked; the conversation stays
+    assert store.get_conversation(other.id).title == "groceries"
+    assert store.get_session_state(c.id) == {"mood": "fine"}
+    assert store.temporaries() == []
+    assert [m.content for m in store.list_memories()] == ["the cat is Tom"]
+    assert all(CANARY not in (h.before or "") for h in store.memory_history(renamed.id))
+    assert len(report.conversations) == 1 and report.history == 2  # created + edited
+    assert [m.content for m in store.messages(c.id)] == ["Nice name!"]
+    store.close()
+    assert files_containing(home, CANARY) == []
+
+
+def test_forget_all_reaches_every_place_user_text_lives(store, home):
+    c = store.new_conversation(f"All about {CANARY}", system_prompt=f"You know {CANARY} well")
+    store.add_message(c.id, "user", f"my cat is called {CANARY}")
+    store.push_command(f"my cat is called {CANARY}")
+    store.sync_commands()
+    store.set_session_state(c.id, pet=CANARY)
+    store.sync_session_state(c.id)
+    store.set_temporary(f"{CANARY}-reminder", "feed the cat")
+    store.add_memory(f"{CANARY} likes tuna", tags=[f"cat-{CANARY}"])
+    store.index_pending()
+
+    forget_profile(store)
+
+    assert store.commands() == [] and store.list_conversations() == []
+    store.close()
+    assert files_containing(home, CANARY) == []
