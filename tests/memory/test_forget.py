@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 
 import pytest
 
 from memory.config import load_settings
-from memory.forget import forget_about, forget_memory, forget_profile
+from memory.forget import forget_about, forget_memory, forget_profile, notes
 from memory.store import MemoryStore
 from tests.canary import files_containing
 
@@ -147,3 +150,48 @@ def test_forget_all_reaches_every_place_user_text_lives(store, home):
     assert store.commands() == [] and store.list_conversations() == []
     store.close()
     assert files_containing(home, CANARY) == []
+
+
+def test_forget_reports_backups_that_still_hold_the_text_and_keeps_them(store, home):
+    from memory.backup import backup
+
+    store.add_memory("unrelated")
+    clean = backup(store, home / "backups" / "a-clean-one")
+    store.add_memory(f"{CANARY} likes tuna")
+    old = backup(store, home / "backups" / "holding-it")
+
+    report = forget_about(store, CANARY.lower())
+
+    assert report.backups == [str(old)] and clean.exists()
+    assert any(str(old) in line for line in notes(report))
+    store.close()
+    assert files_containing(old, CANARY)  # kept: a backup is the user's to delete
+    assert files_containing(home, CANARY, exclude=("backups",)) == []
+
+
+def test_cli_forget_about_in_a_fresh_process_leaves_no_byte(home):
+    """The issue's repro with the real CLI: prompt history typed in the chat, `memory add`,
+    `memory forget --about X --yes`; scanned after every memchat process has exited."""
+    canary = "Qwertyzzcanary"
+    with MemoryStore(load_settings()) as s:  # what the chat prompt does with a prompt
+        c = s.new_conversation(f"my cat {canary}")
+        s.add_message(c.id, "user", f"my cat is called {canary}")
+        s.push_command(f"my cat is called {canary}")
+    env = {**os.environ, "MEMCHAT_HOME": str(home)}
+
+    def memchat(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "tui", *args], capture_output=True, text=True, env=env, timeout=120
+        )
+
+    added = memchat("memory", "add", f"{canary} likes tuna")
+    assert added.returncode == 0, added.stderr
+    assert files_containing(home, canary)
+    gone = memchat("memory", "forget", "--about", canary, "--yes")
+    assert gone.returncode == 0, gone.stderr
+    assert "1 memories" in gone.stdout and "1 chat messages" in gone.stdout
+
+    assert files_containing(home, canary) == []
+    with MemoryStore(load_settings()) as s:
+        assert s.commands() == [] and s.list_memories() == []
+        assert [c.title for c in s.list_conversations()] == [""]
