@@ -46,6 +46,7 @@ class ForgetReport:
     # History snapshots, prompt-history entries, session state and other short-term rows cleaned.
     history: int = 0
     short_term: int = 0
+    log_lines: int = 0
     # Messages that still mention what was forgotten: extraction could learn it again.
     source_messages: list[str] = field(default_factory=list)
     # Backups (folders under <home>/backups) made before that still hold the text.
@@ -318,6 +319,28 @@ def scrub_chroma(store) -> None:
         log.warning("could not scrub %s after a forget: %s", path, e)
 
 
+# ----------------------------------------------------------------------------- log files
+def _scrub_logs(store, mentions: Mentions) -> int:
+    """Drop the log lines that mention it (an error can quote what the user typed). Rewritten
+    in place, so a process appending to the file keeps writing to it."""
+    log_dir = Path(store.settings.log_dir)
+    dropped = 0
+    for path in sorted(log_dir.glob("*.log*")) if log_dir.is_dir() else []:
+        try:
+            with open(path, "r+b") as f:
+                lines = f.read().splitlines(keepends=True)
+                keep = [line for line in lines if not mentions(line)]
+                if len(keep) == len(lines):
+                    continue
+                f.seek(0)
+                f.write(b"".join(keep))
+                f.truncate()
+                dropped += len(lines) - len(keep)
+        except OSError as e:
+            log.warning("could not scrub %s after a forget: %s", path, e)
+    return dropped
+
+
 # ----------------------------------------------------------------------------- backups
 def _backups_root(store) -> Path:
     return Path(store.settings.home) / "backups"
@@ -429,6 +452,15 @@ def _finish(store, report: ForgetReport) -> ForgetReport:
     return report
 
 
+def _walk(
+    store, mentions: Mentions, report: ForgetReport, *, kinds: set[str], keep_messages: bool
+) -> None:
+    """Every place in ``memory.places``: SQLite tables, Redis keys, log files."""
+    _walk_sqlite(store, mentions, report, kinds=kinds, keep_messages=keep_messages)
+    _walk_redis(store, mentions, report, keep_messages=keep_messages)
+    report.log_lines += _scrub_logs(store, mentions)
+
+
 def forget_memory(store, memory_id: str) -> ForgetReport:
     """Remove one memory everywhere (not undoable), and short-term copies of its text."""
     m = store.get_memory(memory_id)
@@ -436,9 +468,7 @@ def forget_memory(store, memory_id: str) -> ForgetReport:
     report.summaries = _quoting_summaries(store, [m], {m.id})
     _purge_rows(store, [m.id, *report.summaries], "forgotten at the user's request")
     report.source_messages = list(m.source_message_ids)
-    mentions = _mentions(m.content)
-    _walk_sqlite(store, mentions, report, kinds={"history", "json"}, keep_messages=True)
-    _walk_redis(store, mentions, report, keep_messages=True)
+    _walk(store, _mentions(m.content), report, kinds={"history", "json"}, keep_messages=True)
     report.backups = backups_holding(store, m.content)
     return _finish(store, report)
 
@@ -453,8 +483,7 @@ def forget_about(store, text: str, *, include_messages: bool = True) -> ForgetRe
     mentions = _mentions(needle)
     report = ForgetReport()
     keep = not include_messages
-    _walk_sqlite(store, mentions, report, kinds=set(_HANDLERS), keep_messages=keep)
-    _walk_redis(store, mentions, report, keep_messages=keep)
+    _walk(store, mentions, report, kinds=set(_HANDLERS), keep_messages=keep)
     report.backups = backups_holding(store, needle)
     return _finish(store, report)
 
@@ -491,6 +520,8 @@ def describe(report: ForgetReport) -> str:
     cleaned = report.history + report.short_term + report.redis_keys
     if cleaned:
         parts.append(f"{cleaned} history, prompt-history and short-term entries")
+    if report.log_lines:
+        parts.append(f"{report.log_lines} log lines")
     return "forgot " + ", ".join(parts)
 
 

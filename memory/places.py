@@ -101,6 +101,6 @@ FILES: tuple[tuple[str, str], ...] = (
         "the AOF is rewritten and the rewrite waited for (old pieces removed)",
     ),
     ("chroma/", "vectors deleted by id; their metadata holds tags and entity ids"),
-    ("logs/", "records carry ids and errors, never message or memory text"),
+    ("logs/", "records carry ids and errors; a line that quotes it is dropped"),
     ("backups/", "left alone: forget reports the backups that still hold the text"),
 )

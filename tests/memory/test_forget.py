@@ -116,6 +116,9 @@ def test_forget_about_reaches_every_place_user_text_lives(store, home):
     renamed = store.add_memory(f"the cat is {CANARY}")
     store.update_memory(renamed.id, content="the cat is Tom")  # the old text stays in history
     store.index_pending()
+    (home / "logs").mkdir()
+    log = home / "logs" / "memchat.log"
+    log.write_text(f"INFO started\nWARNING no LLM title: echoed {CANARY}\nINFO done\n")
 
     report = forget_about(store, CANARY)
 
@@ -130,6 +133,7 @@ def test_forget_about_reaches_every_place_user_text_lives(store, home):
     assert all(CANARY not in (h.before or "") for h in store.memory_history(renamed.id))
     assert len(report.conversations) == 1 and report.history == 2  # created + edited
     assert [m.content for m in store.messages(c.id)] == ["Nice name!"]
+    assert log.read_text() == "INFO started\nINFO done\n" and report.log_lines == 1
     store.close()
     assert files_containing(home, CANARY) == []
 
@@ -181,7 +185,11 @@ def test_cli_forget_about_in_a_fresh_process_leaves_no_byte(home):
 
     def memchat(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "tui", *args], capture_output=True, text=True, env=env, timeout=120
+            [sys.executable, "-m", "tui", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
         )
 
     added = memchat("memory", "add", f"{canary} likes tuna")

@@ -64,9 +64,7 @@ def test_every_dir_and_file_under_the_data_dir_is_private(home, open_umask):
     assert any(p.startswith("backups/memchat-") and p.endswith("chroma.sqlite3") for p in modes)
     assert "logs/memchat.log" in modes and "redis/appendonlydir" in modes
     wrong = {
-        p: oct(m)
-        for p, m in modes.items()
-        if m != (0o700 if os.path.isdir(home / p) else 0o600)
+        p: oct(m) for p, m in modes.items() if m != (0o700 if os.path.isdir(home / p) else 0o600)
     }
     assert wrong == {}
     assert stat.S_IMODE(os.stat(home).st_mode) == 0o700
