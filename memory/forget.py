@@ -56,9 +56,11 @@ class ForgetReport:
 
 
 # ----------------------------------------------------------------------------- matching
-def _mentions(needle: str) -> Mentions:
-    """A test for "this value mentions ``needle``" (any case), looking inside JSON text."""
-    pattern = re.compile(re.escape(needle), re.IGNORECASE)
+def _mentions(needle: str, *, whole: bool = False) -> Mentions:
+    """A test for "this value mentions ``needle``" (any case), looking inside JSON text;
+    with ``whole``, only a value that is ``needle`` itself counts."""
+    body = re.escape(needle.strip())
+    pattern = re.compile(rf"\A\s*{body}\s*\Z" if whole else body, re.IGNORECASE)
 
     def test(value: Any) -> bool:
         if value is None:
@@ -226,11 +228,17 @@ def _walk_redis(store, mentions: Mentions, report: ForgetReport, *, keep_message
         for place in places.REDIS_KEYS:
             if keep_messages and place.pattern.startswith("turns:"):
                 continue
-            for key in r.scan_iter(match=primary.k(store.profile, place.pattern), count=500):
+            match = _glob_escape(primary.k(store.profile, "")) + place.pattern
+            for key in r.scan_iter(match=match, count=500):
                 if _clean_redis_key(r, key, mentions):
                     report.redis_keys += 1
     except Exception as e:  # noqa: BLE001 - Redis died meanwhile
         report.unreached.append(f"Redis ({e}: some copies may be left)")
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` matched literally by a Redis glob (a profile may be named "a*b")."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
 
 
 def _clean_redis_key(r, key: str, mentions: Mentions) -> bool:
@@ -468,7 +476,10 @@ def forget_memory(store, memory_id: str) -> ForgetReport:
     report.summaries = _quoting_summaries(store, [m], {m.id})
     _purge_rows(store, [m.id, *report.summaries], "forgotten at the user's request")
     report.source_messages = list(m.source_message_ids)
-    _walk(store, _mentions(m.content), report, kinds={"history", "json"}, keep_messages=True)
+    # Copies of its text elsewhere (a snapshot, a temporary, a prompt). A short memory ("tea")
+    # would match unrelated text, so below a sentence's length only an exact copy counts.
+    mentions = _mentions(m.content, whole=len(m.content.strip()) < 16)
+    _walk(store, mentions, report, kinds={"history", "json"}, keep_messages=True)
     report.backups = backups_holding(store, m.content)
     return _finish(store, report)
 

@@ -203,3 +203,17 @@ def test_cli_forget_about_in_a_fresh_process_leaves_no_byte(home):
     with MemoryStore(load_settings()) as s:
         assert s.commands() == [] and s.list_memories() == []
         assert [c.title for c in s.list_conversations()] == [""]
+
+
+def test_forget_about_without_redis_cleans_the_sqlite_short_term_tier(home):
+    with MemoryStore(load_settings(), start_redis=False) as s:  # short-term tier in SQLite's kv
+        c = s.new_conversation("pets")
+        s.push_command(f"my cat is called {CANARY}")
+        s.push_command("buy milk")
+        s.set_session_state(c.id, pet=CANARY, mood="fine")
+        s.set_temporary("draft", f"about {CANARY}")
+        report = forget_about(s, CANARY)
+        assert s.commands() == ["buy milk"]
+        assert s.get_session_state(c.id) == {"mood": "fine"}
+        assert s.temporaries() == [] and report.short_term == 3 and not report.unreached
+    assert files_containing(home, CANARY) == []
