@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -354,19 +355,19 @@ def _backups_root(store) -> Path:
     return Path(store.settings.home) / "backups"
 
 
-def _file_holds(path: Path, forms: list[bytes]) -> bool:
-    overlap = max(len(f) for f in forms) - 1
-    tail = b""
+def _file_holds(path: Path, pattern: re.Pattern[bytes]) -> bool:
+    """Searched through a read-only mapping: no copy of the file's bytes (a backup holding
+    the forgotten text) passes through this process's heap."""
+    import mmap
+
     try:
         with open(path, "rb") as f:
-            while chunk := f.read(1 << 20):
-                data = (tail + chunk).lower()
-                if any(form in data for form in forms):
-                    return True
-                tail = chunk[-overlap:] if overlap else b""
-    except OSError:
+            if os.fstat(f.fileno()).st_size == 0:
+                return False
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+                return pattern.search(m) is not None
+    except (OSError, ValueError):
         return False
-    return False
 
 
 def backups_holding(store, needle: str) -> list[str]:
@@ -375,10 +376,10 @@ def backups_holding(store, needle: str) -> list[str]:
     root = _backups_root(store)
     if not root.is_dir():
         return []
-    forms = list({needle.lower().encode(), needle.encode().lower()})
+    pattern = re.compile(re.escape(needle.encode()), re.IGNORECASE)
     found = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        if any(p.is_file() and _file_holds(p, forms) for p in folder.rglob("*")):
+        if any(p.is_file() and _file_holds(p, pattern) for p in folder.rglob("*")):
             found.append(str(folder))
     return found
 

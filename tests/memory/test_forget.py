@@ -170,7 +170,8 @@ def test_forget_reports_backups_that_still_hold_the_text_and_keeps_them(store, h
     assert any(str(old) in line for line in notes(report))
     store.close()
     assert files_containing(old, CANARY)  # kept: a backup is the user's to delete
-    assert files_containing(home, CANARY, exclude=("backups",)) == []
+    left = files_containing(home, CANARY, exclude=("backups",))
+    assert left == [], [(p, (home / p).stat().st_size) for p in left]
 
 
 def test_cli_forget_about_in_a_fresh_process_leaves_no_byte(home):
