@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from memory.errors import MemchatError
-from memory.fsutil import private_dir, write_private_atomically
+from memory.fsutil import private_dir, tighten, write_private_atomically
 from memory.migrations import LATEST
 
 MANIFEST = "manifest.json"
@@ -89,6 +89,7 @@ def _write_backup(store, dest: Path) -> None:
     chroma = store.settings.chroma_path
     if chroma.exists() and not store.settings.chroma_url:
         shutil.copytree(chroma, dest / "chroma")
+        tighten(dest / "chroma")  # copytree copies the modes, and chromadb follows the umask
     manifest = {
         "format": FORMAT,
         "created_at": time.time(),
@@ -182,6 +183,7 @@ def restore(path: Path, home: Path, *, force: bool = False) -> dict:
     target.chmod(0o600)
     if (path / "chroma").exists():
         shutil.copytree(path / "chroma", home / "chroma")
+        tighten(home / "chroma")
     from memory import db as dbmod
 
     dbmod._migrated.discard(str(target.resolve()))  # a restored older schema gets upgraded on open

@@ -252,8 +252,19 @@ class Database:
         return str(self.scalar("PRAGMA quick_check"))
 
     def scrub(self) -> None:
-        """After a forget: merge FTS segments (dropping deleted terms) and empty the WAL."""
+        """After a forget: merge every FTS index's segments into one, which drops the terms of
+        deleted rows (a delete only adds a tombstone; the folded words stay in the old
+        segments until merged), and empty the WAL. ``secure_delete`` zeroes the freed pages."""
+        from memory.places import FTS_INDEXES
+
         with self.tx() as conn:
-            conn.execute("INSERT INTO memories_fts(memories_fts) VALUES ('optimize')")
-            conn.execute("INSERT INTO messages_fts(messages_fts) VALUES ('optimize')")
-        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            for table in FTS_INDEXES:
+                conn.execute(f"INSERT INTO {table}({table}) VALUES ('optimize')")
+        self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database and truncate it (old page images go with it)."""
+        try:
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as e:
+            raise _storage_error(self.path, e) from None

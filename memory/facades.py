@@ -220,6 +220,19 @@ class Forgetting(_Bound):
 
         return describe(report)
 
+    @staticmethod
+    def notes(report: ForgetReport) -> list[str]:
+        """What forget left where it was (backups made before...), one line each."""
+        from memory.forget import notes
+
+        return notes(report)
+
+    def backups_with_profile(self) -> list[str]:
+        """Backups made before that still hold this profile (forget never deletes them)."""
+        from memory.forget import backups_with_profile
+
+        return backups_with_profile(self._store)
+
     def memory(self, memory_id: str) -> ForgetReport:
         from memory.forget import forget_memory
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -12,7 +13,9 @@ from memory.errors import DataDirError
 def private_dir(path: Path) -> Path:
     """Create ``path`` (and parents) owner-only and writable, or refuse one that is not ours."""
     try:
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        missing = [p for p in (path, *path.parents) if not p.exists()]
+        for p in reversed(missing):  # mkdir(parents=True) would make the parents 0755
+            p.mkdir(exist_ok=True, mode=0o700)
         st = path.lstat()
     except OSError as e:
         raise DataDirError(
@@ -60,3 +63,55 @@ def write_private_atomically(path: Path, chunks: Iterable[str]) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+# What memchat creates in its data dir: only these are tightened, never anything else there.
+OWN_ENTRIES = (
+    "memchat.db",
+    "memchat.db-wal",
+    "memchat.db-shm",
+    "chroma",
+    "redis",
+    "logs",
+    "backups",
+    "models",
+)
+_opened: set[str] = set()
+
+
+def open_data_dir(home: Path) -> Path:
+    """Make ``home`` private and keep everything memchat writes in it private.
+
+    Files are created owner-only by the process umask (0077): chromadb (its SQLite file, its
+    HNSW segment folders), Valkey and the loggers create files with the umask, so this is the
+    one mechanism that reaches all of them. Entries an older memchat created more openly are
+    tightened once per process (dirs 0700, files 0600), limited to ``OWN_ENTRIES``.
+    """
+    private_dir(home)
+    os.umask(0o077)
+    key = str(Path(home).absolute())
+    if key not in _opened:
+        _opened.add(key)
+        for name in OWN_ENTRIES:
+            tighten(Path(home) / name)
+    return home
+
+
+def tighten(path: Path) -> None:
+    """Dirs 0700 and files 0600 at and under ``path`` (ours only; symlinks are not followed)."""
+    try:
+        st = path.lstat()
+    except OSError:
+        return
+    if stat.S_ISLNK(st.st_mode) or st.st_uid != os.getuid():
+        return
+    try:
+        if stat.S_ISDIR(st.st_mode):
+            if st.st_mode & 0o077:
+                os.chmod(path, 0o700)
+            for child in path.iterdir():
+                tighten(child)
+        elif stat.S_ISREG(st.st_mode) and st.st_mode & 0o177:
+            os.chmod(path, 0o600)
+    except OSError:
+        pass  # a file removed meanwhile, or not ours to change

@@ -60,6 +60,35 @@ def find_server_binary() -> str | None:
     return shutil.which("valkey-server") or shutil.which("redis-server")
 
 
+AOF_REWRITE_WAIT = 10.0  # seconds; a rewrite of memchat's short-term data takes milliseconds
+
+
+def aof_rewrite_busy(client: redis.Redis) -> bool:
+    """Whether an AOF rewrite is running or scheduled (to start after a running RDB save)."""
+    info = client.info("persistence")
+    return bool(int(info.get("aof_rewrite_in_progress", 0) or 0)) or bool(
+        int(info.get("aof_rewrite_scheduled", 0) or 0)
+    )
+
+
+def wait_aof_rewrite(client: redis.Redis, timeout: float = AOF_REWRITE_WAIT) -> bool:
+    """Wait (at most ``timeout`` s) until no AOF rewrite is running or scheduled; True if none is.
+
+    A server shut down mid-rewrite kills the rewriting child ("There is a child rewriting the
+    AOF. Killing it!") and keeps the old AOF pieces, with every value deleted since: forget
+    and the shutdown path wait for it instead."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if not aof_rewrite_busy(client):
+                return True
+        except (redis.exceptions.RedisError, OSError):
+            return False
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+
+
 def _private_dir(path: Path) -> None:
     try:
         private_dir(path)
@@ -329,6 +358,8 @@ class EmbeddedRedis:
         own = client is None
         if client is None:
             client = self._client(timeout=10.0)
+        # Let a running AOF rewrite finish (a forget's): killed, it leaves the old pieces.
+        wait_aof_rewrite(client)
         try:
             client.shutdown()  # fsyncs the AOF; the server removes its socket and pidfile
         except (redis.exceptions.ConnectionError, OSError):

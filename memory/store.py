@@ -18,7 +18,7 @@ from memory.config import Settings, load_settings
 from memory.db import Database
 from memory.deferred import DeferredJobs
 from memory.errors import ShortTermUnavailable
-from memory.fsutil import private_dir
+from memory.fsutil import open_data_dir
 from memory.long_term import LongTermMemories
 from memory.models import (
     SECTIONS,
@@ -104,7 +104,7 @@ class MemoryStore:
             self.db, self.short, self._server, self.warnings = _shared.db, _shared.short, None, []
             self._parent = _shared
         else:
-            private_dir(self.settings.home)
+            open_data_dir(self.settings.home)
             self.db = Database(self.settings.db_path)
             self.short, self._server, self.warnings = _connect_short_term(
                 self.settings, self.db, start_redis

@@ -62,6 +62,29 @@ def clean_metadata(meta: dict[str, Any] | None) -> dict[str, Any] | None:
     return out or None  # Chroma rejects an empty dict
 
 
+def _fresh_pages_for_large_allocations() -> None:
+    """Keep bytes this process freed earlier out of Chroma's files (glibc only, best effort).
+
+    hnswlib preallocates its level-0 buffer with ``malloc`` for a whole capacity and writes
+    all of it, the unused tail included, to ``data_level0.bin``. glibc serves a large
+    ``malloc`` from freed heap memory once its dynamic mmap threshold has risen (it does
+    after a big buffer is freed: a file read, an embedding batch), so whatever text that
+    memory last held (a SQLite page, a forgotten memory) could be written into the index
+    file. A fixed threshold keeps every allocation of 128 KiB or more a fresh, zero-filled
+    mapping; the level-0 buffer (100 elements of ~1.7 KB at least) always is one."""
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD; setting it disables the dynamic one
+    except (OSError, AttributeError):
+        pass  # not glibc (musl has no mallopt): nothing to tune
+
+
 def _parse_url(url: str) -> dict[str, Any]:
     parsed = urlparse(url if "://" in url else f"http://{url}")
     ssl = parsed.scheme == "https"
@@ -113,7 +136,13 @@ class VectorIndex:
         if self.url:
             return chromadb.HttpClient(**_parse_url(self.url), settings=settings)
         assert self.path is not None
-        self.path.mkdir(parents=True, exist_ok=True)
+        _fresh_pages_for_large_allocations()
+        if (
+            not self.path.exists()
+        ):  # owner-only; the files in it follow the umask (fsutil.open_data_dir)
+            from memory.fsutil import private_dir
+
+            private_dir(self.path)
         return chromadb.PersistentClient(path=str(self.path), settings=settings)
 
     def _metadata(self) -> dict[str, Any]:

@@ -169,8 +169,15 @@ def forget_all_cmd(everything: bool, yes: bool) -> None:
                 abort=True,
             )
         counts = store.forgetting.profile()
+        kept = store.forgetting.backups_with_profile()
     click.echo(
         f"forgot profile {store.profile!r}: {counts.get('memories', 0)} memories, "
         f"{counts.get('messages', 0)} messages, {counts.get('conversations', 0)} conversations, "
         f"{counts.get('redis_keys', 0)} short-term keys"
     )
+    if kept:
+        click.echo(
+            f"note: {len(kept)} backup(s) made before still hold this profile (not deleted; remove "
+            "them yourself if it must go from there too): " + ", ".join(kept),
+            err=True,
+        )

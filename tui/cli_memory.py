@@ -244,6 +244,8 @@ def forget(
             )
             return
     click.echo(store.forgetting.describe(report))
+    for line in store.forgetting.notes(report):
+        click.echo(f"note: {line}", err=True)
     if report.source_messages:
         click.echo(
             f"note: {len(report.source_messages)} chat message(s) still mention it and could teach it again; "

@@ -373,3 +373,27 @@ def test_starts_quickly(make_server):
     started = time.perf_counter()
     server.ensure_running()
     assert time.perf_counter() - started < 2.0
+
+
+def test_release_waits_for_a_running_aof_rewrite(make_server):
+    """Shut down mid-rewrite, the server kills the rewriting child and keeps the old AOF
+    pieces, with every value deleted since (what a forget had just removed)."""
+    canary = b"Zebracanaryaof"
+    server = make_server()
+    url = server.attach()
+    c = _client(url)
+    filler = "x" * 2000
+    p = c.pipeline()
+    for i in range(20_000):  # enough for the rewrite to take a while
+        p.set(f"filler:{i}", filler)
+    p.execute()
+    c.set("secret", canary)
+    c.delete("secret")
+    c.bgrewriteaof()
+    c.close()
+
+    server.release()  # the only client: shuts the server down
+
+    aof = server.redis_dir / "appendonlydir"
+    assert [p.name for p in aof.iterdir() if canary in p.read_bytes()] == []
+    assert "Killing it" not in server.logfile.read_text()
