@@ -336,7 +336,8 @@ class CleanupMixin(_Widget):
         if total is None:
             return
         present = list(store.messages_by_ids(list(dict.fromkeys(sources))))
-        self.app.call_from_thread(self._forgotten, store.forgetting.describe(total), present, None)
+        note = " · ".join([store.forgetting.describe(total), *store.forgetting.notes(total)])
+        self.app.call_from_thread(self._forgotten, note, present, None)
 
     @work(thread=True, group="lt-write")
     def _forget_about(self, text: str) -> None:
@@ -347,7 +348,12 @@ class CleanupMixin(_Widget):
             return
         self.app.call_from_thread(
             self._forgotten,
-            self.store.forgetting.describe(report) + f" about “{text}”",
+            " · ".join(
+                [
+                    self.store.forgetting.describe(report) + f" about “{text}”",
+                    *self.store.forgetting.notes(report),
+                ]
+            ),
             report.source_messages,
             text,
         )
