@@ -217,18 +217,14 @@ def replay_outbox(store, limit: int | None = None) -> int:
     vec = store.vectors
     if vec is None:
         return 0
-    # A profile being rebuilt keeps its rows: they are applied to the new collection once it
-    # is switched in (a row written before the rebuild read its item is covered by it).
-    skip = store.vector_states.building()
-    not_in = f" AND profile NOT IN ({', '.join('?' * len(skip))})" if skip else ""
     applied, last_id = [0], 0
     with WritePipeline() as pipe:
         while limit is None or applied[0] < limit:
             take = BATCH if limit is None else min(BATCH, limit - applied[0])
             rows = store.db.query(
                 "SELECT id, profile, kind, item_id, op FROM index_outbox WHERE id > ? "
-                f"AND attempts < ?{not_in} ORDER BY id LIMIT ?",
-                (last_id, MAX_ATTEMPTS, *skip, take),
+                "AND attempts < ? ORDER BY id LIMIT ?",
+                (last_id, MAX_ATTEMPTS, take),
             )
             if not rows:
                 break
@@ -243,6 +239,10 @@ def replay_outbox(store, limit: int | None = None) -> int:
     return applied[0]
 
 
+class RebuildInProgress(Exception):
+    """The profile is being rebuilt: its outbox rows wait for the new collection."""
+
+
 def _apply(store, vec, profile: str, rows: list[dict], pipe: WritePipeline, applied: list[int]):
     outbox_ids = [r["id"] for r in rows]
 
@@ -251,6 +251,8 @@ def _apply(store, vec, profile: str, rows: list[dict], pipe: WritePipeline, appl
         applied[0] += len(rows)
 
     def failed(e: Exception) -> None:  # keep the rows, note why, carry on with other profiles
+        if isinstance(e, RebuildInProgress):
+            return  # kept for the switch; not a failure
         log.warning("vector index write failed for %d outbox rows: %s", len(rows), e)
         _mark_failed(store, outbox_ids, f"{type(e).__name__}: {e}")
 
@@ -268,16 +270,24 @@ def _apply(store, vec, profile: str, rows: list[dict], pipe: WritePipeline, appl
             last.pop((r["kind"], r["item_id"]), None)
             last[(r["kind"], r["item_id"])] = r["op"]
         upserts, deletes = _plan(store, last)
-        embedded = vec.embed_items(upserts) if upserts else None
+        building = store.vector_states.get(profile).building
+        embedded = vec.embed_items(upserts) if upserts and not building else None
     except Exception as e:  # noqa: BLE001
         failed(e)
         return
 
     def write() -> None:
-        if deletes:
-            vec.delete(profile, deletes)
-        if embedded is not None:
-            vec.upsert_vectors(profile, *embedded)
+        # Decided under the lock a rebuild starts under: a row is either written before the
+        # rebuild reads SQLite, or kept for after its switch, never lost in between.
+        with vec.exclusive():
+            if deletes:  # gone from the live collection at once, even while rebuilding
+                vec.delete(profile, deletes)
+            if store.vector_states.get(profile).building:
+                raise RebuildInProgress(profile)  # the rows stay for the new collection
+            if embedded is None and upserts:
+                raise RebuildInProgress(profile)  # planned during a rebuild just finished
+            if embedded is not None:
+                vec.upsert_vectors(profile, *embedded)
 
     pipe.submit(write, done, failed)
 
@@ -376,13 +386,15 @@ def reindex(store, progress: Callable[[int, int], None] | None = None, *, wait: 
                 state.old.append(name)
             name = build_name(profile)
             state.building, state.started_at = name, time.time()
-            state.high = int(
-                store.db.scalar(
-                    "SELECT COALESCE(MAX(id), 0) FROM index_outbox WHERE profile = ?", (profile,)
+            with vec.exclusive():  # no outbox write lands in the old collection after this
+                state.high = int(
+                    store.db.scalar(
+                        "SELECT COALESCE(MAX(id), 0) FROM index_outbox WHERE profile = ?",
+                        (profile,),
+                    )
+                    or 0
                 )
-                or 0
-            )
-            states.put(profile, state)
+                states.put(profile, state)
         vec.create_collection(name)
         n = _fill(store, vec, name, have, progress)
 

@@ -304,6 +304,13 @@ class VectorIndex:
         with self._guard(write=False):
             return self._get(name, create=False) is not None
 
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the index against every other process (and thread) for a few calls that must
+        not interleave with a rebuild's start or switch; counts as a write."""
+        with self._guard(write=True):
+            yield
+
     def activate(self, profile: str, commit: Callable[[], None]) -> None:
         """Make a rebuilt collection live: ``commit`` records it in SQLite while no process
         touches Chroma; every process looks the live collection up again afterwards."""
