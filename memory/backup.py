@@ -1,8 +1,9 @@
 """Backups a person can restore from: SQLite via the online backup API, Chroma, a manifest.
 
 SQLite is the system of record: its copy is taken with sqlite3's online backup API, so a live
-store (worker writing) yields a consistent snapshot. The Chroma folder is copied alongside;
-if it turns out inconsistent, ``memchat memory reindex`` rebuilds it from SQLite, because
+store (worker writing) yields a consistent snapshot. The Chroma folder is copied alongside,
+under the lock every process takes around Chroma calls (memory.vectors); if it turns out
+inconsistent anyway, ``memchat memory reindex`` rebuilds it from SQLite, because
 every vector can be recomputed from the database.
 """
 
@@ -88,7 +89,10 @@ def _write_backup(store, dest: Path) -> None:
     db_copy.chmod(0o600)
     chroma = store.settings.chroma_path
     if chroma.exists() and not store.settings.chroma_url:
-        shutil.copytree(chroma, dest / "chroma")
+        from memory.vectors import chroma_lock
+
+        with chroma_lock(chroma):  # no process writes the index while it is copied
+            shutil.copytree(chroma, dest / "chroma")
     manifest = {
         "format": FORMAT,
         "created_at": time.time(),

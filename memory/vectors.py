@@ -94,6 +94,8 @@ class ProcessLock:
                 except BaseException:
                     os.close(fd)
                     raise
+                if os.fstat(fd).st_size < 8:  # room for the generation, taken while there is
+                    os.pwrite(fd, bytes(8), 0)  # space (overwriting it later needs none)
                 self._fd = fd
             self._depth += 1
         except BaseException:
@@ -123,6 +125,13 @@ class ProcessLock:
         assert self._fd is not None
         os.pwrite(self._fd, gen.to_bytes(8, "little"), 0)
         return gen
+
+
+def chroma_lock(path: Path) -> ProcessLock:
+    """The lock every process takes around calls to the embedded Chroma at ``path``
+    (``<path>.lock`` beside the folder, so a backup or restore of the folder leaves it)."""
+    path = Path(path)
+    return ProcessLock(path.with_name(path.name + ".lock"))
 
 
 def clean_metadata(meta: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -173,7 +182,7 @@ class VectorIndex:
         self._names: dict[str, str] = {}  # profile -> live collection name
         self.process_lock: ProcessLock | None = None
         if self.path is not None and not self.url:
-            self.process_lock = ProcessLock(self.path.with_name(self.path.name + ".lock"))
+            self.process_lock = chroma_lock(self.path)
         self._seen_gen: int | None = None
 
     def __repr__(self) -> str:
