@@ -211,11 +211,26 @@ class VectorIndex:
         return chromadb.PersistentClient(path=str(self.path), settings=settings)
 
     def _drop_client(self) -> None:
-        """Forget cached handles and close the client, so the next call reopens from disk."""
+        """Forget cached handles and stop the client, so the next call reopens from disk.
+
+        chromadb shares one "system" (with the in-memory HNSW copy) between every client of
+        a path in a process and only stops it when the last client closes: another store in
+        this process would keep the stale copy alive. So the shared system itself is stopped
+        (another VectorIndex on the path sees the new generation too and reopens)."""
         self._collections.clear()
         self._names.clear()
         client, self._client = self._client, None
-        if client is not None and hasattr(client, "close"):
+        if client is None or self.url:
+            return
+        try:
+            from chromadb.api.shared_system_client import SharedSystemClient
+
+            ident = str(self.path)
+            system = SharedSystemClient._identifier_to_system.pop(ident, None)
+            SharedSystemClient._identifier_to_refcount.pop(ident, None)
+            if system is not None:
+                system.stop()
+        except Exception:  # noqa: BLE001 - chromadb internals moved: fall back to close()
             try:
                 client.close()
             except Exception:  # noqa: BLE001 - a stale client is dropped either way

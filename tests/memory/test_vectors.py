@@ -224,6 +224,9 @@ def test_a_write_from_another_process_is_not_lost_by_a_stale_copy(tmp_path, inde
     step: past Chroma's persist threshold (1,000), where the stale copy lost half of them."""
     n = 1200
     index.upsert_vectors("default", [f"a{i}" for i in range(n)], _random_vectors(n, 1))
+    # another store of this process on the same path shares chromadb's in-memory copy
+    bystander = VectorIndex(path=tmp_path / "chroma", embedder=embedder)
+    assert bystander.count("default") == n
     theirs = _random_vectors(n, 2)
     np.save(tmp_path / "theirs.npy", theirs)
     script = textwrap.dedent(
@@ -247,6 +250,7 @@ def test_a_write_from_another_process_is_not_lost_by_a_stale_copy(tmp_path, inde
     assert [index.query_vector("default", theirs[i], 1)[0][0] for i in sample] == [
         f"b{i}" for i in sample
     ]
+    assert bystander.query_vector("default", theirs[0], 1)[0][0] == "b0"
     index.close()
     script = textwrap.dedent(
         f"""
