@@ -165,7 +165,8 @@ def restore(path: Path, home: Path, *, force: bool = False) -> dict:
     manifest = read_manifest(path)
     private_dir(home)
     target = home / "memchat.db"
-    if target.exists():
+    replacing = target.exists()
+    if replacing:
         if not force:
             raise BackupError(
                 f"{target} already exists; pass --force to replace it (it is kept aside)"
@@ -175,17 +176,23 @@ def restore(path: Path, home: Path, *, force: bool = False) -> dict:
             side = Path(str(target) + suffix)
             if side.exists():
                 side.rename(Path(f"{target}.before-restore-{stamp}{suffix}"))
-        if (home / "chroma").exists():
+    from memory.vectors import chroma_lock
+
+    # Under the vector index's lock, and counted as a write, so any process still running
+    # reopens the index instead of using its copy of the old one.
+    with chroma_lock(home / "chroma") as lock:
+        if replacing and (home / "chroma").exists():
             (home / "chroma").rename(home / f"chroma.before-restore-{stamp}")
-    src = sqlite3.connect(path / "memchat.db")
-    out = sqlite3.connect(target)
-    with out:
-        src.backup(out)
-    out.close()
-    src.close()
-    target.chmod(0o600)
-    if (path / "chroma").exists():
-        shutil.copytree(path / "chroma", home / "chroma")
+        src = sqlite3.connect(path / "memchat.db")
+        out = sqlite3.connect(target)
+        with out:
+            src.backup(out)
+        out.close()
+        src.close()
+        target.chmod(0o600)
+        if (path / "chroma").exists():
+            shutil.copytree(path / "chroma", home / "chroma")
+        lock.bump()
     from memory import db as dbmod
 
     dbmod._migrated.discard(str(target.resolve()))  # a restored older schema gets upgraded on open

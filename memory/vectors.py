@@ -50,6 +50,8 @@ UPSERT_CHUNK = 256  # items per Chroma call: chromadb holds the GIL while it wri
 EMBED_BATCH = 16  # with ~256 texts per call: less padding than 32 (measured -3% CPU)
 _PAGE = 5000
 _NAME_MAX = 63  # Chroma's Rust validator allows 512; 63 also satisfies older servers.
+# The write generation this process's chromadb system (one per path) was loaded at.
+_SYSTEM_GEN: dict[str, int] = {}
 _SEGMENT_DIR = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -210,17 +212,17 @@ class VectorIndex:
         self.path.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(self.path), settings=settings)
 
-    def _drop_client(self) -> None:
-        """Forget cached handles and stop the client, so the next call reopens from disk.
+    def _drop_client(self, *, stop: bool = False) -> None:
+        """Forget cached handles and the client, so the next call reopens from disk.
 
         chromadb shares one "system" (with the in-memory HNSW copy) between every client of
         a path in a process and only stops it when the last client closes: another store in
-        this process would keep the stale copy alive. So the shared system itself is stopped
-        (another VectorIndex on the path sees the new generation too and reopens)."""
+        this process would keep the stale copy alive. So with ``stop`` the shared system
+        itself is stopped (the process-wide generation tells other indexes to reopen)."""
         self._collections.clear()
         self._names.clear()
         client, self._client = self._client, None
-        if client is None or self.url:
+        if not stop or self.url or self.path is None:
             return
         try:
             from chromadb.api.shared_system_client import SharedSystemClient
@@ -232,7 +234,8 @@ class VectorIndex:
                 system.stop()
         except Exception:  # noqa: BLE001 - chromadb internals moved: fall back to close()
             try:
-                client.close()
+                if client is not None:
+                    client.close()
             except Exception:  # noqa: BLE001 - a stale client is dropped either way
                 pass
 
@@ -244,16 +247,20 @@ class VectorIndex:
             with self._lock:
                 yield
             return
+        key = str(self.path)
         with self._lock, plock:
             gen = plock.generation()
-            if self._seen_gen is not None and gen != self._seen_gen:
-                self._drop_client()  # another process wrote: our HNSW copy is stale
-            self._seen_gen = gen
+            seen = _SYSTEM_GEN.get(key)
+            if seen is not None and gen != seen:
+                self._drop_client(stop=True)  # another process wrote: our HNSW copy is stale
+            elif self._seen_gen is not None and gen != self._seen_gen:
+                self._drop_client(stop=False)  # another index of this process reopened it
+            _SYSTEM_GEN[key] = self._seen_gen = gen
             try:
                 yield
             finally:
                 if write:
-                    self._seen_gen = plock.bump()
+                    _SYSTEM_GEN[key] = self._seen_gen = plock.bump()
 
     # ------------------------------------------------------------------ collections
     def _metadata(self) -> dict[str, Any]:
@@ -528,6 +535,6 @@ class VectorIndex:
         return bool(self._call(profile, check, default=False, collection=collection))
 
     def close(self) -> None:
-        """Forget cached handles and close the client."""
+        """Forget cached handles and the client."""
         with self._lock:
             self._drop_client()
