@@ -29,8 +29,8 @@ WORDS = (
 ).split()
 
 
-# `memchat memory reindex` in small, slowed batches, so it is surely killed half-way
-SLOW_REINDEX = """
+# a memchat command whose vector rebuild runs in small, slowed batches (killed half-way)
+SLOWED = """
 import sys, time
 import memory.indexer, memory.vectors
 from tui.cli import cli
@@ -40,8 +40,29 @@ def slow(*a, **kw):
     time.sleep(0.2)
     return write(*a, **kw)
 memory.vectors.VectorIndex.upsert_vectors = slow
-cli(["memory", "reindex"])
+cli(sys.argv[1:])
 """
+
+
+def kill_mid_rebuild(store, *args: str) -> None:
+    """Run ``memchat ARGS`` slowed and SIGKILL it once its rebuild wrote 128 vectors."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", SLOWED, *args],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 120
+    while True:
+        assert child.poll() is None, child.stderr.read().decode()
+        assert time.monotonic() < deadline
+        h = store() if callable(store) else store.vector_health()
+        if h is not None and h.rebuilding and h.rebuild_done >= 128:
+            break
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
 
 
 def vector_top(store, text: str) -> str:
@@ -84,23 +105,7 @@ def test_killed_reindex_keeps_recall_and_the_worker_finishes_it(redis_url, model
         assert before.status == "OK" and before.actual == 701
         assert len(segment_folders(settings)) == 1
 
-        child = subprocess.Popen(
-            [sys.executable, "-c", SLOW_REINDEX],
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 120
-        while True:  # wait until the rebuild has written part of its new collection
-            assert child.poll() is None, child.stderr.read().decode()
-            assert time.monotonic() < deadline
-            h = store.vector_health()
-            if h.rebuilding and h.rebuild_done >= 128:
-                break
-            time.sleep(0.05)
-        child.send_signal(signal.SIGKILL)
-        child.wait()
+        kill_mid_rebuild(store, "memory", "reindex")
 
         h = store.vector_health()
         assert h.rebuild_incomplete and h.status == "WARN"
@@ -124,5 +129,46 @@ def test_killed_reindex_keeps_recall_and_the_worker_finishes_it(redis_url, model
     finally:
         from tasks import queue
 
+        queue.unbind()
+        store.close()
+
+
+def test_killed_restore_keeps_the_restored_index_and_the_worker_finishes_it(
+    redis_url, model_dir, tmp_path
+):
+    from memory.backup import backup
+    from tasks import queue
+    from tasks.maintenance import reconcile
+
+    settings = load_settings()
+    with MemoryStore(settings) as s:
+        target = s.add_memory(PARAPHRASE[0])
+        rng = random.Random(3)
+        for _ in range(400):
+            s.add_memory(" ".join(rng.choices(WORDS, k=rng.randint(6, 14))))
+        s.index_pending()
+        backup(s, tmp_path / "backup")
+        s.add_memory("written after the backup")
+
+    def health():  # a fresh look each time: the restore swaps the database file
+        try:
+            with MemoryStore(settings, start_redis=False) as fresh:
+                return fresh.vector_health()
+        except Exception:  # noqa: BLE001 - mid-restore
+            return None
+
+    kill_mid_rebuild(health, "restore", str(tmp_path / "backup"), "--force")
+    store = MemoryStore(settings)
+    try:
+        h = store.vector_health()
+        assert h.rebuild_incomplete and h.status == "WARN" and h.actual == h.expected == 401
+        assert vector_top(store, PARAPHRASE[0]) == f"mem:{target.id}"  # the restored index
+        assert doctor_vectors()["status"] == "WARN"
+        queue.bind(store)
+        assert reconcile()["rebuilds_finished"] == {"default": 401}
+        h = store.vector_health()
+        assert h.status == "OK" and h.actual == h.expected == 401
+        assert vector_top(store, PARAPHRASE[0]) == f"mem:{target.id}"
+    finally:
         queue.unbind()
         store.close()
