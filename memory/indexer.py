@@ -425,8 +425,9 @@ def drop_replaced(store) -> int:
         return vec.drop_collections([])  # still sweep folders left by older versions
     old = [n for n in state.old if n not in (state.active, state.building)]
     removed = vec.drop_collections(old)
+    gone = [n for n in old if n not in vec.undroppable]  # the rest is retried next time
     state = states.get(store.profile)
-    state.old = [n for n in state.old if n not in old]
+    state.old = [n for n in state.old if n not in gone]
     states.put(store.profile, state)
     return removed
 

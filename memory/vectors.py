@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -49,6 +50,7 @@ COLLECTION_PREFIX = "memchat-"
 UPSERT_CHUNK = 256  # items per Chroma call: chromadb holds the GIL while it writes
 EMBED_BATCH = 16  # with ~256 texts per call: less padding than 32 (measured -3% CPU)
 _PAGE = 5000
+log = logging.getLogger("memchat.vectors")
 _NAME_MAX = 63  # Chroma's Rust validator allows 512; 63 also satisfies older servers.
 # The write generation this process's chromadb system (one per path) was loaded at.
 _SYSTEM_GEN: dict[str, int] = {}
@@ -186,6 +188,7 @@ class VectorIndex:
         if self.path is not None and not self.url:
             self.process_lock = chroma_lock(self.path)
         self._seen_gen: int | None = None
+        self.undroppable: list[str] = []  # collections the last drop_collections could not delete
 
     def __repr__(self) -> str:
         where = self.url or str(self.path)
@@ -354,6 +357,7 @@ class VectorIndex:
         behind; returns how many segment folders were removed."""
         from chromadb.errors import NotFoundError
 
+        self.undroppable = []
         with self._guard(write=True):
             for name in names:
                 self._collections.pop(name, None)
@@ -361,6 +365,9 @@ class VectorIndex:
                     self.client.delete_collection(name)
                 except (NotFoundError, ValueError):
                     pass
+                except Exception as e:  # noqa: BLE001 - e.g. a broken segment: retried later
+                    log.warning("could not delete vector collection %s: %s", name, e)
+                    self.undroppable.append(name)
             return self._sweep_segments()
 
     def _sweep_segments(self) -> int:
