@@ -11,8 +11,10 @@ another embedding model) without ever leaving recall on a half-built index:
 
 1. it records a new collection name as ``building`` in SQLite (``memory.vector_state``),
    with the outbox high-water mark, and holds a per-profile rebuild lock file while it runs;
-2. it fills that collection from SQLite; meanwhile ``replay_outbox`` leaves the profile's
-   outbox rows alone (recall keeps using the previous collection);
+2. it fills that collection from SQLite; meanwhile recall keeps using the previous
+   collection, and ``replay_outbox`` applies the profile's deletes to it at once but keeps
+   every row of the profile in the outbox (whether a row waits is decided under the Chroma
+   lock the rebuild was recorded under, so no write falls between the two collections);
 3. when it is complete it switches the live pointer (one SQLite transaction, under the Chroma
    lock), deletes the outbox rows the rebuild covered, replays the rest, and deletes the
    previous collection and its folder on disk.
