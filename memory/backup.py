@@ -1,8 +1,9 @@
 """Backups a person can restore from: SQLite via the online backup API, Chroma, a manifest.
 
 SQLite is the system of record: its copy is taken with sqlite3's online backup API, so a live
-store (worker writing) yields a consistent snapshot. The Chroma folder is copied alongside;
-if it turns out inconsistent, ``memchat memory reindex`` rebuilds it from SQLite, because
+store (worker writing) yields a consistent snapshot. The Chroma folder is copied alongside,
+under the lock every process takes around Chroma calls (memory.vectors); if it turns out
+inconsistent anyway, ``memchat memory reindex`` rebuilds it from SQLite, because
 every vector can be recomputed from the database.
 """
 
@@ -88,7 +89,10 @@ def _write_backup(store, dest: Path) -> None:
     db_copy.chmod(0o600)
     chroma = store.settings.chroma_path
     if chroma.exists() and not store.settings.chroma_url:
-        shutil.copytree(chroma, dest / "chroma")
+        from memory.vectors import chroma_lock
+
+        with chroma_lock(chroma):  # no process writes the index while it is copied
+            shutil.copytree(chroma, dest / "chroma")
         tighten(dest / "chroma")  # copytree copies the modes, and chromadb follows the umask
     manifest = {
         "format": FORMAT,
@@ -162,7 +166,8 @@ def restore(path: Path, home: Path, *, force: bool = False) -> dict:
     manifest = read_manifest(path)
     private_dir(home)
     target = home / "memchat.db"
-    if target.exists():
+    replacing = target.exists()
+    if replacing:
         if not force:
             raise BackupError(
                 f"{target} already exists; pass --force to replace it (it is kept aside)"
@@ -172,18 +177,24 @@ def restore(path: Path, home: Path, *, force: bool = False) -> dict:
             side = Path(str(target) + suffix)
             if side.exists():
                 side.rename(Path(f"{target}.before-restore-{stamp}{suffix}"))
-        if (home / "chroma").exists():
+    from memory.vectors import chroma_lock
+
+    # Under the vector index's lock, and counted as a write, so any process still running
+    # reopens the index instead of using its copy of the old one.
+    with chroma_lock(home / "chroma") as lock:
+        if replacing and (home / "chroma").exists():
             (home / "chroma").rename(home / f"chroma.before-restore-{stamp}")
-    src = sqlite3.connect(path / "memchat.db")
-    out = sqlite3.connect(target)
-    with out:
-        src.backup(out)
-    out.close()
-    src.close()
-    target.chmod(0o600)
-    if (path / "chroma").exists():
-        shutil.copytree(path / "chroma", home / "chroma")
-        tighten(home / "chroma")
+        src = sqlite3.connect(path / "memchat.db")
+        out = sqlite3.connect(target)
+        with out:
+            src.backup(out)
+        out.close()
+        src.close()
+        target.chmod(0o600)
+        if (path / "chroma").exists():
+            shutil.copytree(path / "chroma", home / "chroma")
+            tighten(home / "chroma")
+        lock.bump()
     from memory import db as dbmod
 
     dbmod._migrated.discard(str(target.resolve()))  # a restored older schema gets upgraded on open

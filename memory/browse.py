@@ -377,13 +377,8 @@ def status_counts(store) -> dict[str, int]:
 
 
 def vector_expected(store) -> int:
-    """What the vector tier should hold for the profile: live memories plus chat turns."""
-    live = count(store, BrowseQuery())
-    msgs = int(
-        store.db.scalar(
-            "SELECT COUNT(*) FROM messages WHERE profile = ? AND role IN ('user', 'assistant') AND trim(content) != ''",
-            (store.profile,),
-        )
-        or 0
-    )
-    return live + msgs
+    """What the vector tier should hold for the profile (``memory.indexer.expected_count``,
+    the one place it is computed)."""
+    from memory.indexer import expected_count
+
+    return expected_count(store)

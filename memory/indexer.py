@@ -3,9 +3,30 @@
 SQLite is the system of record. Every memory/message write queues an ``index_outbox`` row in
 the same transaction; ``replay_outbox`` applies those rows to Chroma and deletes them only
 once Chroma accepted the write, so a crash between the two stores is repaired on the next
-replay. ``reindex`` throws a profile's collection away and rebuilds it from SQLite (also the
-answer to a collection built with another embedding model). Both embed the next batch while
-a background thread writes the last one to Chroma (memory.write_pipeline).
+replay. Both embed the next batch while a background thread writes the last one to Chroma
+(memory.write_pipeline).
+
+``reindex`` rebuilds a profile from SQLite (also the answer to a collection built with
+another embedding model) without ever leaving recall on a half-built index:
+
+1. it records a new collection name as ``building`` in SQLite (``memory.vector_state``),
+   with the outbox high-water mark, and holds a per-profile rebuild lock file while it runs;
+2. it fills that collection from SQLite; meanwhile recall keeps using the previous
+   collection, and ``replay_outbox`` applies the profile's deletes to it at once but keeps
+   every row of the profile in the outbox (whether a row waits is decided under the Chroma
+   lock the rebuild was recorded under, so no write falls between the two collections);
+3. when it is complete it switches the live pointer (one SQLite transaction, under the Chroma
+   lock), deletes the outbox rows the rebuild covered, replays the rest, and deletes the
+   previous collection and its folder on disk.
+
+A rebuild that is killed leaves ``building`` set and nobody holding its lock: that is
+"rebuild incomplete" in ``vector_health`` (doctor: WARN, fix `memchat memory reindex`), and
+the next ``reindex`` -- the CLI, or the worker's reconcile job via ``resume_rebuilds`` --
+continues into the same collection, embedding only what it does not hold yet.
+
+``vector_health`` is the one place that says how many vectors there should be
+(``expected_count``: live memories plus non-empty chat turns, exactly what a rebuild indexes)
+and compares it with Chroma; doctor, the inspector and the worker all read it.
 
 Chroma ids: ``mem:<memory id>`` and ``msg:<message id>``. A message is embedded with a little
 context -- the session date and the turns just before it in its conversation -- because a
@@ -14,13 +35,19 @@ reply ("yes, last week!") often means nothing on its own.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import logging
-from collections.abc import Callable, Iterable
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from itertools import chain
+from pathlib import Path
 from typing import Any
 
-from memory.models import Memory, Message
+from memory.models import Memory, Message, VectorHealth
 from memory.write_pipeline import WritePipeline
 
 log = logging.getLogger("memchat.indexer")
@@ -93,12 +120,92 @@ def _previous_turns(store, m: Message) -> list[Message]:
     return [row_to_message(r) for r in reversed(rows)]
 
 
-def pending_count(store) -> int:
-    """Outbox rows still worth replaying (a fast indexed count)."""
-    return int(
-        store.db.scalar("SELECT COUNT(*) FROM index_outbox WHERE attempts < ?", (MAX_ATTEMPTS,))
-        or 0
+def pending_count(store, profile: str | None = None) -> int:
+    """Outbox rows still worth replaying (a fast indexed count), of one profile or all."""
+    sql, params = "SELECT COUNT(*) FROM index_outbox WHERE attempts < ?", [MAX_ATTEMPTS]
+    if profile is not None:
+        sql += " AND profile = ?"
+        params.append(profile)
+    return int(store.db.scalar(sql, tuple(params)) or 0)
+
+
+def expected_count(store) -> int:
+    """How many vectors the profile's index should hold: what a rebuild indexes (live
+    memories and non-empty user/assistant turns). The one place this is computed."""
+    turns = store.db.scalar(
+        "SELECT COUNT(*) FROM messages WHERE profile = ? AND role IN ('user', 'assistant') "
+        "AND trim(content) != ''",
+        (store.profile,),
     )
+    return store.memories.count(store.profile) + int(turns or 0)
+
+
+# ---------------------------------------------------------------------------------- locks
+def _rebuild_lock_path(store, profile: str) -> Path:
+    digest = hashlib.sha1(profile.encode("utf-8")).hexdigest()[:12]
+    return Path(store.settings.home) / "locks" / f"vector-rebuild-{digest}.lock"
+
+
+@contextmanager
+def _rebuild_lock(store, profile: str, *, wait: bool) -> Iterator[bool]:
+    """Held by the process rebuilding ``profile`` (released by the kernel if it dies).
+    Yields False when ``wait`` is off and another process holds it."""
+    path = _rebuild_lock_path(store, profile)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def rebuild_running(store, profile: str) -> bool:
+    """Whether a live process is rebuilding ``profile`` right now."""
+    with _rebuild_lock(store, profile, wait=False) as got:
+        return not got
+
+
+# ---------------------------------------------------------------------------------- health
+def vector_health(store) -> VectorHealth:
+    """The vector index of ``store.profile`` against SQLite: see ``VectorHealth``."""
+    h = VectorHealth(
+        profile=store.profile,
+        expected=expected_count(store),
+        pending=pending_count(store, store.profile),
+    )
+    try:
+        vec = store.vectors
+    except Exception as e:  # noqa: BLE001 - reported, not raised
+        h.error = f"{type(e).__name__}: {e}"
+        return h
+    if vec is None:
+        h.error = "no embedding model: recall uses full-text search only"
+        return h
+    h.where = vec.url or str(vec.path)
+    h.model, h.dim = vec.embedder.name, int(vec.embedder.dim)
+    state = store.vector_states.get(store.profile)
+    h.collection = state.active
+    if state.building:
+        h.rebuilding = True
+        h.rebuild_started_at = state.started_at
+        h.rebuild_alive = rebuild_running(store, store.profile)
+    try:
+        h.actual = vec.count(store.profile)
+        h.model_mismatch = vec.model_mismatch(store.profile)
+        if state.building:
+            h.rebuild_done = vec.count(store.profile, collection=state.building)
+    except Exception as e:  # noqa: BLE001 - a broken index is what this reports
+        h.actual = None
+        h.error = f"{type(e).__name__}: {e}"
+    return h
 
 
 # ---------------------------------------------------------------------------------- replay
@@ -134,6 +241,10 @@ def replay_outbox(store, limit: int | None = None) -> int:
     return applied[0]
 
 
+class RebuildInProgress(Exception):
+    """The profile is being rebuilt: its outbox rows wait for the new collection."""
+
+
 def _apply(store, vec, profile: str, rows: list[dict], pipe: WritePipeline, applied: list[int]):
     outbox_ids = [r["id"] for r in rows]
 
@@ -142,6 +253,8 @@ def _apply(store, vec, profile: str, rows: list[dict], pipe: WritePipeline, appl
         applied[0] += len(rows)
 
     def failed(e: Exception) -> None:  # keep the rows, note why, carry on with other profiles
+        if isinstance(e, RebuildInProgress):
+            return  # kept for the switch; not a failure
         log.warning("vector index write failed for %d outbox rows: %s", len(rows), e)
         _mark_failed(store, outbox_ids, f"{type(e).__name__}: {e}")
 
@@ -159,16 +272,24 @@ def _apply(store, vec, profile: str, rows: list[dict], pipe: WritePipeline, appl
             last.pop((r["kind"], r["item_id"]), None)
             last[(r["kind"], r["item_id"])] = r["op"]
         upserts, deletes = _plan(store, last)
-        embedded = vec.embed_items(upserts) if upserts else None
+        building = store.vector_states.get(profile).building
+        embedded = vec.embed_items(upserts) if upserts and not building else None
     except Exception as e:  # noqa: BLE001
         failed(e)
         return
 
     def write() -> None:
-        if deletes:
-            vec.delete(profile, deletes)
-        if embedded is not None:
-            vec.upsert_vectors(profile, *embedded)
+        # Decided under the lock a rebuild starts under: a row is either written before the
+        # rebuild reads SQLite, or kept for after its switch, never lost in between.
+        with vec.exclusive():
+            if deletes:  # gone from the live collection at once, even while rebuilding
+                vec.delete(profile, deletes)
+            if store.vector_states.get(profile).building:
+                raise RebuildInProgress(profile)  # the rows stay for the new collection
+            if embedded is None and upserts:
+                raise RebuildInProgress(profile)  # planned during a rebuild just finished
+            if embedded is not None:
+                vec.upsert_vectors(profile, *embedded)
 
     pipe.submit(write, done, failed)
 
@@ -235,32 +356,105 @@ def _message_docs(store) -> Iterable[tuple[str, str, dict]]:
             )
 
 
-def reindex(store, progress: Callable[[int, int], None] | None = None) -> int:
-    """Rebuild this profile's collection from SQLite; returns how many items were indexed.
+def reindex(store, progress: Callable[[int, int], None] | None = None, *, wait: bool = True) -> int:
+    """Rebuild this profile's vectors from SQLite into a new collection and switch it in;
+    returns how many items the new collection holds (see the module doc).
 
-    Drops the collection first, so a collection built with another embedding model (or a
-    deleted Chroma directory) is simply re-embedded. Outbox rows of this profile that existed
-    when the rebuild started are cleared: the rebuild covers them.
+    A rebuild left incomplete by a killed process is continued, not restarted. With ``wait``
+    off, returns -1 at once when another process is rebuilding this profile.
     """
+    from memory.vectors import build_name
+
     vec = store.vectors
     if vec is None:
         return 0
-    high = int(
-        store.db.scalar(
-            "SELECT COALESCE(MAX(id), 0) FROM index_outbox WHERE profile = ?", (store.profile,)
-        )
-        or 0
-    )
-    total = store.memories.count(store.profile) + int(
-        store.db.scalar(
-            "SELECT COUNT(*) FROM messages WHERE profile = ? AND role IN ('user', 'assistant') "
-            "AND trim(content) != ''",
-            (store.profile,),
-        )
-        or 0
-    )
-    vec.reset(store.profile)
-    done, batch = [0], []
+    profile, states = store.profile, store.vector_states
+    with _rebuild_lock(store, profile, wait=wait) as got:
+        if not got:
+            return -1
+        state = states.get(profile)
+        name, have = state.building, set()
+        if (
+            name
+            and vec.collection_exists(name)
+            and not vec.model_mismatch(profile, collection=name)
+        ):
+            have = vec.ids(profile, collection=name)  # resume: embed only what is missing
+            log.info(
+                "continuing the rebuild of %s (%d vectors already in %s)", profile, len(have), name
+            )
+        else:
+            if name:
+                state.old.append(name)
+            name = build_name(profile)
+            state.building, state.started_at = name, time.time()
+            with vec.exclusive():  # no outbox write lands in the old collection after this
+                state.high = int(
+                    store.db.scalar(
+                        "SELECT COALESCE(MAX(id), 0) FROM index_outbox WHERE profile = ?",
+                        (profile,),
+                    )
+                    or 0
+                )
+                states.put(profile, state)
+        vec.create_collection(name)
+        n = _fill(store, vec, name, have, progress)
+
+        def switch() -> None:
+            with store.db.tx() as conn:
+                current = states.get(profile)
+                if current.active != name:
+                    current.old.append(current.active)
+                current.active, current.building, current.started_at = name, None, None
+                states.put(profile, current, conn)
+                conn.execute(
+                    "DELETE FROM index_outbox WHERE profile = ? AND id <= ?", (profile, state.high)
+                )
+
+        vec.activate(profile, switch)
+    replay_outbox(store)  # writes made while it was building
+    drop_replaced(store)
+    return n
+
+
+def drop_replaced(store) -> int:
+    """Delete collections a rebuild replaced (and their folders); returns folders removed."""
+    vec, states = store.vectors, store.vector_states
+    if vec is None:
+        return 0
+    state = states.get(store.profile)
+    if not state.old:
+        return vec.drop_collections([])  # still sweep folders left by older versions
+    old = [n for n in state.old if n not in (state.active, state.building)]
+    removed = vec.drop_collections(old)
+    gone = [n for n in old if n not in vec.undroppable]  # the rest is retried next time
+    state = states.get(store.profile)
+    state.old = [n for n in state.old if n not in gone]
+    states.put(store.profile, state)
+    return removed
+
+
+def resume_rebuilds(store) -> dict[str, int]:
+    """Finish rebuilds left incomplete by a killed process (the worker runs this);
+    returns {profile: items indexed}. Rebuilds another live process is running are skipped."""
+    done: dict[str, int] = {}
+    if store.vectors is None:
+        return done
+    for profile in store.vector_states.building():
+        ps = store if profile == store.profile else store.for_profile(profile)
+        if rebuild_running(ps, profile):
+            continue
+        log.warning("finishing the incomplete vector rebuild of profile %s", profile)
+        n = reindex(ps, wait=False)
+        if n >= 0:
+            done[profile] = n
+    return done
+
+
+def _fill(store, vec, name: str, have: set[str], progress) -> int:
+    """Embed and write every item of the profile not in ``have`` into collection ``name``."""
+    total = expected_count(store)
+    done = [0]
     if progress:
         progress(0, total)
     items = chain(
@@ -276,10 +470,14 @@ def reindex(store, progress: Callable[[int, int], None] | None = None) -> int:
             if progress:
                 progress(done[0], total)
 
-        pipe.submit(lambda: vec.upsert_vectors(store.profile, *embedded), written)
+        pipe.submit(lambda: vec.upsert_vectors(store.profile, *embedded, collection=name), written)
 
+    batch: list = []
     with WritePipeline() as pipe:
         for item in items:
+            if item[0] in have:
+                done[0] += 1
+                continue
             batch.append(item)
             if len(batch) >= BATCH:
                 flush(pipe, batch)
@@ -288,8 +486,4 @@ def reindex(store, progress: Callable[[int, int], None] | None = None) -> int:
             flush(pipe, batch)
     if progress:
         progress(done[0], max(total, done[0]))
-    with store.db.tx() as conn:
-        conn.execute(
-            "DELETE FROM index_outbox WHERE profile = ? AND id <= ?", (store.profile, high)
-        )
     return done[0]

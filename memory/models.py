@@ -221,6 +221,78 @@ class ShortTermStatus:
 
 
 @dataclass
+class VectorHealth:
+    """The vector index of one profile measured against SQLite (``MemoryStore.vector_health``).
+
+    ``expected`` is what SQLite says the index should hold (live memories + non-empty chat
+    turns); ``actual`` is what the live Chroma collection holds (None when it cannot be read).
+    ``status``/``detail`` are the verdict doctor, the inspector and the worker share.
+    """
+
+    profile: str
+    expected: int
+    pending: int = 0  # index outbox rows waiting to be applied
+    actual: int | None = None
+    collection: str = ""
+    where: str = ""
+    model: str = ""
+    dim: int = 0
+    model_mismatch: bool = False
+    rebuilding: bool = False  # a rebuild is recorded and not switched in yet
+    rebuild_alive: bool = False  # ... and a live process is working on it
+    rebuild_done: int = 0  # vectors already in the collection being built
+    rebuild_started_at: float | None = None
+    error: str | None = None  # no vector tier, or the index could not be read
+
+    FIX = "`memchat memory reindex`"
+
+    @property
+    def rebuild_incomplete(self) -> bool:
+        return self.rebuilding and not self.rebuild_alive
+
+    @property
+    def status(self) -> str:
+        """OK only when the index is readable, built with this model, and its count matches."""
+        if self.error is not None:
+            return "FAIL" if self.where else "WARN"
+        if self.rebuilding or self.model_mismatch or self.actual != self.expected:
+            return "WARN"
+        return "OK"
+
+    @property
+    def detail(self) -> str:
+        """One line: what is wrong and the fix, or the counts."""
+        counts = f"{self.actual if self.actual is not None else '?'} of {self.expected} vectors"
+        waiting = f", {self.pending} writes waiting to be indexed" if self.pending else ""
+        if self.error is not None:
+            if not self.where:
+                return self.error
+            return (
+                f"the vector index cannot be read ({self.error}); recall uses full-text "
+                f"search only. Fix: {self.FIX}"
+            )
+        if self.rebuilding:
+            progress = f"{self.rebuild_done} of {self.expected} vectors rebuilt"
+            if self.rebuild_alive:
+                return (
+                    f"rebuild in progress ({progress}); recall uses the previous index ({counts})"
+                )
+            return (
+                f"rebuild incomplete ({progress}); recall uses the previous index ({counts}"
+                f"{waiting}). Fix: {self.FIX} (the worker also finishes it)"
+            )
+        if self.model_mismatch:
+            return f"built with another embedding model ({counts}). Fix: {self.FIX}"
+        if self.actual != self.expected:
+            if self.pending:
+                return (
+                    f"{counts}{waiting}; the worker indexes them (or run `memchat worker --once`)"
+                )
+            return f"{counts}: the index does not match SQLite. Fix: {self.FIX}"
+        return f"{counts}{waiting}"
+
+
+@dataclass
 class TurnEvent:
     """One step of a chat turn, streamed from the assistant to whoever shows it.
 

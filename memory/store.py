@@ -32,6 +32,7 @@ from memory.models import (
     RecallHit,
     ShortTermStatus,
     TierStats,
+    VectorHealth,
     now,
 )
 from memory.short_term import RedisShortTerm, ResilientShortTerm, SqliteShortTerm
@@ -505,9 +506,32 @@ class MemoryStore:
                 else:
                     url = self.settings.chroma_url
                     self._vectors = VectorIndex(
-                        path=None if url else self.settings.chroma_path, url=url, embedder=embedder
+                        path=None if url else self.settings.chroma_path,
+                        url=url,
+                        embedder=embedder,
+                        states=self.vector_states,
                     )
             return self._vectors
+
+    @property
+    def vector_states(self):
+        """Which Chroma collection serves each profile, and rebuilds in progress (SQLite)."""
+        from memory.vector_state import VectorStates
+
+        return VectorStates(self.db)
+
+    def vector_health(self) -> VectorHealth:
+        """This profile's vector index against SQLite: expected vs actual count, writes
+        waiting, rebuild state, error. The one source for doctor, the inspector and the worker."""
+        from memory.indexer import vector_health
+
+        return vector_health(self)
+
+    def resume_rebuilds(self) -> dict[str, int]:
+        """Finish vector rebuilds (any profile) left incomplete by a killed process."""
+        from memory.indexer import resume_rebuilds
+
+        return resume_rebuilds(self)
 
     def index_pending(self, limit: int | None = None) -> int:
         """Replay the index outbox into the vector tier; returns how many entries were applied."""
@@ -522,7 +546,9 @@ class MemoryStore:
         fts.rebuild(self.db)
 
     def reindex(self, progress=None) -> int:
-        """Rebuild this profile's vectors from SQLite. ``progress(done, total)`` is called as it goes."""
+        """Rebuild this profile's vectors from SQLite into a new collection and switch it in
+        when complete (recall keeps the old one meanwhile); continues a rebuild a killed
+        process left. ``progress(done, total)`` is called as it goes."""
         from memory.indexer import reindex
 
         return reindex(self, progress=progress)

@@ -91,15 +91,19 @@ def cleanup() -> dict:
 
 @_record("reconcile")
 def reconcile() -> dict:
-    """Replay the index outbox, re-queue tasks of dead consumers, repair SQLite <-> Chroma drift."""
+    """Finish vector rebuilds a killed process left incomplete, replay the index outbox,
+    re-queue tasks of dead consumers, repair SQLite <-> Chroma drift."""
     store = queue.store_for()
     recovered = queue.recover_orphans()
+    finished = store.resume_rebuilds()
     applied = store.index_pending()
     vec = store.vectors
     repaired = {}
     if vec is not None:
         for p in store.profiles():
             ps = queue.store_for(p)
+            if ps.vector_health().rebuilding:  # another process is rebuilding it right now
+                continue
             have = vec.ids(p)
             want = {f"mem:{m.id}" for m in ps.list_memories(limit=1_000_000)}
             missing = len(want - {i for i in have if i.startswith("mem:")})
@@ -113,7 +117,12 @@ def reconcile() -> dict:
                 )
                 ps.reindex()
                 repaired[p] = {"missing": missing, "stale": extra}
-    return {"outbox_applied": applied, "recovered_tasks": recovered, "repaired": repaired}
+    return {
+        "outbox_applied": applied,
+        "recovered_tasks": recovered,
+        "repaired": repaired,
+        "rebuilds_finished": finished,
+    }
 
 
 @_record("summarize_idle")

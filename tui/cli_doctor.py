@@ -24,15 +24,14 @@ def _vectors(store) -> Check:
             "no embedding model: recall is lexical only. Fix: set MEMCHAT_EMBEDDING_MODEL to a folder "
             "holding all-MiniLM-L6-v2 ONNX (model.onnx, tokenizer.json)",
         )
-    v = store.vectors
-    where = store.settings.chroma_url or str(store.settings.chroma_path)
-    count = v.count(store.profile)
-    pending = store.db.scalar(
-        "SELECT COUNT(*) FROM index_outbox WHERE profile = ?", (store.profile,)
-    )
-    note = f", {pending} waiting to be indexed" if pending else ""
+    health = store.vector_health()
     variant = "int8" if store.settings.memory.embedding_int8 else "fp32"
-    return "OK", "vectors", f"chroma {where}: {count} vectors, model {model} ({variant}){note}"
+    where = health.where or store.settings.chroma_url or str(store.settings.chroma_path)
+    return (
+        health.status,
+        "vectors",
+        f"chroma {where}: {health.detail}, model {model} ({variant})",
+    )
 
 
 def _model(settings) -> Check:

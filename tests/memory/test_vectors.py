@@ -210,3 +210,73 @@ def test_url_parsing():
         "ssl": True,
     }
     assert _parse_url("localhost:8000") == {"host": "localhost", "port": 8000, "ssl": False}
+
+
+def _random_vectors(n: int, seed: int) -> np.ndarray:
+    v = np.random.default_rng(seed).standard_normal((n, 384)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_a_write_from_another_process_is_not_lost_by_a_stale_copy(tmp_path, index, embedder):
+    """Each process keeps its own copy of the HNSW index: after another process wrote, this
+    one must reopen the index before writing or reading, else it overwrites the other's
+    vectors with its stale copy (the write generation in the lock file tells it). 1,200 a
+    step: past Chroma's persist threshold (1,000), where the stale copy lost half of them."""
+    n = 1200
+    index.upsert_vectors("default", [f"a{i}" for i in range(n)], _random_vectors(n, 1))
+    # another store of this process on the same path shares chromadb's in-memory copy
+    bystander = VectorIndex(path=tmp_path / "chroma", embedder=embedder)
+    assert bystander.count("default") == n
+    theirs = _random_vectors(n, 2)
+    np.save(tmp_path / "theirs.npy", theirs)
+    script = textwrap.dedent(
+        f"""
+        import numpy as np
+        from pathlib import Path
+        from memory.embedder import Embedder
+        from memory.vectors import VectorIndex
+        idx = VectorIndex(path=Path({str(tmp_path / "chroma")!r}), embedder=Embedder({str(MODEL_DIR)!r}))
+        idx.upsert_vectors("default", [f"b{{i}}" for i in range({n})], np.load({str(tmp_path / "theirs.npy")!r}))
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ANONYMIZED_TELEMETRY": "False"}
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    index.upsert_vectors("default", [f"c{i}" for i in range(n)], _random_vectors(n, 3))
+    assert index.count("default") == 3 * n
+    sample = range(0, n, 40)  # the other process's vectors are searchable here
+    assert [index.query_vector("default", theirs[i], 1)[0][0] for i in sample] == [
+        f"b{i}" for i in sample
+    ]
+    assert bystander.query_vector("default", theirs[0], 1)[0][0] == "b0"
+    index.close()
+    script = textwrap.dedent(
+        f"""
+        import numpy as np
+        from pathlib import Path
+        from memory.embedder import Embedder
+        from memory.vectors import VectorIndex
+        idx = VectorIndex(path=Path({str(tmp_path / "chroma")!r}), embedder=Embedder({str(MODEL_DIR)!r}))
+        theirs = np.load({str(tmp_path / "theirs.npy")!r})
+        print(idx.count("default"), sum(idx.query_vector("default", theirs[i], 1)[0][0] == f"b{{i}}" for i in range(0, {n}, 40)))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == f"{3 * n} {len(range(0, n, 40))}"
+
+
+def test_drop_collections_removes_their_folders(tmp_path, index):
+    """Chroma 1.x deletes a collection but leaves its segment folder on disk."""
+    index.upsert_vectors("default", [f"a{i}" for i in range(50)], _random_vectors(50, 1))
+    index.upsert_vectors("other", [f"a{i}" for i in range(50)], _random_vectors(50, 2))
+    folders = lambda: sorted(p.name for p in (tmp_path / "chroma").iterdir() if p.is_dir())  # noqa: E731
+    assert len(folders()) == 2
+    keep = set(folders())
+    assert index.drop_collections([collection_name("default")]) == 1
+    assert len(folders()) == 1 and set(folders()) < keep
+    assert index.count("default") == 0 and index.count("other") == 50

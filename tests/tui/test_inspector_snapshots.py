@@ -7,6 +7,7 @@ Regenerate after an intended UI change: pytest tests/tui/test_inspector_snapshot
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -135,10 +136,10 @@ def test_vectors_tab(app, seeded, snap_compare):
         screen = await ready(pilot, "vectors")
         tab = screen.tab("vectors")
         deadline = time.monotonic() + 30
-        while "count" not in tab.info:
+        while tab.health is None or tab.health.actual is None:
             assert time.monotonic() < deadline
             await pilot.pause(0.1)
-        tab._show({**tab.info, "where": "$MEMCHAT_HOME/chroma"})  # a temp path
+        tab._show(replace(tab.health, where="$MEMCHAT_HOME/chroma"))  # a temp path
         await pilot.pause(0.2)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

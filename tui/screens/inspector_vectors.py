@@ -1,11 +1,13 @@
 """The Vectors tab: the Chroma collection, its count and model, drift against SQLite, the
-index outbox; ``i`` rebuilds the profile's vectors with a progress bar."""
+index outbox and any rebuild, all from ``MemoryStore.vector_health`` (the same verdict as
+`memchat doctor`); ``i`` rebuilds the profile's vectors with a progress bar."""
 
 from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING, cast
 
+from rich.markup import escape
 from rich.table import Table
 from textual import work
 from textual.app import ComposeResult
@@ -13,7 +15,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
 
-from memory import browse
+from memory.models import VectorHealth
 from tui.widgets.delivery import while_shown
 
 if TYPE_CHECKING:
@@ -32,7 +34,7 @@ class VectorsTab(Vertical, can_focus=True):
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
-        self.info: dict = {}
+        self.health: VectorHealth | None = None
         self.reindexing = False
 
     def compose(self) -> ComposeResult:
@@ -48,60 +50,30 @@ class VectorsTab(Vertical, can_focus=True):
 
     @work(thread=True, exclusive=True, group="vx-load")
     def _load(self) -> None:
-        store = self.app.store
-        from memory.indexer import pending_count
-
-        info: dict = {"outbox": pending_count(store), "expected": browse.vector_expected(store)}
-        try:
-            vec = store.vectors
-        except Exception as e:  # noqa: BLE001
-            vec, info["error"] = None, str(e)
-        if vec is None:
-            info.setdefault(
-                "error",
-                "no embedding model: recall uses full-text search only "
-                "(set MEMCHAT_EMBEDDING_MODEL, see `memchat doctor`)",
-            )
-        else:
-            from memory.vectors import collection_name
-
-            info.update(
-                collection=collection_name(store.profile),
-                where=vec.url or str(vec.path),
-                model=vec.embedder.name,
-                dim=int(vec.embedder.dim),
-                count=vec.count(store.profile),
-                mismatch=vec.model_mismatch(store.profile),
-            )
-        self.app.call_from_thread(self._show, info)
+        health = self.app.store.vector_health()
+        self.app.call_from_thread(self._show, health)
 
     @while_shown
-    def _show(self, info: dict) -> None:
-        self.info = info
+    def _show(self, health: VectorHealth) -> None:
+        self.health = health
         t = Table.grid(padding=(0, 2))
         t.add_column(style="bold", no_wrap=True)
         t.add_column()
-        if "count" in info:
-            drift = info["count"] - info["expected"]
-            t.add_row("collection", info["collection"])
-            t.add_row("stored at", info["where"])
+        colour = {"OK": "green", "WARN": "yellow", "FAIL": "red"}[health.status]
+        if health.where:
+            t.add_row("collection", health.collection)
+            t.add_row("stored at", health.where)
             t.add_row(
                 "model",
-                f"{info['model']} ({info['dim']} dimensions)"
-                + ("  [b red]built with another model: press i[/]" if info["mismatch"] else ""),
+                f"{health.model} ({health.dim} dimensions)"
+                + (
+                    "  [b red]built with another model: press i[/]" if health.model_mismatch else ""
+                ),
             )
-            t.add_row("vectors", f"{info['count']:,}")
-            t.add_row("SQLite live", f"{info['expected']:,} (memories + chat turns)")
-            t.add_row(
-                "drift",
-                "none"
-                if drift == 0
-                else f"[b yellow]{drift:+,}[/] (the worker reconciles; i rebuilds)",
-            )
-        else:
-            t.add_row("vectors", f"[yellow]{info.get('error')}[/]")
-            t.add_row("SQLite live", f"{info['expected']:,}")
-        t.add_row("outbox", f"{info['outbox']:,} writes waiting for the vector index")
+            t.add_row("vectors", f"{health.actual:,}" if health.actual is not None else "?")
+        t.add_row("SQLite live", f"{health.expected:,} (memories + chat turns)")
+        t.add_row("outbox", f"{health.pending:,} writes waiting for the vector index")
+        t.add_row("health", f"[b {colour}]{health.status}[/] {escape(health.detail)}")
         self.query_one("#vx-body", Static).update(t)
 
     def action_reindex(self) -> None:
