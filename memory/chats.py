@@ -20,7 +20,8 @@ from memory.secrets import redact
 
 # BM25 column weights in messages_ctx_fts: the two turns before count 0.6, the turn itself 1.
 CONTEXT_WEIGHTS = "0.6, 1.0"
-_CONV_MUTABLE = {"title", "model", "system_prompt", "project", "archived", "incognito"}
+# "incognito" is not among them: an incognito conversation never has a row (memory.ephemeral)
+_CONV_MUTABLE = {"title", "model", "system_prompt", "project", "archived"}
 _MSG_MUTABLE = {
     "content",
     "status",
@@ -41,6 +42,8 @@ class Chats:
 
     # ------------------------------------------------------------------ conversations
     def create(self, c: Conversation) -> Conversation:
+        if c.incognito:
+            raise ValueError("an incognito conversation is never stored (see memory.ephemeral)")
         c = replace(
             c,
             title=redact(c.title),
