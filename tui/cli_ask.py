@@ -184,8 +184,9 @@ def ask(
         turn = assistant.turn(
             conv.id, question, model=model, use_memory=not no_memory, cancel=cancel
         )
+        events = _events(turn, cancel)
         try:
-            for ev in _events(turn, cancel):
+            for ev in events:
                 if ev.kind == "delta":
                     out.write(ev.text)
                     out.flush()
@@ -194,6 +195,12 @@ def ask(
                 elif ev.kind in ("done", "error"):
                     final = ev
         except KeyboardInterrupt:
+            # Ctrl-C may land here rather than in _events: stop the stream and let the turn
+            # store its partial reply as cancelled before the end of the turn
+            cancel.set()
+            for ev in events:
+                if ev.kind in ("done", "error"):
+                    final = ev
             out.write("\n")
             click.echo("memchat: interrupted (the partial answer is kept)", err=True)
             _end(store, assistant, conv.id, final)
