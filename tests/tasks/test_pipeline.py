@@ -150,3 +150,16 @@ def test_without_a_model_extraction_waits_visibly(store, monkeypatch):
     )
     assert store.search_messages("Lisbon")  # the turn itself stays recallable
     assert store.count_memories() == 0
+
+
+def test_the_worker_talks_to_the_model_and_api_base_a_chat_turn_would(store, fake_llm):
+    from assistant.assistant import Assistant
+    from tasks.extract import llm_for
+
+    chat = Assistant(store)
+    for model in (None, "other-model", "anthropic/claude-haiku-4-5", "ollama_chat/llama3.2"):
+        conv = store.new_conversation(model=model)
+        turn, worker = chat.model_choice(conv.id), llm_for(store, conv.id).choice
+        assert (worker.model, worker.api_base) == (turn.model, turn.api_base), model
+    conv = store.new_conversation(model="anthropic/claude-haiku-4-5")
+    assert llm_for(store, conv.id).choice.api_base is None  # not the configured fake server
