@@ -16,10 +16,12 @@ One turn (see :meth:`Assistant.turn`):
    "cancelled"/"failed" (and the error on failure).
 
 Steps 2-5 live in :mod:`assistant.turns`; this module resolves models and runs turns,
-regenerations, edits and titles.
+regenerations, edits and titles. :meth:`Assistant.finish_turn` is the one end of a turn for
+every caller: it titles the conversation and says whether extraction is due (the caller, the
+top layer, enqueues it).
 
-Incognito conversations still read memory; writing nothing from them is the caller's job
-(the CLI deletes its incognito conversation; the worker should skip them).
+Incognito conversations read memory like any other; the store keeps them in this process's
+memory only (memory.ephemeral), so nothing of them is written anywhere.
 """
 
 from __future__ import annotations
@@ -33,10 +35,10 @@ from typing import Any
 from assistant import llm as llm_mod
 from assistant import titles
 from assistant.errors import AssistantError, NoModelConfigured
-from assistant.llm import LLM, ModelChoice, provider_of, resolve_model
+from assistant.llm import LLM, ModelChoice, choice_for, resolve_model
 from assistant.turns import Answer, Outcome, TokenCounter
 from assistant.turns import ms_since as _ms
-from memory.models import Conversation, Message, TurnEvent
+from memory.models import Conversation, Message, TurnEnd, TurnEvent
 
 log = logging.getLogger("memchat.assistant")
 
@@ -78,27 +80,23 @@ class Assistant:
                 self._resolved = True
             return self._default
 
-    def _choice_for(self, model: str) -> ModelChoice:
-        """A model named by a conversation or a turn. The configured API base applies only to
-        models of the same provider (or with no provider prefix)."""
-        default = self._default_choice()
-        if default is not None and model in (default.model, default.model.removeprefix("openai/")):
-            return default
-        prov = provider_of(model)
-        if prov is not None and (default is None or prov != default.provider):
-            base = llm_mod.ollama_base() if prov.startswith("ollama") else None
-            return ModelChoice(model, base, "conversation")
-        return resolve_model(
-            model, default.api_base if default else None, probe_ollama=False, source="conversation"
-        )
+    def model_choice(
+        self, conversation_id: str | None = None, *, model: str | None = None
+    ) -> ModelChoice | None:
+        """The model (and API base) for a turn in this conversation -- ``model`` when the turn
+        names one, else the conversation's, else the configured default; None when nothing is
+        configured. Chat, ``memchat ask`` and the worker's extraction, summaries and titles all
+        choose through here (see assistant.model_choice.choice_for)."""
+        if not model and conversation_id:
+            model = self.store.get_conversation(conversation_id).model
+        return choice_for(model, self._default_choice())
 
-    def model_choice(self, conversation_id: str | None = None) -> ModelChoice | None:
-        """The model a turn in this conversation would use; None when nothing is configured."""
-        if conversation_id:
-            conv = self.store.get_conversation(conversation_id)
-            if conv.model:
-                return self._choice_for(conv.model)
-        return self._default_choice()
+    def llm_for(self, conversation_id: str | None = None) -> LLM:
+        """A client for background work on this conversation; raises NoModelConfigured."""
+        choice = self.model_choice(conversation_id)
+        if choice is None:
+            raise NoModelConfigured(self._problem or "")
+        return LLM(choice, timeout=self.timeout)
 
     def configuration_problem(self) -> str | None:
         """Why no model is configured (one actionable line), or None when one is."""
@@ -166,6 +164,37 @@ class Assistant:
                 log.info("title from the first words (%s)", e)
         self.store.update_conversation(conv.id, title=title)
         return title
+
+    # ------------------------------------------------------------------ the end of a turn
+    def finish_turn(self, conversation_id: str, reply: Message | None) -> TurnEnd:
+        """The end of every turn (the chat app's and ``memchat ask``'s), after its events ran.
+
+        ``reply`` is the stored reply the turn ended with (its "done"/"error" event's message;
+        None when none was stored). Then:
+
+        - a conversation without a title gets the first words of its first prompt; when that
+          happens with a reply to show and ``ui.llm_titles`` on, ``llm_title`` asks the caller
+          to run :meth:`make_title` (at once, or in the background in a UI);
+        - extraction is due only after a complete reply -- never after a cancelled or failed
+          one, never in an incognito chat: ``extract_upto`` is then the reply's id, which the
+          caller hands to ``tasks.api.enqueue_after_turn`` (the assistant never imports tasks).
+        """
+        conv = self.store.get_conversation(conversation_id)
+        end = TurnEnd(conv.id)
+        if not conv.title:
+            first = next((m for m in self.store.messages(conv.id) if m.role == "user"), None)
+            if first is not None:
+                self.store.update_conversation(conv.id, title=titles.first_words(first.content))
+                end.titled = True
+                end.llm_title = (
+                    not conv.incognito
+                    and reply is not None
+                    and bool(reply.content.strip())
+                    and self.store.settings.ui.llm_titles
+                )
+        if reply is not None and reply.status == "complete" and not conv.incognito:
+            end.extract_upto = reply.id
+        return end
 
     # ------------------------------------------------------------------ turns
     def turn(
@@ -292,7 +321,7 @@ class Assistant:
     ) -> Iterator[TurnEvent]:
         self.last_timings = out.timings
         try:
-            choice = self._choice_for(model) if model else self.model_choice(conv.id)
+            choice = self.model_choice(conv.id, model=model)
         except AssistantError as e:
             choice, problem = None, e
         else:

@@ -21,6 +21,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from assistant import prompts
 from memory.models import Memory, Message, Proposal
 from memory.secrets import find_secrets
 
@@ -219,23 +220,41 @@ def _stamp(ts: float) -> str:
 
 
 def build_messages(
-    turns: list[Message], context: list[Message], existing: list[Memory]
+    turns: list[Message],
+    context: list[Message],
+    existing: list[Memory],
+    *,
+    boundary: str | None = None,
 ) -> list[dict]:
-    lines = []
-    if existing:
-        lines.append("EXISTING MEMORIES:")
-        lines += [
-            f"- id={m.id} [{m.section}{', key=' + m.key if m.key else ''}] {m.content}"
-            for m in existing
-        ]
-    else:
-        lines.append("EXISTING MEMORIES: (none)")
+    """The extraction prompt. Every stored text (memories, their keys, turns) goes into a
+    fenced, escaped block (assistant.prompts), so a turn cannot forge an id line, an
+    ``EXISTING MEMORIES`` block or a tag, nor a key break out of its attribute."""
+    b = boundary or prompts.new_boundary()
+    memories = [
+        prompts.entry("memory", m.content, id=m.id, section=m.section, key=m.key) for m in existing
+    ]
+    earlier = [prompts.entry("turn", m.content[:500], role=m.role) for m in context]
+    new = [
+        prompts.entry("turn", m.content, id=m.id, date=_stamp(m.created_at), role=m.role)
+        for m in turns
+    ]
+    parts = [
+        "EXISTING MEMORIES",
+        prompts.data_note("existing-memories", b, "what is already remembered, with ids"),
+        prompts.fence("existing-memories", b, "\n".join(memories) or "(none)"),
+    ]
     if context:
-        lines.append("\nEARLIER CONTEXT (already processed):")
-        lines += [f"{m.role}: {m.content[:500]}" for m in context]
-    lines.append("\nNEW TURNS:")
-    lines += [f"[id={m.id} date={_stamp(m.created_at)}] {m.role}: {m.content}" for m in turns]
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n".join(lines)}]
+        parts += [
+            "\nEARLIER CONTEXT (already processed)",
+            prompts.data_note("earlier-context", b, "earlier turns, for context only"),
+            prompts.fence("earlier-context", b, "\n".join(earlier)),
+        ]
+    parts += [
+        "\nNEW TURNS",
+        prompts.data_note("new-turns", b, "the new turns to read, each with its id and date"),
+        prompts.fence("new-turns", b, "\n".join(new)),
+    ]
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n".join(parts)}]
 
 
 def extract(

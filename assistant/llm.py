@@ -22,6 +22,7 @@ from assistant.model_choice import (  # noqa: F401 - re-exported for callers of 
     KNOWN_PROVIDERS,
     PROVIDER_KEY_VARS,
     ModelChoice,
+    choice_for,
     detect_models,
     ollama_base,
     ollama_models,

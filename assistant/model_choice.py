@@ -166,6 +166,25 @@ def resolve_model(
     raise NoModelConfigured()
 
 
+def choice_for(model: str | None, default: ModelChoice | None) -> ModelChoice | None:
+    """The model (and API base) for a conversation or a turn that names ``model``; ``default``
+    (the configured one, or None) when it names none. The one rule for chat, ``memchat ask``
+    and the worker's extraction, summaries and titles: the configured API base applies only
+    to models of the same provider (or with no provider prefix)."""
+    model = (model or "").strip()
+    if not model:
+        return default
+    if default is not None and model in (default.model, default.model.removeprefix("openai/")):
+        return default
+    prov = provider_of(model)
+    if prov is not None and (default is None or prov != default.provider):
+        base = ollama_base() if prov.startswith("ollama") else None
+        return ModelChoice(model, base, "conversation")
+    return resolve_model(
+        model, default.api_base if default else None, probe_ollama=False, source="conversation"
+    )
+
+
 def detect_models(
     model: str | None = None,
     api_base: str | None = None,

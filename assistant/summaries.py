@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from assistant import prompts
 from memory.models import Memory, Message
 
 ROLLING_TURNS = 40  # summarize the oldest uncovered chunk once this many turns are uncovered
@@ -59,9 +60,19 @@ def chunk_to_summarize(store, conversation_id: str, *, idle: bool) -> list[Messa
     return []
 
 
-def _text(turns: list[Message]) -> str:
+def _text(turns: list[Message], boundary: str | None = None) -> str:
+    """The turns to summarize in a fenced, escaped block (assistant.prompts): a turn cannot
+    forge another turn, a role line or an instruction."""
+    b = boundary or prompts.new_boundary()
     day = datetime.fromtimestamp(turns[0].created_at).strftime("%Y-%m-%d")
-    return f"Session of {day}:\n" + "\n".join(f"{m.role}: {m.content[:1500]}" for m in turns)
+    body = "\n".join(prompts.entry("turn", m.content[:1500], role=m.role) for m in turns)
+    return "\n".join(
+        [
+            f"Session of {day}:",
+            prompts.data_note("turns", b, "the part of the chat to summarize, turn by turn"),
+            prompts.fence("turns", b, body),
+        ]
+    )
 
 
 def summarize(

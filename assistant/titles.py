@@ -39,10 +39,23 @@ def clean_title(raw: str, max_chars: int = TITLE_CHARS) -> str:
     return line
 
 
-def title_messages(user_text: str, reply_text: str) -> list[dict[str, str]]:
+def title_messages(
+    user_text: str, reply_text: str, boundary: str | None = None
+) -> list[dict[str, str]]:
+    """The exchange goes into a fenced, escaped block (assistant.prompts), like every prompt."""
+    from assistant import prompts
+
+    b = boundary or prompts.new_boundary()
+    body = "\n".join(
+        [
+            prompts.entry("turn", user_text[:1500], role="user"),
+            prompts.entry("turn", reply_text[:1500], role="assistant"),
+        ]
+    )
+    note = prompts.data_note("conversation", b, "the conversation to title")
     return [
         {"role": "system", "content": TITLE_PROMPT},
-        {"role": "user", "content": f"User: {user_text[:1500]}\n\nAssistant: {reply_text[:1500]}"},
+        {"role": "user", "content": f"{note}\n{prompts.fence('conversation', b, body)}"},
     ]
 
 

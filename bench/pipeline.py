@@ -29,7 +29,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 def _reply(body: dict) -> str:
     user = next(m["content"] for m in body["messages"] if m["role"] == "user")
-    new = user.split("NEW TURNS:", 1)[-1]
+    block = re.search(r"<new-turns-([0-9a-f]+)>\n(.*)\n</new-turns-\1>", user, re.S)
+    new = block.group(2) if block else ""
     mems = [
         {
             "content": f"The user's {word} code is {word}.",
@@ -37,7 +38,9 @@ def _reply(body: dict) -> str:
             "importance": 0.7,
             "source_message_ids": [mid],
         }
-        for mid, word in re.findall(r"\[id=([0-9a-f]+) [^\]]*\] user: my code is (\w+)", new)
+        for mid, word in re.findall(
+            r'<turn id="([0-9a-f]+)" [^>]*role="user">my code is (\w+)', new
+        )
     ]
     return json.dumps({"memories": mems})
 

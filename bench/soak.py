@@ -77,9 +77,10 @@ CHAT = textwrap.dedent(
 def _reply(body: dict) -> str:
     """Extraction prompts get one memory per user turn; chat turns get a short answer."""
     user = next((m["content"] for m in body["messages"] if m["role"] == "user"), "")
-    if "NEW TURNS:" not in user:
+    block = re.search(r"<new-turns-([0-9a-f]+)>\n(.*)\n</new-turns-\1>", user, re.S)
+    if block is None:  # a chat turn
         return "Noted."
-    new = user.split("NEW TURNS:", 1)[-1]
+    new = block.group(2)
     mems = [
         {
             "content": f"The user's favourite colour was {hue}.",
@@ -88,7 +89,8 @@ def _reply(body: dict) -> str:
             "source_message_ids": [mid],
         }
         for mid, hue in re.findall(
-            r"\[id=([0-9a-f]+) [^\]]*\] user: turn \d+: my favourite colour today is (\w+)", new
+            r'<turn id="([0-9a-f]+)" [^>]*role="user">turn \d+: my favourite colour today is (\w+)',
+            new,
         )
     ]
     return json.dumps({"memories": mems})

@@ -23,7 +23,8 @@ from memory.secrets import redact_value
 
 # BM25 column weights in messages_ctx_fts: the two turns before count 0.6, the turn itself 1.
 CONTEXT_WEIGHTS = "0.6, 1.0"
-_CONV_MUTABLE = {"title", "model", "system_prompt", "project", "archived", "incognito"}
+# "incognito" is not among them: an incognito conversation never has a row (memory.ephemeral)
+_CONV_MUTABLE = {"title", "model", "system_prompt", "project", "archived"}
 _MSG_MUTABLE = {
     "content",
     "status",
@@ -44,6 +45,8 @@ class Chats:
 
     # ------------------------------------------------------------------ conversations
     def create(self, c: Conversation) -> Conversation:
+        if c.incognito:
+            raise ValueError("an incognito conversation is never stored (see memory.ephemeral)")
         c = redact_value(c)
         with self.db.tx() as conn:
             sql, params = insert_sql("conversations", conversation_to_row(c))

@@ -380,3 +380,20 @@ class BrowsePage:
     offset: int
     scores: dict[str, float] = field(default_factory=dict)  # id -> rank score (search only)
     order: str = "updated"  # the order actually used: a SORTS key, "score" or "newest"
+
+
+@dataclass
+class TurnEnd:
+    """What the end of a chat turn leaves to the caller (``Assistant.finish_turn``), the same
+    for the chat app and ``memchat ask``.
+
+    ``extract_upto``: enqueue extraction of the conversation up to this message (None: nothing
+    to learn -- the reply was cancelled or failed, or the chat is incognito). ``titled``: the
+    conversation just got its first title. ``llm_title``: ask the model for a better one now
+    (``Assistant.make_title``; a UI runs it in the background).
+    """
+
+    conversation_id: str
+    extract_upto: str | None = None
+    titled: bool = False
+    llm_title: bool = False

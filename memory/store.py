@@ -17,6 +17,7 @@ from memory.chats import Chats
 from memory.config import Settings, load_settings
 from memory.db import Database
 from memory.deferred import DeferredJobs
+from memory.ephemeral import Ephemeral
 from memory.errors import ShortTermUnavailable
 from memory.fsutil import open_data_dir
 from memory.long_term import LongTermMemories
@@ -103,6 +104,7 @@ class MemoryStore:
         self.profile = profile or self.settings.profile
         if _shared is not None:  # another profile over the same connections
             self.db, self.short, self._server, self.warnings = _shared.db, _shared.short, None, []
+            self.ephemeral = _shared.ephemeral
             self._parent = _shared
         else:
             open_data_dir(self.settings.home)
@@ -110,6 +112,8 @@ class MemoryStore:
             self.short, self._server, self.warnings = _connect_short_term(
                 self.settings, self.db, start_redis
             )
+            # incognito conversations: in this process only, never in any tier (memory.ephemeral)
+            self.ephemeral = Ephemeral()
             self._parent = None
         self.memories = LongTermMemories(self.db)
         self.chats = Chats(self.db)
@@ -307,9 +311,11 @@ class MemoryStore:
 
     COMMANDS_KEPT = 500
 
-    def push_command(self, text: str) -> None:
-        """Remember a prompt for up-arrow recall (Redis; `sync_commands` keeps a SQLite copy)."""
-        if text.strip():
+    def push_command(self, text: str, conversation_id: str | None = None) -> None:
+        """Remember a prompt for up-arrow recall (Redis; `sync_commands` keeps a SQLite copy).
+
+        A prompt sent in an incognito conversation (``conversation_id``) is never kept."""
+        if text.strip() and not self.ephemeral.has_conversation(conversation_id):
             self.short.push_command(self.profile, text, self.COMMANDS_KEPT)
 
     def commands(self, n: int = 100) -> list[str]:
@@ -341,16 +347,17 @@ class MemoryStore:
         incognito: bool = False,
         project: str | None = None,
     ) -> Conversation:
-        return self.chats.create(
-            Conversation(
-                profile=self.profile,
-                title=title,
-                model=model,
-                system_prompt=system_prompt,
-                incognito=incognito,
-                project=project,
-            )
+        """A new conversation. ``incognito``: it and its messages live in this process's
+        memory only (memory.ephemeral) -- never in SQLite, Redis, Chroma or a log."""
+        c = Conversation(
+            profile=self.profile,
+            title=title,
+            model=model,
+            system_prompt=system_prompt,
+            incognito=incognito,
+            project=project,
         )
+        return self.ephemeral.create(c) if incognito else self.chats.create(c)
 
     def profiles(self) -> list[str]:
         """Every profile with data in any table, plus this one."""
@@ -376,6 +383,8 @@ class MemoryStore:
         return self.deferred.done(job)
 
     def get_conversation(self, conversation_id: str) -> Conversation:
+        if self.ephemeral.has_conversation(conversation_id):
+            return self.ephemeral.get(conversation_id, self.profile)
         return self.chats.get(conversation_id, self.profile)
 
     def list_conversations(
@@ -384,28 +393,37 @@ class MemoryStore:
         return self.chats.list(self.profile, archived=archived, limit=limit)
 
     def update_conversation(self, conversation_id: str, **changes: Any) -> Conversation:
+        if self.ephemeral.has_conversation(conversation_id):
+            return self.ephemeral.update(conversation_id, self.profile, **changes)
         return self.chats.update(conversation_id, self.profile, **changes)
 
     def delete_conversation(self, conversation_id: str) -> int:
+        if self.ephemeral.has_conversation(conversation_id):
+            self.ephemeral.get(conversation_id, self.profile)  # this profile's, or NotFound
+            return self.ephemeral.drop(conversation_id)
         c = self.get_conversation(conversation_id)
         self.short.end_session(self.profile, c.id)
         return self.chats.delete(c.id, self.profile)
 
     def add_message(self, conversation_id: str, role: str, content: str, **fields: Any) -> Message:
-        """Store a chat turn in SQLite first (durable), then in the session's recent turns."""
-        m = self.chats.add_message(
-            Message(
-                conversation_id=conversation_id,
-                role=role,
-                content=content,
-                profile=self.profile,
-                **fields,
-            )
+        """Store a chat turn in SQLite first (durable), then in the session's recent turns
+        (an incognito conversation's turn: in this process's memory only)."""
+        m = Message(
+            conversation_id=conversation_id,
+            role=role,
+            content=content,
+            profile=self.profile,
+            **fields,
         )
+        if self.ephemeral.has_conversation(conversation_id):
+            return self.ephemeral.add_message(m)
+        m = self.chats.add_message(m)
         self._push_turn(m)
         return m
 
     def update_message(self, message_id: str, **changes: Any) -> Message:
+        if self.ephemeral.has_message(message_id):
+            return self.ephemeral.update_message(message_id, self.profile, **changes)
         m = self.chats.update_message(message_id, self.profile, **changes)
         if "content" in changes or "status" in changes:
             self._refresh_turns(m.conversation_id)
@@ -414,6 +432,9 @@ class MemoryStore:
     def checkpoint_message(self, message_id: str, content: str) -> None:
         """Save a streaming reply's text so far (SQLite only, cheap): a crash keeps it as 'partial'.
         (The connection redacts it, as every write: see memory.db.)"""
+        if self.ephemeral.has_message(message_id):
+            self.ephemeral.update_message(message_id, self.profile, content=content)
+            return
         with self.db.tx() as conn:
             conn.execute(
                 "UPDATE messages SET content = ? WHERE id = ? AND profile = ?",
@@ -424,6 +445,9 @@ class MemoryStore:
         """Delete chat turns (e.g. a reply being regenerated); their sessions' recent turns refill."""
         conversations = set()
         for mid in message_ids:
+            if self.ephemeral.has_message(mid):
+                self.ephemeral.delete_message(mid, self.profile)
+                continue
             m = self.chats.get_message(mid, self.profile)
             self.chats.delete_message(m.id, self.profile)
             conversations.add(m.conversation_id)
@@ -453,6 +477,8 @@ class MemoryStore:
             self._push_turn(m)
 
     def get_message(self, message_id: str) -> Message:
+        if self.ephemeral.has_message(message_id):
+            return self.ephemeral.get_message(message_id, self.profile)
         return self.chats.get_message(message_id, self.profile)
 
     def messages_by_ids(self, ids: list[str]) -> dict[str, Message]:
@@ -461,10 +487,17 @@ class MemoryStore:
         return {i: m for i, m in found.items() if m.profile == self.profile}
 
     def messages(self, conversation_id: str, *, limit: int | None = None) -> list[Message]:
+        if self.ephemeral.has_conversation(conversation_id):
+            return self.ephemeral.messages(conversation_id, limit=limit)
         return self.chats.messages(conversation_id, limit=limit)
 
     def recent_turns(self, conversation_id: str, n: int = 20) -> list[dict[str, Any]]:
         """The last ``n`` turns: Redis when it has them, else SQLite (and Redis is refilled)."""
+        if self.ephemeral.has_conversation(conversation_id):
+            return [
+                {"id": m.id, "role": m.role, "content": m.content, "at": m.created_at}
+                for m in self.ephemeral.messages(conversation_id, limit=n)
+            ]
         turns = self.short.recent_turns(self.profile, conversation_id, n)
         if turns:
             # A reply cut off by a crash: its copy here holds the first chunk only (streaming

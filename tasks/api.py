@@ -30,14 +30,13 @@ def _bound(store) -> bool:
 def enqueue_after_turn(store, conversation_id: str, message_id: str | None = None) -> str | None:
     """Schedule extraction for a conversation's new turns. Returns "queued", "coalesced" (a
     queued task will pick this turn up), "deferred" (Redis is down: the job is kept in SQLite
-    and queued when it answers) or None (incognito, or it could not even be kept)."""
+    and queued when it answers) or None (it could not even be kept). Whether a turn is worth
+    extracting (a complete reply, not incognito) is Assistant.finish_turn's decision."""
     from tasks.extract import debounce_key, extract
 
     args = [conversation_id, message_id]
     key = f"extract:{conversation_id}"
     try:
-        if store.get_conversation(conversation_id).incognito:
-            return None
         if not _bound(store):
             return "deferred" if outbox.defer(store, "extract", args, key) else None
         r = queue.redis()

@@ -31,12 +31,12 @@ def mark_name(conversation_id: str) -> str:
     return f"extracted:{conversation_id}"
 
 
-def llm_for(store, model: str | None = None):
-    """An assistant.llm.LLM for background work; raises NoModelConfigured when there is none."""
-    from assistant.llm import LLM, resolve_model
+def llm_for(store, conversation_id: str | None = None):
+    """An assistant.llm.LLM for background work on a conversation: the model (and API base) a
+    chat turn in it would use (Assistant.model_choice). Raises NoModelConfigured."""
+    from assistant.assistant import Assistant
 
-    choice = resolve_model(model or store.settings.model, store.settings.api_base)
-    return LLM(choice, timeout=120)
+    return Assistant(store, timeout=120).llm_for(conversation_id)
 
 
 def _turns(store, conversation_id: str) -> tuple[list[Message], list[Message]]:
@@ -82,10 +82,10 @@ def run_extract(profile: str, conversation_id: str, upto_message_id: str | None 
         conv = store.get_conversation(conversation_id)
     except NotFound:
         return {"skipped": "conversation deleted"}
-    if conv.incognito:
+    if conv.incognito:  # only the app's embedded worker can see one (it shares the app's store)
         return {"skipped": "incognito"}
     try:
-        llm = llm_for(store, conv.model)
+        llm = llm_for(store, conv.id)
     except NoModelConfigured as e:
         # Wait in the queue; later turns of this conversation coalesce into this task.
         queue.set_status("extract", f"waiting: {e}")
@@ -172,7 +172,7 @@ def summarize(profile: str, conversation_id: str, idle: bool = True) -> dict:
         return {"skipped": "locked"}
     try:
         try:
-            llm = llm_for(store, conv.model)
+            llm = llm_for(store, conv.id)
         except NoModelConfigured as e:
             queue.set_status("summarize", f"waiting: {e}")
             return {"skipped": "no model"}

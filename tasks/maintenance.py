@@ -137,8 +137,6 @@ def summarize_idle() -> dict:
     for p in base.profiles():
         store = queue.store_for(p)
         for conv in store.list_conversations(archived=None, limit=10_000):
-            if conv.incognito:
-                continue
             idle = time.time() - conv.updated_at > idle_after
             if chunk_to_summarize(store, conv.id, idle=idle):
                 summarize_task(p, conv.id, idle)

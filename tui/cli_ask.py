@@ -4,8 +4,11 @@ Exit codes (see tui.cli): 2 usage, 3 configuration (no model, bad key, unknown m
 4 provider error (unreachable, rate limited, broken stream), 130 interrupted (the partial
 answer is kept, marked cancelled).
 
-``--incognito`` reads memory but keeps nothing: the exchange runs in a conversation flagged
-incognito that is deleted afterwards, and no background learning is queued.
+``--incognito`` reads memory but keeps nothing: the exchange runs in an incognito
+conversation, which the store holds in this process's memory only (memory.ephemeral).
+
+The end of the turn is ``Assistant.finish_turn``, as in the chat app: extraction is queued
+only after a complete reply.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import threading
 
 import click
 
-from memory.models import Message, RecallHit, TurnEvent
+from memory.models import Message, RecallHit, TurnEnd, TurnEvent
 from tui.cli import EXIT_CONFIG, EXIT_USAGE, open_store
 from tui.output import safe, when
 
@@ -103,13 +106,13 @@ def _show_memories(store, hits: list[RecallHit], reply: Message | None) -> None:
     err.flush()
 
 
-def _enqueue(store, conversation_id: str, message_id: str) -> None:
+def _enqueue(store, end: TurnEnd) -> None:
     try:
         from tasks.api import enqueue_after_turn
     except ImportError:
         return
     try:
-        enqueue_after_turn(store, conversation_id, message_id)
+        enqueue_after_turn(store, end.conversation_id, end.extract_upto)
     except Exception as e:  # noqa: BLE001 - learning later must not fail the answer
         click.echo(
             f"memchat: warning: could not queue memory extraction ({safe(str(e), 120)})", err=True
@@ -164,58 +167,71 @@ def ask(
     question = _question(text)
 
     from assistant.assistant import Assistant
-    from assistant.titles import first_words
 
     with open_store() as store:
-        assistant = Assistant(store, model=model)
+        assistant = Assistant(store)
         conv = store.get_conversation(conversation_id) if conversation_id else None
-        if model is None and assistant.model_choice(conv.id if conv else None) is None:
+        if assistant.model_choice(conv.id if conv else None, model=model) is None:
             click.echo(f"memchat: {assistant.configuration_problem()}", err=True)
             sys.exit(EXIT_CONFIG)
-        if conv is None:
-            conv = assistant.start_conversation(
-                first_words(question), model=model, incognito=incognito, project=project
-            )
+        if conv is None:  # --model names the new conversation's model, as ctrl+o in the app
+            conv = assistant.start_conversation(model=model, incognito=incognito, project=project)
+            model = None
         cancel = threading.Event()
         hits: list[RecallHit] = []
         final: TurnEvent | None = None
         out = sys.stdout
+        turn = assistant.turn(
+            conv.id, question, model=model, use_memory=not no_memory, cancel=cancel
+        )
+        events = _events(turn, cancel)
         try:
-            turn = assistant.turn(
-                conv.id, question, model=model, use_memory=not no_memory, cancel=cancel
+            for ev in events:
+                if ev.kind == "delta":
+                    out.write(ev.text)
+                    out.flush()
+                elif ev.kind == "recalled":
+                    hits = ev.hits
+                elif ev.kind in ("done", "error"):
+                    final = ev
+        except KeyboardInterrupt:
+            # Ctrl-C may land here rather than in _events: stop the stream and let the turn
+            # store its partial reply as cancelled before the end of the turn
+            cancel.set()
+            for ev in events:
+                if ev.kind in ("done", "error"):
+                    final = ev
+            out.write("\n")
+            click.echo("memchat: interrupted (the partial answer is kept)", err=True)
+            _end(store, assistant, conv.id, final)
+            sys.exit(130)
+        _end(store, assistant, conv.id, final)
+        if final is not None and final.message is not None and final.message.content:
+            out.write("\n")
+            out.flush()
+        if show_memories and (final is None or final.kind == "done"):
+            _show_memories(store, hits, final.message if final else None)
+        if final is None or final.kind == "error":
+            error = final.error if final else "the reply ended without an answer"
+            click.echo(f"memchat: {error}", err=True)
+            sys.exit(_exit_code(final.error_type if final else None))
+        if sys.stderr.isatty() and not incognito:
+            click.echo(
+                f"(conversation {conv.id[:8]}: continue with --conversation {conv.id[:8]})",
+                err=True,
             )
-            try:
-                for ev in _events(turn, cancel):
-                    if ev.kind == "delta":
-                        out.write(ev.text)
-                        out.flush()
-                    elif ev.kind == "recalled":
-                        hits = ev.hits
-                    elif ev.kind in ("done", "error"):
-                        final = ev
-            except KeyboardInterrupt:
-                out.write("\n")
-                click.echo("memchat: interrupted (the partial answer is kept)", err=True)
-                sys.exit(130)
-            if final is not None and final.message is not None and final.message.content:
-                out.write("\n")
-                out.flush()
-            if show_memories and (final is None or final.kind == "done"):
-                _show_memories(store, hits, final.message if final else None)
-            if final is None or final.kind == "error":
-                error = final.error if final else "the reply ended without an answer"
-                click.echo(f"memchat: {error}", err=True)
-                sys.exit(_exit_code(final.error_type if final else None))
-            if not incognito and final.message is not None and final.message.status == "complete":
-                _enqueue(store, conv.id, final.message.id)
-            if sys.stderr.isatty() and not incognito:
-                click.echo(
-                    f"(conversation {conv.id[:8]}: continue with --conversation {conv.id[:8]})",
-                    err=True,
-                )
-        finally:
-            if incognito:
-                store.delete_conversation(conv.id)
+
+
+def _end(store, assistant, conversation_id: str, final: TurnEvent | None) -> None:
+    """The end of the turn, as in the chat app: title, then extraction when it is due."""
+    end = assistant.finish_turn(conversation_id, final.message if final is not None else None)
+    if end.extract_upto is not None:
+        _enqueue(store, end)
+    if end.llm_title:
+        try:
+            assistant.make_title(conversation_id)
+        except Exception:  # noqa: BLE001 - the first-words title stays
+            pass
 
 
 def _exit_code(error_type: str | None) -> int:

@@ -47,9 +47,8 @@ def inspect() -> None:
 
 
 def _conversations(store, archived: bool) -> list:
-    # Incognito chats are never kept: they exist only while open, so they are never listed.
-    convs = store.list_conversations(archived=None if archived else False, limit=1_000_000)
-    return [c for c in convs if not c.incognito]
+    # Incognito chats are never stored (memory.ephemeral), so they are never listed.
+    return store.list_conversations(archived=None if archived else False, limit=1_000_000)
 
 
 def _export(store, conversation_id: str, fmt: str) -> str:

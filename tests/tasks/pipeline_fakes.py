@@ -10,11 +10,16 @@ EXTRACTION_MARK = "long-term memory of a personal assistant"
 SUMMARY_MARK = "Summarize this part of a chat"
 
 
+NEW_TURNS = re.compile(r"<new-turns-([0-9a-f]+)>\n(.*)\n</new-turns-\1>", re.S)
+TURN = re.compile(r'<turn id="([0-9a-f]+)" date="[^"]*" role="(\w+)">(.*?)</turn>', re.S)
+
+
 def new_turns(body: dict) -> list[tuple[str, str, str]]:
-    """(id, role, text) of the NEW TURNS in an extraction request."""
+    """(id, role, text) of the NEW TURNS in an extraction request (their fenced block)."""
     user = next(m["content"] for m in body["messages"] if m["role"] == "user")
-    part = user.split("NEW TURNS:", 1)[1]
-    return re.findall(r"\[id=([0-9a-f]+) date=[^\]]*\] (\w+): (.*)", part)
+    block = NEW_TURNS.search(user)
+    assert block, user
+    return TURN.findall(block.group(2))
 
 
 def extraction_reply(body: dict) -> str:

@@ -90,6 +90,6 @@ def test_prompt_shows_ids_dates_and_existing_memories():
     existing = [Memory("The user lives in Lisbon.", key="home_city", id="c" * 32)]
     msgs = build_messages(_turns(), [], existing)
     user = msgs[1]["content"]
-    assert f"id={'c' * 32} [facts, key=home_city]" in user
-    assert f"[id={'a' * 32} date=" in user and "NEW TURNS" in user
+    assert f'<memory id="{"c" * 32}" section="facts" key="home_city">' in user
+    assert f'<turn id="{"a" * 32}" date=' in user and "NEW TURNS" in user
     assert "ABSOLUTE" in msgs[0]["content"]

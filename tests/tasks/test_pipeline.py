@@ -115,10 +115,22 @@ def test_malformed_output_is_retried_then_parked_and_retryable(store, fake_llm, 
 
 
 def test_incognito_conversations_are_never_extracted(store, llm):
+    from assistant.assistant import Assistant
+    from memory.config import load_settings
+    from memory.store import MemoryStore
+
     conv = store.new_conversation(incognito=True)
     _, a = exchange(store, conv.id, "I moved to Lisbon last month")
-    assert api.enqueue_after_turn(store, conv.id, a.id) is None
+    assert Assistant(store).finish_turn(conv.id, a).extract_upto is None  # nothing is due
     assert api.pending_count(store) == 0
+    # queued anyway: the app's embedded worker (same store) skips it; another process's
+    # worker cannot even find it
+    queue.bind(store)
+    assert run_extract(store.profile, conv.id, a.id) == {"skipped": "incognito"}
+    with MemoryStore(load_settings(), start_redis=False) as other:
+        queue.bind(other)
+        assert run_extract(other.profile, conv.id, a.id) == {"skipped": "conversation deleted"}
+    assert store.count_memories(status=None) == 0 and llm.chat_requests() == []
 
 
 def test_without_a_model_extraction_waits_visibly(store, monkeypatch):
@@ -138,3 +150,16 @@ def test_without_a_model_extraction_waits_visibly(store, monkeypatch):
     )
     assert store.search_messages("Lisbon")  # the turn itself stays recallable
     assert store.count_memories() == 0
+
+
+def test_the_worker_talks_to_the_model_and_api_base_a_chat_turn_would(store, fake_llm):
+    from assistant.assistant import Assistant
+    from tasks.extract import llm_for
+
+    chat = Assistant(store)
+    for model in (None, "other-model", "anthropic/claude-haiku-4-5", "ollama_chat/llama3.2"):
+        conv = store.new_conversation(model=model)
+        turn, worker = chat.model_choice(conv.id), llm_for(store, conv.id).choice
+        assert (worker.model, worker.api_base) == (turn.model, turn.api_base), model
+    conv = store.new_conversation(model="anthropic/claude-haiku-4-5")
+    assert llm_for(store, conv.id).choice.api_base is None  # not the configured fake server

@@ -395,3 +395,31 @@ async def test_a_huge_paste_is_held_behind_a_placeholder_sent_whole_and_drawn_cu
         await pilot.press("up")
         await wait_for(pilot, lambda: app.chat.prompt.text.startswith("[pasted text #1"), what="up")
         assert app.chat.prompt.expanded(app.chat.prompt.text) == sent
+
+
+async def test_a_stopped_reply_queues_no_extraction_a_complete_one_does(app, fake_llm):
+    from tasks import api as tasks_api
+    from tasks import queue
+
+    fake_llm.script("word " * 400, chunk_size=5, delay=0.02)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await opened(app, pilot)
+            app.chat.prompt.insert("tell me a long story")
+            await pilot.press("enter")
+            await wait_for(
+                pilot,
+                lambda: app.chat._reply_view is not None and len(app.chat._reply_view.text) > 20,
+                what="some streamed text",
+            )
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: not app.chat.streaming, what="the stream to stop")
+            assert app.store.messages(app.chat.conversation_id)[-1].status == "cancelled"
+            assert tasks_api.pending_count(app.store) == 0  # nothing learned from a cut-off reply
+
+            fake_llm.script("Once upon a time.")
+            await send(app, pilot, "then just one line")
+            assert app.store.messages(app.chat.conversation_id)[-1].status == "complete"
+            assert tasks_api.pending_count(app.store) == 1  # the same end as `memchat ask`
+    finally:
+        queue.unbind()

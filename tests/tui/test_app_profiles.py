@@ -10,6 +10,7 @@ from pilot_helpers import opened, send, wait_for
 
 from memory.errors import NotFound
 from memory.store import MemoryStore
+from tests.canary import files_containing
 from tui.app import MemchatApp
 from tui.screens.dialogs import ProfilePicker
 
@@ -164,3 +165,28 @@ async def test_incognito_off_and_opening_a_kept_chat_end_incognito(app, fake_llm
         with pytest.raises(NotFound):
             app.store.get_conversation(cid)
         assert [c.title for c in app.store.list_conversations()] == ["Kept chat"]
+
+
+CANARY = "Plimbertwix"
+
+
+async def test_an_incognito_chat_writes_no_byte_to_the_data_dir_open_or_after_quit(
+    home, fake_llm, monkeypatch, model_dir
+):
+    # no REDIS_URL: the app starts the embedded Valkey, its AOF in the data dir
+    monkeypatch.setenv("MEMCHAT_WORKER__EMBEDDED", "false")
+    app = MemchatApp(worker=False, warm=False)
+    fake_llm.script(f"{CANARY}? Lovely.", chunk_size=3, delay=0.005, default=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(app, pilot)
+        chat = app.chat
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: chat.status.incognito, what="incognito on")
+        reply = await send(app, pilot, f"my hobby is {CANARY}")
+        assert reply.text == f"{CANARY}? Lovely." and reply.status == "complete"
+        await send(app, pilot, "what did I just say?")
+        assert CANARY in " ".join(m["content"] for m in fake_llm.last_messages())  # history
+        app.store.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        assert any("aof" in f.name for f in home.rglob("*"))  # Redis is in use, with its AOF
+        assert files_containing(home, CANARY) == []  # while it is open
+    assert files_containing(home, CANARY) == []  # and after quitting

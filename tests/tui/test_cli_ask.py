@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import types
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from memory.config import load_settings
 from memory.store import MemoryStore
+from tests.canary import files_containing
 from tui.cli import cli
 
 
@@ -227,3 +230,62 @@ def test_project_scoped_memory_reaches_only_that_projects_prompts(redis_url, fak
 
     r = run("memory", "add", "x", "--scope", "team")
     assert r.exit_code == 2 and "unknown scope" in r.output
+
+
+ROOT = Path(__file__).resolve().parents[2]
+CANARY = "Vexmoorlark"
+
+
+def _ask_process(*args: str, **kw) -> subprocess.Popen:
+    """A real `memchat ask` process (this tree's code) against the fake LLM."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tui", "ask", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        **kw,
+    )
+
+
+def test_incognito_process_leaves_no_byte_under_the_data_dir(fake_llm, home, model_dir):
+    # no REDIS_URL: the process starts the embedded Valkey, its AOF in the data dir
+    assert run("memory", "add", "My cat is called Ziggy").exit_code == 0
+    fake_llm.script(reply=f"Ziggy, and {CANARY} is a fine hobby.", chunk_size=4)
+    p = _ask_process("--incognito", f"my hobby is {CANARY}; what is my cat called?")
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    assert out.decode() == f"Ziggy, and {CANARY} is a fine hobby.\n"
+    sent = fake_llm.last_messages()
+    assert "Ziggy" in sent[0]["content"] and CANARY in sent[-1]["content"]
+    assert any("aof" in f.name for f in home.rglob("*"))  # Redis was in use, with its AOF
+    assert files_containing(home, CANARY) == []
+
+
+def _pending(store) -> int:
+    from tasks.status import snapshot
+
+    s = snapshot(store)
+    return int(s.get("queued", 0)) + int(s.get("scheduled", 0)) + int(s.get("deferred", 0))
+
+
+def test_an_interrupted_answer_queues_no_extraction_a_complete_one_does(redis_url, fake_llm):
+    fake_llm.script(reply="word " * 300, chunk_size=5, delay=0.03)
+    p = _ask_process("tell me a long story")
+    assert p.stdout.read(10)  # streaming
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == 130, err
+    (conv,) = stored("SELECT id FROM conversations")
+    last = stored("SELECT status FROM messages WHERE role = 'assistant'")
+    assert [m["status"] for m in last] == ["cancelled"]
+    with MemoryStore(load_settings()) as s:
+        assert _pending(s) == 0  # the end of the turn: nothing to learn from a cut-off reply
+
+    fake_llm.script(reply="The end.")
+    p = _ask_process("-c", conv["id"], "and then?")
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    with MemoryStore(load_settings()) as s:
+        assert _pending(s) == 1  # a complete reply is extracted

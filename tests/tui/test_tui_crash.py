@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sqlite3
 import subprocess
 import time
@@ -24,6 +23,7 @@ from pty_app import CTRL_F, CTRL_Q, ENTER, ROOT, PtyApp, memchat_argv
 
 from memory.proc import pid_alive
 from memory.redis_server import EmbeddedRedis
+from tests.tasks.pipeline_fakes import new_turns
 
 EXTRACTION_MARK = "long-term memory of a personal assistant"  # assistant/extraction.py SYSTEM
 SUMMARY_MARK = "Summarize this part of a chat"
@@ -39,7 +39,6 @@ STREAMED_BEFORE_KILL = 120  # characters of the long reply in SQLite before the 
 # ------------------------------------------------------------------------------ the fake model
 def _extraction(body: dict) -> str:
     """What a good extraction model says: the user's city, citing the turn it came from."""
-    turns = body["messages"][-1]["content"].split("NEW TURNS:", 1)[1]
     mems = [
         {
             "content": "The user lives in Lisbon.",
@@ -51,7 +50,7 @@ def _extraction(body: dict) -> str:
             "source_message_ids": [mid],
             "action": "add",
         }
-        for mid, role, text in re.findall(r"\[id=([0-9a-f]+) date=[^\]]*\] (\w+): (.*)", turns)
+        for mid, role, text in new_turns(body)
         if role == "user" and "Lisbon" in text
     ]
     return json.dumps({"memories": mems})

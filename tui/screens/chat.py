@@ -112,7 +112,6 @@ class ChatScreen(TurnsMixin, MemoryMixin, SessionMixin):
         if store is None or self.sidebar.searching:
             return
         convs = store.list_conversations(archived=None if self.show_archived else False)
-        convs = [c for c in convs if not c.incognito]  # never kept, never listed
         items = [SidebarItem(c.id, c.title, c.updated_at, archived=c.archived) for c in convs]
         self.sidebar.current_id = self.conversation_id
         self.sidebar.show(

@@ -3,10 +3,10 @@
 Switching profile asks the app to re-open the store scoped to that profile (sharing the
 connections) and rebuild the Assistant; the screen then shows only that profile's data.
 
-Incognito is a mode, like a private browser window: chats started in it read memory but are
-flagged incognito (the pipeline never learns from them), keep no prompt history and are
-deleted -- messages, Redis turns and all -- as soon as the user leaves them (new chat, another
-conversation, another profile, turning incognito off, quitting).
+Incognito is a mode, like a private browser window: chats started in it read memory, but the
+store keeps them in this process's memory only (memory.ephemeral): nothing of them reaches
+SQLite, Redis, Chroma, the prompt history or the pipeline. Leaving one (new chat, another
+conversation, another profile, turning incognito off, quitting) just drops it.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ class SessionMixin(Screen):
         self.set_class(on, "incognito")
 
     def discard_incognito(self) -> int:
-        """Delete every incognito conversation this screen started (they are never kept)."""
+        """Drop every incognito conversation this screen started from memory (never stored)."""
         store, ids = self.app.store, list(self._incognito_ids)
         if store is None or not ids:
             return 0

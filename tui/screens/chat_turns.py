@@ -1,7 +1,9 @@
 """Chat turns for the chat screen: send, stream, stop, regenerate, edit-and-resend.
 
 A turn runs in a thread worker that iterates the Assistant's TurnEvents and posts them to
-the screen (deltas coalesced every ~30 ms, so a fast stream never floods the event loop).
+the screen (deltas coalesced every ~30 ms, so a fast stream never floods the event loop),
+then ends it with ``Assistant.finish_turn`` -- the same end as ``memchat ask`` -- and
+enqueues the extraction that asks for.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from textual.worker import get_current_worker
 from tui.widgets.prompt import PromptInput
 
 if TYPE_CHECKING:  # loaded after the first screen
-    from memory.models import Conversation, TurnEvent
+    from memory.models import Conversation, TurnEnd, TurnEvent
     from tui.widgets.message import MessageView
 
 log = logging.getLogger("memchat.tui")
@@ -45,10 +47,10 @@ class ConversationStarted(TMessage):
 
 
 class TurnFinished(TMessage):
-    def __init__(self, turn: int, conversation_id: str | None, titled: bool) -> None:
+    def __init__(self, turn: int, conversation_id: str | None, end: TurnEnd | None) -> None:
         self.turn = turn
         self.conversation_id = conversation_id
-        self.titled = titled
+        self.end = end  # None when the turn broke before its end
         super().__init__()
 
 
@@ -135,8 +137,6 @@ class TurnsMixin(Screen):
             self._reply_view.note("waiting for memory to open…")
             self._queued = (mode, text)
             return
-        if mode == "send" and not self.incognito:
-            self._push_command(text)
         self._run_turn(
             mode, self.conversation_id, text, self._cancel, self._turn_no, self.incognito
         )
@@ -149,18 +149,9 @@ class TurnsMixin(Screen):
         self._queued = None
         if self._reply_view is not None:
             self._reply_view.note("")
-        if mode == "send" and not self.incognito:
-            self._push_command(text)
         self._run_turn(
             mode, self.conversation_id, text, self._cancel, self._turn_no, self.incognito
         )
-
-    @work(thread=True, group="history")
-    def _push_command(self, text: str) -> None:
-        try:
-            self.app.store.push_command(text)
-        except Exception as e:  # noqa: BLE001 - history is a nicety
-            log.warning("could not save prompt history: %s", e)
 
     def action_stop(self) -> None:
         if self._cancel is not None:
@@ -208,7 +199,7 @@ class TurnsMixin(Screen):
     ) -> None:
         worker = get_current_worker()
         assistant = self.app.assistant
-        titled = False
+        end = None
         self.turn_idle.clear()
         try:
             if conversation_id is None:
@@ -222,18 +213,22 @@ class TurnsMixin(Screen):
                 conversation_id = conv.id
                 self.post_message(ConversationStarted(conv, turn))
             if mode == "send":
+                self._push_command(text, conversation_id)
                 events = assistant.turn(conversation_id, text, cancel=cancel)
             elif mode == "edit":
                 events = assistant.edit_last(conversation_id, text, cancel=cancel)
             else:
                 events = assistant.regenerate(conversation_id, cancel=cancel)
+            reply = None
             for ev in coalesce(events):
                 if worker.is_cancelled:
                     cancel.set()
                 self.post_message(TurnUpdate(ev, conversation_id, turn))
-                if ev.kind == "done" and ev.message is not None and not incognito:
-                    self._after_turn(conversation_id, ev.message.id)
-            titled = not incognito and self._title_if_needed(conversation_id)
+                if ev.kind in ("done", "error"):
+                    reply = ev.message
+            end = assistant.finish_turn(conversation_id, reply)
+            if end.extract_upto is not None:
+                self._enqueue_extraction(end)
         except Exception as e:  # noqa: BLE001 - a turn must never take the app down
             from memory.models import TurnEvent
 
@@ -249,30 +244,24 @@ class TurnsMixin(Screen):
             )
         finally:
             self.turn_idle.set()
-            self.post_message(TurnFinished(turn, conversation_id, titled))
+            self.post_message(TurnFinished(turn, conversation_id, end))
 
-    def _after_turn(self, conversation_id: str, message_id: str) -> None:
+    def _push_command(self, text: str, conversation_id: str) -> None:
+        """Keep the prompt for up-arrow recall (the store keeps none from an incognito chat)."""
+        try:
+            self.app.store.push_command(text, conversation_id)
+        except Exception as e:  # noqa: BLE001 - history is a nicety
+            log.warning("could not save prompt history: %s", e)
+
+    def _enqueue_extraction(self, end: TurnEnd) -> None:
         try:
             from tasks import api as tasks_api
         except ImportError:
             return
         try:
-            tasks_api.enqueue_after_turn(self.app.store, conversation_id, message_id)
+            tasks_api.enqueue_after_turn(self.app.store, end.conversation_id, end.extract_upto)
         except Exception as e:  # noqa: BLE001 - background work is optional for the chat
             log.warning("could not queue background memory work: %s", e)
-
-    def _title_if_needed(self, conversation_id: str) -> bool:
-        store = self.app.store
-        conv = store.get_conversation(conversation_id)
-        if conv.title:
-            return False
-        from assistant.titles import first_words
-
-        first = next((m for m in store.messages(conv.id, limit=None) if m.role == "user"), None)
-        if first is None:
-            return False
-        store.update_conversation(conv.id, title=first_words(first.content))
-        return True
 
     # ------------------------------------------------------------------ events on the UI thread
     @on(ConversationStarted)
@@ -330,10 +319,11 @@ class TurnsMixin(Screen):
         self._cancel = None
         self._reply_view = self._user_view = None
         self.status.activity = ""
-        if event.titled or event.conversation_id == self.conversation_id:
+        end = event.end
+        if (end is not None and end.titled) or event.conversation_id == self.conversation_id:
             self.refresh_sidebar()
-        if event.titled and event.conversation_id and self.app.store.settings.ui.llm_titles:
-            self._llm_title(event.conversation_id)
+        if end is not None and end.llm_title:
+            self._llm_title(end.conversation_id)
 
     @work(thread=True, group="titles")
     def _llm_title(self, conversation_id: str) -> None:
