@@ -560,6 +560,12 @@ class MemoryStore:
 
         return vector_health(self)
 
+    def index_backlog(self) -> int:
+        """Index outbox rows of every profile not yet applied to the vector index."""
+        from memory.indexer import pending_count
+
+        return pending_count(self)
+
     def resume_rebuilds(self) -> dict[str, int]:
         """Finish vector rebuilds (any profile) left incomplete by a killed process."""
         from memory.indexer import resume_rebuilds

@@ -14,10 +14,7 @@ Check = tuple[str, str, str]  # (status, component, detail)
 
 
 def _vectors(store) -> Check:
-    from memory.embedder import resolve_model_dir
-
-    model = resolve_model_dir(store.settings.embedding_model)
-    if model is None:
+    if store.vectors is None:
         return (
             "WARN",
             "vectors",
@@ -30,7 +27,7 @@ def _vectors(store) -> Check:
     return (
         health.status,
         "vectors",
-        f"chroma {where}: {health.detail}, model {model} ({variant})",
+        f"chroma {where}: {health.detail}, model {health.model or store.settings.embedding_model} ({variant})",
     )
 
 
@@ -99,31 +96,20 @@ def run_checks(settings) -> list[Check]:
 
 
 # ---------------------------------------------------------------------- repairs (--fix)
-def _expected_vectors(store) -> int:
-    """What a rebuild would index: live memories and non-empty chat turns."""
-    turns = store.db.scalar(
-        "SELECT COUNT(*) FROM messages WHERE profile = ? AND role IN ('user', 'assistant') "
-        "AND trim(content) != ''",
-        (store.profile,),
-    )
-    return store.memories.count(store.profile) + int(turns or 0)
-
-
 def _fix_vectors(store) -> list[Check]:
     if store.vectors is None:
         return [("WARN", "vectors", "no embedding model: nothing to index (see the vectors line)")]
-    from memory.indexer import pending_count
-
     out: list[Check] = []
-    waiting = pending_count(store)
+    waiting = store.index_backlog()
     applied = store.index_pending() if waiting else 0
     if waiting:
-        left = pending_count(store)
+        left = store.index_backlog()
         status = "FIXED" if not left else "WARN"
         out.append((status, "vectors", f"replayed {applied} index outbox entries ({left} left)"))
     for profile in store.profiles():
         p = store if profile == store.profile else store.for_profile(profile)
-        have, want = store.vectors.count(profile), _expected_vectors(p)
+        health = p.vector_health()
+        have, want = health.actual, health.expected
         if have != want:
             n = p.reindex()
             out.append(
