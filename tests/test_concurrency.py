@@ -11,7 +11,12 @@ from soak import run_soak  # noqa: E402
 
 
 def test_chat_worker_and_two_cli_writers_for_a_minute_lose_nothing(home, model_dir):
-    res = run_soak(60)
+    from memory.redis_server import EmbeddedRedis
+
+    try:
+        res = run_soak(60)
+    finally:  # the soak's processes can leave the embedded server up: never leak it
+        EmbeddedRedis(home).stop()
     for name in ("chat", "writer1", "writer2"):
         r = res[name]
         assert r["ops"] > 10, (name, r)
