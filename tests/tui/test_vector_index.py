@@ -65,10 +65,11 @@ def kill_mid_rebuild(store, *args: str) -> None:
     child.wait()
 
 
-def vector_top(store, text: str) -> str:
-    """The nearest id. An exact text: HNSW search is approximate and can miss a lone
-    paraphrase among 700 similar notes (it did, with or without a rebuild)."""
-    return store.vectors.query(store.profile, text, 1)[0][0]
+def vector_near(store, text: str) -> list[str]:
+    """The 5 nearest ids. An exact text, and 5 rather than 1: HNSW search is approximate and
+    can miss a lone paraphrase among 700 similar notes, or (rarely, seen in CI) rank the exact
+    text second; a vector missing from the index is in neither."""
+    return [cid for cid, _ in store.vectors.query(store.profile, text, 5)]
 
 
 def segment_folders(settings) -> list[str]:
@@ -111,7 +112,7 @@ def test_killed_reindex_keeps_recall_and_the_worker_finishes_it(redis_url, model
         assert h.rebuild_incomplete and h.status == "WARN"
         assert 0 < h.rebuild_done < h.expected and h.actual == h.expected == 701
         assert "memchat memory reindex" in h.detail
-        assert vector_top(store, PARAPHRASE[0]) == f"mem:{target.id}"  # the old index serves
+        assert f"mem:{target.id}" in vector_near(store, PARAPHRASE[0])  # the old index serves
         hit = store.recall(PARAPHRASE[1], limit=1, token_budget=None)[0]
         assert hit.scores.get("vector", 0) > 0
         row = doctor_vectors()
@@ -125,7 +126,7 @@ def test_killed_reindex_keeps_recall_and_the_worker_finishes_it(redis_url, model
         assert h.status == "OK" and h.actual == h.expected == 701 and not h.rebuilding
         assert doctor_vectors()["status"] == "OK"
         assert len(segment_folders(settings)) == 1  # the old collection's folder is gone
-        assert vector_top(store, PARAPHRASE[0]) == f"mem:{target.id}"
+        assert f"mem:{target.id}" in vector_near(store, PARAPHRASE[0])
     finally:
         from tasks import queue
 
@@ -162,13 +163,13 @@ def test_killed_restore_keeps_the_restored_index_and_the_worker_finishes_it(
     try:
         h = store.vector_health()
         assert h.rebuild_incomplete and h.status == "WARN" and h.actual == h.expected == 401
-        assert vector_top(store, PARAPHRASE[0]) == f"mem:{target.id}"  # the restored index
+        assert f"mem:{target.id}" in vector_near(store, PARAPHRASE[0])  # the restored index
         assert doctor_vectors()["status"] == "WARN"
         queue.bind(store)
         assert reconcile()["rebuilds_finished"] == {"default": 401}
         h = store.vector_health()
         assert h.status == "OK" and h.actual == h.expected == 401
-        assert vector_top(store, PARAPHRASE[0]) == f"mem:{target.id}"
+        assert f"mem:{target.id}" in vector_near(store, PARAPHRASE[0])
     finally:
         queue.unbind()
         store.close()
