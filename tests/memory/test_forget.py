@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
 from memory.config import load_settings
 from memory.forget import forget_about, forget_memory, forget_profile, notes
+from memory.redis_server import wait_aof_rewrite
 from memory.store import MemoryStore
 from tests.canary import files_containing
 
@@ -25,11 +25,7 @@ def store():
 
 
 def _wait_aof_rewrite(store) -> None:
-    for _ in range(100):
-        info = store.short.primary.r.info("persistence")
-        if not info.get("aof_rewrite_in_progress") and not info.get("aof_rewrite_scheduled"):
-            return
-        time.sleep(0.05)
+    wait_aof_rewrite(store.short.primary.r)
 
 
 def test_forget_memory_removes_text_history_vectors_and_quoting_summaries(store, home):

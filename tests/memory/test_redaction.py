@@ -21,6 +21,7 @@ from memory.backup import backup
 from memory.config import load_settings
 from memory.long_term import _MUTABLE
 from memory.models import Memory
+from memory.redis_server import wait_aof_rewrite
 from memory.secrets import find_secrets, redact_stored, redact_value
 from memory.store import MemoryStore
 from memory.transfer import apply_import, export_conversation, read_import, write_export
@@ -57,13 +58,7 @@ def store():
 
 
 def _wait_aof_rewrite(store) -> None:
-    import time
-
-    for _ in range(100):
-        info = store.short.primary.r.info("persistence")
-        if not info.get("aof_rewrite_in_progress") and not info.get("aof_rewrite_scheduled"):
-            return
-        time.sleep(0.05)
+    wait_aof_rewrite(store.short.primary.r)
 
 
 def _stored_nowhere(store, home: Path) -> None:
