@@ -269,6 +269,30 @@ def _m008_turn_context_fts(c: sqlite3.Connection) -> None:
     )
 
 
+def _m009_outbox_ids_never_reused(c: sqlite3.Connection) -> None:
+    # A rebuild deletes the outbox rows up to the id it recorded when it began; with plain
+    # rowids a row deleted meanwhile frees its id for a later write, which the switch then
+    # deleted unapplied (a lost vector). AUTOINCREMENT never hands an id out twice.
+    c.executescript(
+        """
+        CREATE TABLE index_outbox_new (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            profile TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            item_id TEXT NOT NULL,
+            op TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT
+        );
+        INSERT INTO index_outbox_new SELECT * FROM index_outbox;
+        DROP TABLE index_outbox;
+        ALTER TABLE index_outbox_new RENAME TO index_outbox;
+        CREATE INDEX index_outbox_profile ON index_outbox(profile, id);
+        """
+    )
+
+
 MIGRATIONS: list[Migration] = [
     (1, "core tables: conversations, messages, memories, memory_history", _m001_core),
     (2, "FTS5 over memories and messages, kept in sync by triggers", _m002_fts),
@@ -282,6 +306,7 @@ MIGRATIONS: list[Migration] = [
     (6, "conversations belong to an optional project (memory scopes)", _m006_conversation_project),
     (7, "outbox for background jobs queued while Redis is down", _m007_job_outbox),
     (8, "FTS5 over each chat turn with the two turns before it", _m008_turn_context_fts),
+    (9, "index outbox ids are never reused", _m009_outbox_ids_never_reused),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -192,3 +192,26 @@ def test_writes_during_a_rebuild_reach_the_new_collection(store, monkeypatch):
     assert store.vectors.ids(store.profile) == want
     assert store.recall(PARAPHRASE[1], limit=1, token_budget=None)[0].id == during[0].id
     assert store.vector_health().status == "OK"
+
+
+def test_a_write_after_outbox_rows_were_deleted_mid_rebuild_is_not_lost(store):
+    """A rebuild deletes the outbox rows it covered (ids up to the one recorded when it began)
+    at its switch. Rows deleted meanwhile (a replay finishing in another process) must not
+    free their ids for a write the rebuild did not read: it would be deleted unapplied.
+    CI lost 1 vector of 620 this way (tests/tui/test_vector_index.py)."""
+    for i in range(3):
+        store.add_memory(f"fact {i}: {WORDS[i]} and {WORDS[i + 1]}")
+    late: list = []
+
+    def progress(done: int, total: int) -> None:
+        if total and done >= total and not late:  # the fill has read SQLite
+            with store.db.tx() as conn:  # the late `done` of another process's replay
+                conn.execute(
+                    "DELETE FROM index_outbox WHERE id = (SELECT MAX(id) FROM index_outbox)"
+                )
+            late.append(store.add_memory(PARAPHRASE[0]))
+
+    store.reindex(progress=progress)
+    assert late
+    assert f"mem:{late[0].id}" in store.vectors.ids(store.profile)
+    assert store.vector_health().status == "OK"
