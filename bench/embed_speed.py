@@ -29,7 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from memory.embedder import Embedder, resolve_model_dir  # noqa: E402
+from memory.vectors.embedder import Embedder, resolve_model_dir  # noqa: E402
 
 EVIDENCE = re.compile(r"D:?(\d+):(\d+)")  # as bench/locomo_recall.py reads dia_ids
 WORDS = (

@@ -90,7 +90,7 @@ def pct(xs: list[float], p: float) -> float:
 
 
 def bench_queries(store) -> dict[str, float]:
-    from memory import browse
+    from memory.curation import browse
 
     out: dict[str, float] = {}
     q = browse.BrowseQuery()

@@ -75,7 +75,7 @@ def ingest(store, data: dict) -> dict[str, str]:
 
 
 def bm25_hits(store, question: str) -> list[tuple[list[str], int]]:
-    from memory.ranking import estimate_tokens
+    from memory.recall.ranking import estimate_tokens
 
     return [
         ([m.id], estimate_tokens(m.content))

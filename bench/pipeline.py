@@ -73,7 +73,7 @@ def main() -> None:
 
     from memory.config import load_settings
     from memory.models import RecallFilters
-    from memory.redis_server import EmbeddedRedis
+    from memory.shortterm.embedded_server import EmbeddedRedis
     from memory.store import MemoryStore
     from tasks import api, queue
     from tasks.consumer import EmbeddedConsumer

@@ -135,8 +135,8 @@ def timed_recalls(store, queries: list[str]) -> list[float]:
 
 def use_int8(store, home: str) -> None:
     """Give ``store`` a vector tier with the int8 embedder (cached under the data dir)."""
-    from memory.embedder import get_embedder
-    from memory.vectors import VectorIndex
+    from memory.vectors.embedder import get_embedder
+    from memory.vectors.index import VectorIndex
 
     emb = get_embedder(
         os.environ["MEMCHAT_EMBEDDING_MODEL"], quantize=True, cache_dir=Path(home) / "models"
@@ -150,8 +150,8 @@ def breakdown(store, texts: list[str]) -> dict[str, float]:
     t = time.perf_counter()
     vectors = vec.embedder.embed(texts)
     out["embed_only_per_s"] = round(len(texts) / (time.perf_counter() - t))
-    from memory.indexer import memory_doc
-    from memory.rows import row_to_memory
+    from memory.sqlite.rows import row_to_memory
+    from memory.vectors.indexer import memory_doc
 
     ids = [f"bench:{i}" for i in range(len(texts))]
     meta = memory_doc(row_to_memory(store.db.query("SELECT * FROM memories LIMIT 1")[0]))[1]

@@ -23,9 +23,9 @@ from memory.models import (
 )
 
 if TYPE_CHECKING:
-    from memory.forget import ForgetReport
+    from memory.curation.forget import ForgetReport
     from memory.store import MemoryStore
-    from memory.transfer import ImportReport
+    from memory.transfer.files import ImportReport
 
 
 class _Bound:
@@ -36,85 +36,85 @@ class _Bound:
 class Curation(_Bound):
     """What a person does to clean memory up: merge, tag, expire, edit, review queues."""
 
-    from memory.curation import QUEUES, STALE_DAYS
+    from memory.curation.edits import QUEUES, STALE_DAYS
 
     @staticmethod
     def parse_tags(text: str) -> list[str]:
-        from memory.curation import parse_tags
+        from memory.curation.edits import parse_tags
 
         return parse_tags(text)
 
     @staticmethod
     def parse_when(text: str, *, base: float | None = None) -> float | None:
-        from memory.curation import parse_when
+        from memory.curation.edits import parse_when
 
         return parse_when(text, base=base)
 
     @staticmethod
     def describe_item(item: ReviewItem) -> str:
-        from memory.curation import describe_item
+        from memory.curation.edits import describe_item
 
         return describe_item(item)
 
     def merge(self, ids: list[str], content: str | None = None, *, actor: str = "user") -> Memory:
-        from memory.curation import merge
+        from memory.curation.edits import merge
 
         return merge(self._store, ids, content, actor=actor)
 
     def set_tags(self, ids: list[str], tags: list[str], *, actor: str = "user") -> list[Memory]:
-        from memory.curation import set_tags
+        from memory.curation.edits import set_tags
 
         return set_tags(self._store, ids, tags, actor=actor)
 
     def set_expiry(
         self, ids: list[str], expires_at: float | None, *, actor: str = "user"
     ) -> list[Memory]:
-        from memory.curation import set_expiry
+        from memory.curation.edits import set_expiry
 
         return set_expiry(self._store, ids, expires_at, actor=actor)
 
     def edit(self, memory_id: str, content: str, *, actor: str = "user") -> Memory:
-        from memory.curation import edit
+        from memory.curation.edits import edit
 
         return edit(self._store, memory_id, content, actor=actor)
 
     def delete_many(self, ids: list[str], *, actor: str = "user") -> list[str]:
-        from memory.curation import delete_many
+        from memory.curation.edits import delete_many
 
         return delete_many(self._store, ids, actor=actor)
 
     def restore_many(self, ids: list[str], *, actor: str = "user") -> None:
-        from memory.curation import restore_many
+        from memory.curation.edits import restore_many
 
         restore_many(self._store, ids, actor=actor)
 
     def pin_many(self, ids: list[str], pinned: bool, *, actor: str = "user") -> None:
-        from memory.curation import pin_many
+        from memory.curation.edits import pin_many
 
         pin_many(self._store, ids, pinned, actor=actor)
 
     def forget_messages(self, message_ids: list[str]) -> int:
-        from memory.curation import forget_messages
+        from memory.curation.edits import forget_messages
 
         return forget_messages(self._store, message_ids)
 
     def review_queue(self, queue: str, **kw: Any) -> list[ReviewItem]:
-        from memory.curation import review_queue
+        from memory.curation.edits import review_queue
 
         return review_queue(self._store, queue, **kw)
 
     def review_counts(self, **kw: Any) -> dict[str, int]:
-        from memory.curation import review_counts
+        from memory.curation.edits import review_counts
 
         return review_counts(self._store, **kw)
 
     def accept(self, item: ReviewItem, *, actor: str = "user") -> Memory:
-        from memory.curation import accept
+        from memory.curation.edits import accept
 
         return accept(self._store, item, actor=actor)
 
     def reject(self, item: ReviewItem, *, actor: str = "user") -> Memory | None:
-        from memory.curation import reject
+        from memory.curation.edits import reject
 
         return reject(self._store, item, actor=actor)
 
@@ -124,42 +124,42 @@ class Browse(_Bound):
 
     @staticmethod
     def parse(text: str, base: BrowseQuery | None = None) -> BrowseQuery:
-        from memory.browse import parse
+        from memory.curation.browse import parse
 
         return parse(text, base)
 
     def page(self, q: BrowseQuery, *, offset: int = 0, limit: int = 200) -> BrowsePage:
-        from memory.browse import page
+        from memory.curation.browse import page
 
         return page(self._store, q, offset=offset, limit=limit)
 
     def count(self, q: BrowseQuery) -> int:
-        from memory.browse import count
+        from memory.curation.browse import count
 
         return count(self._store, q)
 
     def matching_ids(self, q: BrowseQuery) -> list[str]:
-        from memory.browse import matching_ids
+        from memory.curation.browse import matching_ids
 
         return matching_ids(self._store, q)
 
     def change_marker(self) -> tuple[int, int]:
-        from memory.browse import change_marker
+        from memory.curation.browse import change_marker
 
         return change_marker(self._store)
 
     def growth_by_day(self, days: int = 14) -> list[tuple[str, int]]:
-        from memory.browse import growth_by_day
+        from memory.curation.browse import growth_by_day
 
         return growth_by_day(self._store, days)
 
     def prompt_memory_tokens(self, last: int = 200) -> dict[str, float]:
-        from memory.browse import prompt_memory_tokens
+        from memory.curation.browse import prompt_memory_tokens
 
         return prompt_memory_tokens(self._store, last)
 
     def status_counts(self) -> dict[str, int]:
-        from memory.browse import status_counts
+        from memory.curation.browse import status_counts
 
         return status_counts(self._store)
 
@@ -167,17 +167,17 @@ class Browse(_Bound):
 class Consolidation(_Bound):
     """How the worker files extracted candidates: add, update, supersede or leave alone."""
 
-    from memory.consolidation import ACTIONS
+    from memory.curation.consolidation import ACTIONS
 
     @staticmethod
     def normalise(text: str) -> str:
-        from memory.consolidation import normalise
+        from memory.curation.consolidation import normalise
 
         return normalise(text)
 
     @staticmethod
     def decide(proposal: Proposal, near: list[Memory]) -> Decision:
-        from memory.consolidation import decide
+        from memory.curation.consolidation import decide
 
         return decide(proposal, near)
 
@@ -185,12 +185,12 @@ class Consolidation(_Bound):
     def duplicate_groups(
         memories: list[Memory],
     ) -> tuple[list[list[Memory]], list[tuple[Memory, Memory, float]]]:
-        from memory.consolidation import duplicate_groups
+        from memory.curation.consolidation import duplicate_groups
 
         return duplicate_groups(memories)
 
     def neighbours(self, candidate: Memory, limit: int = 6) -> list[Memory]:
-        from memory.consolidation import neighbours
+        from memory.curation.consolidation import neighbours
 
         return neighbours(self._store, candidate, limit)
 
@@ -201,12 +201,12 @@ class Consolidation(_Bound):
         actor: str = "worker:extract",
         mark: tuple[str, str] | None = None,
     ) -> list[Decision]:
-        from memory.consolidation import apply
+        from memory.curation.consolidation import apply
 
         return apply(self._store, decisions, actor=actor, mark=mark)
 
     def merge_exact(self, group: list[Memory], *, actor: str = "worker:optimize") -> Memory:
-        from memory.consolidation import merge_exact
+        from memory.curation.consolidation import merge_exact
 
         return merge_exact(self._store, group, actor=actor)
 
@@ -216,35 +216,35 @@ class Forgetting(_Bound):
 
     @staticmethod
     def describe(report: ForgetReport) -> str:
-        from memory.forget import describe
+        from memory.curation.forget import describe
 
         return describe(report)
 
     @staticmethod
     def notes(report: ForgetReport) -> list[str]:
         """What forget left where it was (backups made before...), one line each."""
-        from memory.forget import notes
+        from memory.curation.forget import notes
 
         return notes(report)
 
     def backups_with_profile(self) -> list[str]:
         """Backups made before that still hold this profile (forget never deletes them)."""
-        from memory.forget import backups_with_profile
+        from memory.curation.forget import backups_with_profile
 
         return backups_with_profile(self._store)
 
     def memory(self, memory_id: str) -> ForgetReport:
-        from memory.forget import forget_memory
+        from memory.curation.forget import forget_memory
 
         return forget_memory(self._store, memory_id)
 
     def about(self, text: str, *, include_messages: bool = True) -> ForgetReport:
-        from memory.forget import forget_about
+        from memory.curation.forget import forget_about
 
         return forget_about(self._store, text, include_messages=include_messages)
 
     def profile(self) -> dict[str, int]:
-        from memory.forget import forget_profile
+        from memory.curation.forget import forget_profile
 
         return forget_profile(self._store)
 
@@ -255,14 +255,14 @@ class Transfer(_Bound):
     @staticmethod
     def read_import(path: Path) -> ImportReport:
         """Parse and validate an import file; nothing is written."""
-        from memory.transfer import read_import
+        from memory.transfer.files import read_import
 
         return read_import(path)
 
     @staticmethod
     def restore(path: Path, home: Path, *, force: bool = False) -> dict:
         """Restore a backup into ``home`` (no store may be open on it)."""
-        from memory.backup import restore
+        from memory.transfer.backup import restore
 
         return restore(path, home, force=force)
 
@@ -270,7 +270,7 @@ class Transfer(_Bound):
     def write_text(path: Path, text: str) -> None:
         """Write an export file privately and atomically; a failure raises ExportError."""
         from memory.fsutil import write_private_atomically
-        from memory.transfer import write_error
+        from memory.transfer.files import write_error
 
         try:
             write_private_atomically(path, [text])
@@ -280,7 +280,7 @@ class Transfer(_Bound):
     @staticmethod
     def write_failed(path: Path | str, e: OSError) -> Exception:
         """The error to show when an export could not be written to ``path``."""
-        from memory.transfer import write_error
+        from memory.transfer.files import write_error
 
         return write_error(path, e)
 
@@ -294,27 +294,27 @@ class Transfer(_Bound):
     def apply_import(
         self, report: ImportReport, progress: Callable[[int, int], None] | None = None
     ) -> ImportReport:
-        from memory.transfer import apply_import
+        from memory.transfer.files import apply_import
 
         return apply_import(self._store, report, progress)
 
     def export_memories(self, fmt: str = "jsonl", section: str | None = None) -> Iterator[str]:
-        from memory.transfer import export_memories
+        from memory.transfer.files import export_memories
 
         return export_memories(self._store, fmt, section)
 
     def write_export(self, path: Path, fmt: str = "jsonl", section: str | None = None) -> Path:
-        from memory.transfer import write_export
+        from memory.transfer.files import write_export
 
         return write_export(self._store, path, fmt, section)
 
     def export_conversation(self, conversation_id: str, fmt: str = "markdown") -> str:
-        from memory.transfer import export_conversation
+        from memory.transfer.files import export_conversation
 
         return export_conversation(self._store, conversation_id, fmt)
 
     def backup(self, dest: Path | None = None) -> Path:
-        from memory.backup import backup
+        from memory.transfer.backup import backup
 
         return backup(self._store, dest)
 

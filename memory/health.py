@@ -18,8 +18,8 @@ from memory.config import Settings
 from memory.models import HealthCheck, ShortTermStatus
 
 if TYPE_CHECKING:
-    from memory.db import Database
-    from memory.short_term import ResilientShortTerm
+    from memory.shortterm.tiers import ResilientShortTerm
+    from memory.sqlite.db import Database
 
 
 def check_data_dir(settings: Settings) -> HealthCheck:
@@ -60,7 +60,7 @@ def stale_redis(settings: Settings) -> list[str]:
     """Leftovers of a crashed embedded server (the store removes them when it starts it)."""
     if settings.redis_url:
         return []
-    from memory.redis_server import EmbeddedRedis
+    from memory.shortterm.embedded_server import EmbeddedRedis
 
     server = EmbeddedRedis(settings.home)
     stale = []
@@ -109,7 +109,7 @@ class Health:
         return bool(self._short.ping())
 
     def sqlite(self) -> HealthCheck:
-        from memory.migrations import LATEST
+        from memory.sqlite.migrations import LATEST
 
         version, integrity = self._db.schema_version(), self._db.integrity()
         if integrity != "ok":

@@ -3,17 +3,17 @@
 Where redaction happens -- once per storage engine, at the point every write passes, so a
 new field or a new write path cannot forget it:
 
-- SQLite: every ``INSERT``/``UPDATE``/``REPLACE`` runs on a ``memory.db`` connection whose
+- SQLite: every ``INSERT``/``UPDATE``/``REPLACE`` runs on a ``memory.sqlite.db`` connection whose
   ``execute``/``executemany`` pass each text parameter through :func:`redact_stored` (JSON
   columns -- tags, history before/after, ``kv`` values, job args -- are redacted value by
   value, so they stay valid JSON). Memories, history rows, conversations, messages, the
   short-term fallback (``kv``: session state, temporaries, prompt history, the preference
   cache), progress marks, deferred jobs and import/forget/review history rows all go there.
 - Redis: every call into the short-term tier goes through ``ResilientShortTerm._call``
-  (``memory.short_term``), which redacts all its arguments with :func:`redact_value` --
+  (``memory.shortterm.tiers``), which redacts all its arguments with :func:`redact_value` --
   keys as well as values, so a lookup finds what a write stored.
 - Chroma: only vectors and metadata are stored (never documents); the metadata passes
-  ``memory.vectors.clean_metadata``, which redacts it. The text embedded is read back from
+  ``memory.vectors.index.clean_metadata``, which redacts it. The text embedded is read back from
   SQLite rows, so it is already redacted.
 
 The repositories (``LongTermMemories``, ``Chats``) also redact the record they were given

@@ -13,14 +13,10 @@ from contextlib import contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from memory.chats import Chats
 from memory.config import Settings, load_settings
-from memory.db import Database
-from memory.deferred import DeferredJobs
 from memory.ephemeral import Ephemeral
 from memory.errors import ShortTermUnavailable
 from memory.fsutil import open_data_dir
-from memory.long_term import LongTermMemories
 from memory.models import (
     SECTIONS,
     Conversation,
@@ -36,7 +32,11 @@ from memory.models import (
     VectorHealth,
     now,
 )
-from memory.short_term import RedisShortTerm, ResilientShortTerm, SqliteShortTerm
+from memory.shortterm.tiers import RedisShortTerm, ResilientShortTerm, SqliteShortTerm
+from memory.sqlite.chats import Chats
+from memory.sqlite.db import Database
+from memory.sqlite.deferred import DeferredJobs
+from memory.sqlite.long_term import LongTermMemories
 
 if TYPE_CHECKING:
     from memory.facades import Browse, Consolidation, Curation, Forgetting, Transfer
@@ -65,7 +65,7 @@ def _connect_short_term(
         return ResilientShortTerm(primary, fallback, "redis-url"), None, warnings
     if not start_redis:
         return ResilientShortTerm(None, fallback, "sqlite"), None, warnings
-    from memory.redis_server import EmbeddedRedis
+    from memory.shortterm.embedded_server import EmbeddedRedis
 
     server = EmbeddedRedis(settings.home)
     try:
@@ -370,7 +370,7 @@ class MemoryStore:
 
     # ------------------------------------------------------------------ deferred jobs
     def defer_job(self, name: str, args: list[Any], key: str | None = None) -> int:
-        """Keep a background job in SQLite until the queue can take it (see memory.deferred)."""
+        """Keep a background job in SQLite until the queue can take it (see memory.sqlite.deferred)."""
         return self.deferred.add(self.profile, name, args, key)
 
     def deferred_jobs(self, *, all_profiles: bool = True, limit: int = 500) -> list[DeferredJob]:
@@ -431,7 +431,7 @@ class MemoryStore:
 
     def checkpoint_message(self, message_id: str, content: str) -> None:
         """Save a streaming reply's text so far (SQLite only, cheap): a crash keeps it as 'partial'.
-        (The connection redacts it, as every write: see memory.db.)"""
+        (The connection redacts it, as every write: see memory.sqlite.db.)"""
         if self.ephemeral.has_message(message_id):
             self.ephemeral.update_message(message_id, self.profile, content=content)
             return
@@ -526,8 +526,8 @@ class MemoryStore:
             return self._parent.vectors
         with self._lock:
             if not hasattr(self, "_vectors"):
-                from memory.embedder import get_embedder
-                from memory.vectors import VectorIndex
+                from memory.vectors.embedder import get_embedder
+                from memory.vectors.index import VectorIndex
 
                 embedder = get_embedder(
                     self.settings.embedding_model,
@@ -549,38 +549,38 @@ class MemoryStore:
     @property
     def vector_states(self):
         """Which Chroma collection serves each profile, and rebuilds in progress (SQLite)."""
-        from memory.vector_state import VectorStates
+        from memory.vectors.state import VectorStates
 
         return VectorStates(self.db)
 
     def vector_health(self) -> VectorHealth:
         """This profile's vector index against SQLite: expected vs actual count, writes
         waiting, rebuild state, error. The one source for doctor, the inspector and the worker."""
-        from memory.indexer import vector_health
+        from memory.vectors.indexer import vector_health
 
         return vector_health(self)
 
     def index_backlog(self) -> int:
         """Index outbox rows of every profile not yet applied to the vector index."""
-        from memory.indexer import pending_count
+        from memory.vectors.indexer import pending_count
 
         return pending_count(self)
 
     def resume_rebuilds(self) -> dict[str, int]:
         """Finish vector rebuilds (any profile) left incomplete by a killed process."""
-        from memory.indexer import resume_rebuilds
+        from memory.vectors.indexer import resume_rebuilds
 
         return resume_rebuilds(self)
 
     def index_pending(self, limit: int | None = None) -> int:
         """Replay the index outbox into the vector tier; returns how many entries were applied."""
-        from memory.indexer import replay_outbox
+        from memory.vectors.indexer import replay_outbox
 
         return replay_outbox(self, limit=limit)
 
     def rebuild_text_index(self) -> None:
         """Rebuild the full-text indexes (every profile: they are shared) from SQLite's rows."""
-        from memory import fts
+        from memory.sqlite import fts
 
         fts.rebuild(self.db)
 
@@ -588,7 +588,7 @@ class MemoryStore:
         """Rebuild this profile's vectors from SQLite into a new collection and switch it in
         when complete (recall keeps the old one meanwhile); continues a rebuild a killed
         process left. ``progress(done, total)`` is called as it goes."""
-        from memory.indexer import reindex
+        from memory.vectors.indexer import reindex
 
         return reindex(self, progress=progress)
 
@@ -604,7 +604,7 @@ class MemoryStore:
 
         ``token_budget=-1`` uses the configured budget; ``None`` means no budget.
         """
-        from memory.recall import recall
+        from memory.recall.hybrid import recall
 
         if limit is None:
             limit = self.settings.memory.recall_limit
@@ -702,12 +702,12 @@ class MemoryStore:
 
     def get_mark(self, name: str) -> str | None:
         """A durable progress mark of this profile (e.g. the last turn extracted)."""
-        from memory.consolidation import get_mark
+        from memory.curation.consolidation import get_mark
 
         return get_mark(self, name)
 
     def set_mark(self, name: str, value: str) -> None:
-        from memory.consolidation import set_mark
+        from memory.curation.consolidation import set_mark
 
         set_mark(self, name, value)
 

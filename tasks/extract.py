@@ -1,7 +1,7 @@
 """The extraction job: new chat turns -> LLM candidates -> consolidated memories.
 
 Idempotent: the last message extracted per conversation is a durable mark written in the same
-SQLite transaction as the memories (memory.consolidation.apply), so a re-run, a retry or a
+SQLite transaction as the memories (memory.curation.consolidation.apply), so a re-run, a retry or a
 task recovered from a killed worker starts after it and never duplicates.
 """
 

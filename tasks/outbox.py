@@ -1,4 +1,4 @@
-"""Jobs the queue could not take: kept in SQLite (memory.deferred) and replayed later.
+"""Jobs the queue could not take: kept in SQLite (memory.sqlite.deferred) and replayed later.
 
 When Redis is down (killed, restarting, or REDIS_URL unreachable), ``tasks.api`` hands the
 job to :func:`defer` instead of dropping it. :func:`replay` queues every kept job, oldest

@@ -180,7 +180,7 @@ def redis_url(redis_server, monkeypatch):
 def stoppable_redis(tmp_path, monkeypatch):
     """A private Redis memchat reaches through REDIS_URL, which the test can stop (an outage)
     and start again (same data dir, its AOF replayed)."""
-    from memory.redis_server import EmbeddedRedis
+    from memory.shortterm.embedded_server import EmbeddedRedis
     from tasks import queue
 
     server = EmbeddedRedis(tmp_path / "external-redis")
@@ -242,7 +242,7 @@ def fake_llm(monkeypatch):
 @pytest.fixture(scope="session")
 def embedder():
     """The offline MiniLM embedder, loaded once for the whole run."""
-    from memory.embedder import Embedder
+    from memory.vectors.embedder import Embedder
 
     if not (MODEL_DIR / "onnx" / "model.onnx").exists():
         pytest.fail(f"the offline embedding model is missing at {MODEL_DIR}")

@@ -11,7 +11,7 @@ from soak import run_soak  # noqa: E402
 
 
 def test_chat_worker_and_two_cli_writers_for_a_minute_lose_nothing(home, model_dir):
-    from memory.redis_server import EmbeddedRedis
+    from memory.shortterm.embedded_server import EmbeddedRedis
 
     try:
         res = run_soak(60)

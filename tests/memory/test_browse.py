@@ -1,10 +1,10 @@
-"""memory.browse: the inspector's paged, filtered, sorted query (real SQLite files)."""
+"""memory.curation.browse: the inspector's paged, filtered, sorted query (real SQLite files)."""
 
 from __future__ import annotations
 
 import time
 
-from memory import browse
+from memory.curation import browse
 from memory.store import MemoryStore
 
 

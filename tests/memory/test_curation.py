@@ -1,4 +1,4 @@
-"""memory.curation: merge, tags, expiry, and the review queues (real SQLite files)."""
+"""memory.curation.edits: merge, tags, expiry, and the review queues (real SQLite files)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from memory import curation
+from memory.curation import edits as curation
 from memory.store import MemoryStore
 
 

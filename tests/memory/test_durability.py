@@ -8,8 +8,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from memory import migrations
 from memory.config import load_settings
+from memory.sqlite import migrations
 from memory.store import MemoryStore
 
 
@@ -138,7 +138,7 @@ def test_an_older_database_upgrades_and_keeps_its_data(home: Path):
         "VALUES ('0123456789abcdef0123456789abcdef', 'default', 'facts', 'an old fact about zeppelins', 1, 1)"
     )
     conn.close()
-    from memory import db as dbmod
+    from memory.sqlite import db as dbmod
 
     dbmod._migrated.clear()
     with MemoryStore(load_settings(), start_redis=False) as s:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import MODEL_DIR
 
-from memory.embedder import Embedder, get_embedder, resolve_model_dir
+from memory.vectors.embedder import Embedder, get_embedder, resolve_model_dir
 
 
 def test_shape_dtype_and_unit_norm(embedder):
@@ -108,7 +108,7 @@ def test_resolve_model_dir_layouts(tmp_path, monkeypatch):
 
 
 def test_resolve_default_chroma_cache(tmp_path, monkeypatch):
-    import memory.embedder as mod
+    import memory.vectors.embedder as mod
 
     cache = tmp_path / "cache" / "onnx"
     monkeypatch.setattr(mod, "CHROMA_CACHE_DIR", cache)

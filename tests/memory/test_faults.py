@@ -24,7 +24,7 @@ def memchat(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 
 
 def test_corrupted_database_names_the_file_and_the_newest_backup(home):
-    from memory.backup import backup
+    from memory.transfer.backup import backup
 
     with MemoryStore(load_settings(), start_redis=False) as s:
         s.add_memory("keep me")

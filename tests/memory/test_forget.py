@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from memory.config import load_settings
-from memory.forget import forget_about, forget_memory, forget_profile, notes
-from memory.redis_server import wait_aof_rewrite
+from memory.curation.forget import forget_about, forget_memory, forget_profile, notes
+from memory.shortterm.embedded_server import wait_aof_rewrite
 from memory.store import MemoryStore
 from tests.canary import files_containing
 
@@ -94,7 +94,7 @@ def test_forget_profile_removes_every_trace_and_spares_others(store, home):
 
 
 def test_forget_about_reaches_every_place_user_text_lives(store, home):
-    """Each place in memory.places: prompt history (Redis and its SQLite copy), a title and a
+    """Each place in memory.curation.places: prompt history (Redis and its SQLite copy), a title and a
     system prompt, session state (Redis and kv), a temporary's key name, a history snapshot
     of a memory edited away from it, Chroma metadata (a tag), the three FTS indexes, the AOF."""
     c = store.new_conversation(f"All about {CANARY}", system_prompt=f"You know {CANARY} well")
@@ -153,7 +153,7 @@ def test_forget_all_reaches_every_place_user_text_lives(store, home):
 
 
 def test_forget_reports_backups_that_still_hold_the_text_and_keeps_them(store, home):
-    from memory.backup import backup
+    from memory.transfer.backup import backup
 
     store.add_memory("unrelated")
     clean = backup(store, home / "backups" / "a-clean-one")

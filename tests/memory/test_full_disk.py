@@ -317,7 +317,7 @@ def scenario_cli(mnt: Path) -> dict:
     import sqlite3
 
     from memory.config import load_settings
-    from memory.redis_server import EmbeddedRedis
+    from memory.shortterm.embedded_server import EmbeddedRedis
     from memory.store import MemoryStore
 
     home = mnt / "home"
@@ -344,10 +344,10 @@ def scenario_cli(mnt: Path) -> dict:
 
 
 def scenario_export_backup(mnt: Path) -> dict:
-    from memory.backup import backup, read_manifest
     from memory.config import load_settings
     from memory.store import MemoryStore
-    from memory.transfer import ExportError, write_export
+    from memory.transfer.backup import backup, read_manifest
+    from memory.transfer.files import ExportError, write_export
 
     home = Path(os.environ["MEMCHAT_HOME"])  # on the ordinary disk, filled by the test
     out_file, bk = mnt / "out.jsonl", mnt / "bk"
@@ -415,7 +415,7 @@ def scenario_valkey(mnt: Path) -> dict:
     import time
 
     from memory.config import load_settings
-    from memory.redis_server import EmbeddedRedis
+    from memory.shortterm.embedded_server import EmbeddedRedis
     from memory.store import MemoryStore
 
     home = mnt / "home"

@@ -1,4 +1,4 @@
-"""memory.indexer: the outbox replay and reindex, against real SQLite + Chroma in temp dirs."""
+"""memory.vectors.indexer: the outbox replay and reindex, against real SQLite + Chroma in temp dirs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from memory.config import load_settings
 from memory.store import MemoryStore
-from memory.vectors import VectorIndex, collection_name
+from memory.vectors.index import VectorIndex, collection_name
 
 PARAPHRASE = ("My daughter starts kindergarten in September", "when does the kid begin school?")
 
@@ -58,7 +58,7 @@ def test_outbox_repairs_a_crash_between_sqlite_and_chroma(store, monkeypatch):
 def test_pipelined_batches_fail_alone_and_keep_their_order(store, monkeypatch):
     """Batches are embedded while the previous one is written: a failing write marks only
     its own rows, and an item upserted in one batch and deleted in the next ends deleted."""
-    import memory.indexer as indexer
+    import memory.vectors.indexer as indexer
 
     monkeypatch.setattr(indexer, "BATCH", 2)
     mems = [store.add_memory(f"Fact {i} about the garden and tomato number {i}") for i in range(3)]
@@ -113,7 +113,7 @@ def test_reindex_rebuilds_after_the_chroma_dir_is_lost(model_dir, monkeypatch):
     with MemoryStore(start_redis=False) as s:
         assert s.vectors.count(s.profile) == 0
         calls = []
-        monkeypatch.setattr("memory.indexer.BATCH", 2)  # three pipelined batches
+        monkeypatch.setattr("memory.vectors.indexer.BATCH", 2)  # three pipelined batches
         assert s.reindex(progress=lambda done, total: calls.append((done, total))) == 5
         assert calls == [(0, 5), (2, 5), (4, 5), (5, 5), (5, 5)]
         assert s.vectors.count(s.profile) == 5
@@ -169,7 +169,7 @@ def test_reindex_swaps_collections_and_disk_use_does_not_grow(model_dir):
 def test_writes_during_a_rebuild_reach_the_new_collection(store, monkeypatch):
     """While a rebuild runs, the outbox keeps its rows (deletes also hit the live collection
     at once) and they are applied once the new collection is switched in."""
-    import memory.indexer as indexer
+    import memory.vectors.indexer as indexer
 
     monkeypatch.setattr(indexer, "BATCH", 2)
     mems = [store.add_memory(f"fact {i}: {WORDS[i]} and {WORDS[i + 1]}") for i in range(6)]

@@ -9,10 +9,10 @@ import stat
 
 import pytest
 
-from memory.backup import backup
 from memory.config import load_settings
 from memory.logs import setup_logging
 from memory.store import MemoryStore
+from memory.transfer.backup import backup
 
 
 @pytest.fixture

@@ -1,10 +1,10 @@
-"""memory.ranking: the pure pieces of hybrid recall."""
+"""memory.recall.ranking: the pure pieces of hybrid recall."""
 
 from __future__ import annotations
 
 import pytest
 
-from memory import ranking
+from memory.recall import ranking
 
 
 def test_rrf_rewards_agreement_and_weights():

@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from memory.backup import backup
 from memory.config import load_settings
-from memory.long_term import _MUTABLE
 from memory.models import Memory
-from memory.redis_server import wait_aof_rewrite
 from memory.secrets import find_secrets, redact_stored, redact_value
+from memory.shortterm.embedded_server import wait_aof_rewrite
+from memory.sqlite.long_term import _MUTABLE
 from memory.store import MemoryStore
-from memory.transfer import apply_import, export_conversation, read_import, write_export
+from memory.transfer.backup import backup
+from memory.transfer.files import apply_import, export_conversation, read_import, write_export
 from tests.canary import files_containing
 
 # The distinctive part is what the scan looks for: the full-text index keeps "sk-proj-..." as
@@ -337,7 +337,7 @@ def test_the_fast_filter_never_hides_a_secret(secret):
 
 def test_chroma_metadata_is_redacted_on_its_way_in():
     """Chroma gets metadata from redacted rows; its one entry redacts again (a belt)."""
-    from memory.vectors import clean_metadata
+    from memory.vectors.index import clean_metadata
 
     meta = clean_metadata({"tags": ["a", SECRET], "entity": SECRET, "pinned": True, "n": 2})
     assert meta == {"tags": f"a,{MARK}", "entity": MARK, "pinned": True, "n": 2}

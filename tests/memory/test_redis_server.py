@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from memory import redis_server as rs
 from memory.errors import ShortTermUnavailable
-from memory.redis_server import EmbeddedRedis, find_server_binary
+from memory.shortterm import embedded_server as rs
+from memory.shortterm.embedded_server import EmbeddedRedis, find_server_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -174,7 +174,7 @@ def test_concurrent_starts_make_one_server(make_server, short_dir, children):
     server = make_server()
     code = """
         import os, pathlib, time
-        from memory.redis_server import EmbeddedRedis
+        from memory.shortterm.embedded_server import EmbeddedRedis
         e = EmbeddedRedis(pathlib.Path(os.environ["DATA_DIR"]))
         while time.time() < float(os.environ["GO"]):
             time.sleep(0.001)
@@ -199,7 +199,7 @@ def test_concurrent_starts_make_one_server(make_server, short_dir, children):
 # --------------------------------------------------------------------------- lifecycle
 _ATTACHED_CHILD = """
     import os, pathlib, sys
-    from memory.redis_server import EmbeddedRedis
+    from memory.shortterm.embedded_server import EmbeddedRedis
     e = EmbeddedRedis(pathlib.Path(os.environ["DATA_DIR"]))
     print(e.attach(), flush=True)
     sys.stdin.readline()  # wait for the test; exiting runs the atexit release
@@ -258,7 +258,7 @@ def test_atexit_release_of_last_client_stops_server(make_server, children):
     server = make_server()
     code = """
         import os, pathlib
-        from memory.redis_server import EmbeddedRedis
+        from memory.shortterm.embedded_server import EmbeddedRedis
         e = EmbeddedRedis(pathlib.Path(os.environ["DATA_DIR"]))
         import redis
         r = redis.Redis.from_url(e.attach())

@@ -167,7 +167,7 @@ def test_data_files_are_private(store, home):
 
 
 def test_sqlite_fallback_when_no_redis(monkeypatch):
-    import memory.redis_server as rs
+    import memory.shortterm.embedded_server as rs
 
     monkeypatch.setattr(rs, "find_server_binary", lambda: None)
     with MemoryStore(load_settings()) as s:
@@ -194,7 +194,7 @@ def test_redis_dying_midway_falls_back_to_sqlite(tmp_path):
 
 
 def test_integrity_and_schema(store):
-    from memory.migrations import LATEST
+    from memory.sqlite.migrations import LATEST
 
     assert store.db.integrity() == "ok"
     assert store.db.schema_version() == LATEST
@@ -208,7 +208,7 @@ def test_embedded_redis_killed_midway_restarts_and_loses_nothing(monkeypatch):
     import os
     import signal
 
-    from memory.short_term import ResilientShortTerm
+    from memory.shortterm.tiers import ResilientShortTerm
 
     monkeypatch.setattr(ResilientShortTerm, "RETRY_SECONDS", 0.2)
     with MemoryStore(load_settings()) as s:

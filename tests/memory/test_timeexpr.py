@@ -1,4 +1,4 @@
-"""memory.timeexpr: explicit dates in a recall query become time spans; nothing else does."""
+"""memory.recall.timeexpr: explicit dates in a recall query become time spans; nothing else does."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from memory.timeexpr import spans, within
+from memory.recall.timeexpr import spans, within
 
 NOW = datetime(2026, 11, 24, 10, 30).timestamp()  # a Tuesday
 

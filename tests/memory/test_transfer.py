@@ -7,10 +7,10 @@ import threading
 
 import pytest
 
-from memory.backup import BackupError, backup, restore
 from memory.config import load_settings
 from memory.store import MemoryStore
-from memory.transfer import apply_import, export_memories, read_import
+from memory.transfer.backup import BackupError, backup, restore
+from memory.transfer.files import apply_import, export_memories, read_import
 
 
 @pytest.fixture
@@ -216,7 +216,7 @@ def test_restore_refuses_damaged_backups_and_keeps_existing_db(store, tmp_path):
 
 
 def test_conversation_export_redacts_titles_and_system_prompts(store):
-    from memory.transfer import export_conversation
+    from memory.transfer.files import export_conversation
 
     key = "ghp_" + "k" * 36
     c = store.new_conversation(f"deploy with {key}", system_prompt=f"token {key}")

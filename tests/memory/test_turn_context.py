@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from memory import migrations
 from memory.config import load_settings
+from memory.sqlite import migrations
 from memory.store import MemoryStore
 
 
@@ -92,7 +92,7 @@ def test_an_older_database_gets_its_turns_indexed_in_context(home: Path):
             (f"m{i}", role, text, 10 + i),
         )
     conn.close()
-    from memory import db as dbmod
+    from memory.sqlite import db as dbmod
 
     dbmod._migrated.clear()
     with MemoryStore(load_settings(), start_redis=False) as s:

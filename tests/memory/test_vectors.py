@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import MODEL_DIR, ROOT
 
-from memory.vectors import VectorIndex, clean_metadata, collection_name
+from memory.vectors.index import VectorIndex, clean_metadata, collection_name
 
 FACTS = [
     ("m1", "My cat is called Ziggy", {"section": "facts", "tags": ["pet", "cat"], "x": None}),
@@ -127,8 +127,8 @@ def test_persistence_across_processes(tmp_path, index, embedder):
         f"""
         import numpy as np
         from pathlib import Path
-        from memory.embedder import Embedder
-        from memory.vectors import VectorIndex
+        from memory.vectors.embedder import Embedder
+        from memory.vectors.index import VectorIndex
         idx = VectorIndex(path=Path({str(tmp_path / "chroma")!r}), embedder=Embedder({str(MODEL_DIR)!r}))
         hits = idx.query_vector("default", np.load({str(tmp_path / "q.npy")!r}), 2)
         print(idx.count("default"), sorted(idx.ids("default")), hits[0][0])
@@ -143,7 +143,7 @@ def test_persistence_across_processes(tmp_path, index, embedder):
 
 
 def test_large_upsert_chunks_and_ids_paging(index, monkeypatch):
-    import memory.vectors as mod
+    import memory.vectors.index as mod
 
     monkeypatch.setattr(mod, "UPSERT_CHUNK", 7)
     monkeypatch.setattr(mod, "_PAGE", 4)
@@ -197,7 +197,7 @@ def test_clean_metadata():
 
 
 def test_url_parsing():
-    from memory.vectors import _parse_url
+    from memory.vectors.index import _parse_url
 
     assert _parse_url("http://chroma.local:9000") == {
         "host": "chroma.local",
@@ -233,8 +233,8 @@ def test_a_write_from_another_process_is_not_lost_by_a_stale_copy(tmp_path, inde
         f"""
         import numpy as np
         from pathlib import Path
-        from memory.embedder import Embedder
-        from memory.vectors import VectorIndex
+        from memory.vectors.embedder import Embedder
+        from memory.vectors.index import VectorIndex
         idx = VectorIndex(path=Path({str(tmp_path / "chroma")!r}), embedder=Embedder({str(MODEL_DIR)!r}))
         idx.upsert_vectors("default", [f"b{{i}}" for i in range({n})], np.load({str(tmp_path / "theirs.npy")!r}))
         """
@@ -256,8 +256,8 @@ def test_a_write_from_another_process_is_not_lost_by_a_stale_copy(tmp_path, inde
         f"""
         import numpy as np
         from pathlib import Path
-        from memory.embedder import Embedder
-        from memory.vectors import VectorIndex
+        from memory.vectors.embedder import Embedder
+        from memory.vectors.index import VectorIndex
         idx = VectorIndex(path=Path({str(tmp_path / "chroma")!r}), embedder=Embedder({str(MODEL_DIR)!r}))
         theirs = np.load({str(tmp_path / "theirs.npy")!r})
         print(idx.count("default"), sum(idx.query_vector("default", theirs[i], 1)[0][0] == f"b{{i}}" for i in range(0, {n}, 40)))

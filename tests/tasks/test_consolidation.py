@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from memory import consolidation as C
+from memory.curation import consolidation as C
 from memory.models import Memory
 
 

@@ -77,7 +77,7 @@ def test_sigkill_mid_extraction_reruns_without_duplicates(store, fake_llm, home,
 def embedded_store(monkeypatch):
     """A store on memchat's own embedded Valkey (AOF on), in the test's temp home."""
     from memory.config import load_settings
-    from memory.redis_server import EmbeddedRedis
+    from memory.shortterm.embedded_server import EmbeddedRedis
     from memory.store import MemoryStore
 
     settings = load_settings()
@@ -90,7 +90,7 @@ def embedded_store(monkeypatch):
 
 
 def test_redis_restart_loses_no_queued_task(embedded_store, fake_llm):
-    from memory.redis_server import EmbeddedRedis
+    from memory.shortterm.embedded_server import EmbeddedRedis
     from tasks.consumer import EmbeddedConsumer
 
     store = embedded_store

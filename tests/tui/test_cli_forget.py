@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from memory.backup import backup
 from memory.config import load_settings
 from memory.store import MemoryStore
+from memory.transfer.backup import backup
 from tests.canary import files_containing
 from tui.cli import cli
 

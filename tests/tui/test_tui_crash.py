@@ -22,7 +22,7 @@ import pytest
 from pty_app import CTRL_F, CTRL_Q, ENTER, ROOT, PtyApp, memchat_argv
 
 from memory.proc import pid_alive
-from memory.redis_server import EmbeddedRedis
+from memory.shortterm.embedded_server import EmbeddedRedis
 from tests.tasks.pipeline_fakes import new_turns
 
 EXTRACTION_MARK = "long-term memory of a personal assistant"  # assistant/extraction.py SYSTEM

@@ -32,14 +32,14 @@ WORDS = (
 # a memchat command whose vector rebuild runs in small, slowed batches (killed half-way)
 SLOWED = """
 import sys, time
-import memory.indexer, memory.vectors
+import memory.vectors.indexer, memory.vectors.index
 from tui.cli import cli
-memory.indexer.BATCH = 64
-write = memory.vectors.VectorIndex.upsert_vectors
+memory.vectors.indexer.BATCH = 64
+write = memory.vectors.index.VectorIndex.upsert_vectors
 def slow(*a, **kw):
     time.sleep(0.2)
     return write(*a, **kw)
-memory.vectors.VectorIndex.upsert_vectors = slow
+memory.vectors.index.VectorIndex.upsert_vectors = slow
 cli(sys.argv[1:])
 """
 
@@ -137,7 +137,7 @@ def test_killed_reindex_keeps_recall_and_the_worker_finishes_it(redis_url, model
 def test_killed_restore_keeps_the_restored_index_and_the_worker_finishes_it(
     redis_url, model_dir, tmp_path
 ):
-    from memory.backup import backup
+    from memory.transfer.backup import backup
     from tasks import queue
     from tasks.maintenance import reconcile
 

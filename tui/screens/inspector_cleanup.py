@@ -3,7 +3,7 @@ forget everywhere, open the source conversation.
 
 Actions apply to the marked memories, or to the highlighted one when nothing is marked.
 Anything touching more than one memory states the count and asks first. Writes run in a
-thread worker (memory.curation / memory.forget) and the table reloads when they finish.
+thread worker (memory.curation.edits / memory.curation.forget) and the table reloads when they finish.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from textual.widgets import DataTable
 from memory.models import Memory
 from tui.widgets.inspector.format import ago, one_line
 
-# (column key, label, width, sort key in memory.browse)
+# (column key, label, width, sort key in memory.curation.browse)
 COLUMNS: list[tuple[str, str, int | None, str | None]] = [
     ("mark", "✓", 1, None),
     ("pin", "📌", 2, None),

@@ -4,12 +4,12 @@ SQLite is the system of record. Every memory/message write queues an ``index_out
 the same transaction; ``replay_outbox`` applies those rows to Chroma and deletes them only
 once Chroma accepted the write, so a crash between the two stores is repaired on the next
 replay. Both embed the next batch while a background thread writes the last one to Chroma
-(memory.write_pipeline).
+(memory.vectors.write_pipeline).
 
 ``reindex`` rebuilds a profile from SQLite (also the answer to a collection built with
 another embedding model) without ever leaving recall on a half-built index:
 
-1. it records a new collection name as ``building`` in SQLite (``memory.vector_state``),
+1. it records a new collection name as ``building`` in SQLite (``memory.vectors.state``),
    with the outbox high-water mark, and holds a per-profile rebuild lock file while it runs;
 2. it fills that collection from SQLite; meanwhile recall keeps using the previous
    collection, and ``replay_outbox`` applies the profile's deletes to it at once but keeps
@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from memory.models import Memory, Message, VectorHealth
-from memory.write_pipeline import WritePipeline
+from memory.vectors.write_pipeline import WritePipeline
 
 log = logging.getLogger("memchat.indexer")
 
@@ -109,7 +109,7 @@ def message_doc(m: Message, before: list[Message]) -> tuple[str, dict[str, Any]]
 
 
 def _previous_turns(store, m: Message) -> list[Message]:
-    from memory.rows import row_to_message
+    from memory.sqlite.rows import row_to_message
 
     rows = store.db.query(
         "SELECT * FROM messages WHERE conversation_id = ? AND role IN ('user', 'assistant') "
@@ -333,7 +333,7 @@ def _mark_failed(store, ids: list[int], error: str) -> None:
 
 # ---------------------------------------------------------------------------------- reindex
 def _live_memories(store) -> Iterable[Memory]:
-    from memory.rows import row_to_memory
+    from memory.sqlite.rows import row_to_memory
 
     where, params = store.memories._where(store.profile, None, "active", False)
     for r in store.db.query(f"SELECT * FROM memories WHERE {where} ORDER BY created_at", params):
@@ -363,7 +363,7 @@ def reindex(store, progress: Callable[[int, int], None] | None = None, *, wait: 
     A rebuild left incomplete by a killed process is continued, not restarted. With ``wait``
     off, returns -1 at once when another process is rebuilding this profile.
     """
-    from memory.vectors import build_name
+    from memory.vectors.index import build_name
 
     vec = store.vectors
     if vec is None:

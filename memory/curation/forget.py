@@ -1,7 +1,7 @@
 """Forget for real: one memory, everything about a topic, or a whole profile, in every tier.
 
 A soft delete (``MemoryStore.delete_memory``) hides a memory and can be undone. Forgetting
-removes the text itself. What to clean is not listed here but in ``memory.places`` (every
+removes the text itself. What to clean is not listed here but in ``memory.curation.places`` (every
 SQLite table with its text columns, the FTS indexes, the Redis keys, the files); this module
 walks those lists and knows one way of cleaning per kind of place:
 
@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from memory import fts, places
+from memory.curation import places
 from memory.models import now
+from memory.sqlite import fts
 
 log = logging.getLogger("memchat.forget")
 
@@ -270,7 +271,7 @@ def rewrite_aof(store, report: ForgetReport | None = None) -> None:
 
     A rewrite already running started from a snapshot taken before the deletes, so it is
     waited for first and a new one started after it."""
-    from memory.redis_server import wait_aof_rewrite
+    from memory.shortterm.embedded_server import wait_aof_rewrite
 
     primary = getattr(store.short, "primary", None)
     if primary is None or store.short.degraded:
@@ -464,7 +465,7 @@ def _finish(store, report: ForgetReport) -> ForgetReport:
 def _walk(
     store, mentions: Mentions, report: ForgetReport, *, kinds: set[str], keep_messages: bool
 ) -> None:
-    """Every place in ``memory.places``: SQLite tables, Redis keys, log files."""
+    """Every place in ``memory.curation.places``: SQLite tables, Redis keys, log files."""
     _walk_sqlite(store, mentions, report, kinds=kinds, keep_messages=keep_messages)
     _walk_redis(store, mentions, report, keep_messages=keep_messages)
     report.log_lines += _scrub_logs(store, mentions)
@@ -487,7 +488,7 @@ def forget_memory(store, memory_id: str) -> ForgetReport:
 
 def forget_about(store, text: str, *, include_messages: bool = True) -> ForgetReport:
     """Remove everything that mentions ``text`` (any case) from every place in
-    ``memory.places``: memories, chat turns (unless ``include_messages`` is False), history
+    ``memory.curation.places``: memories, chat turns (unless ``include_messages`` is False), history
     snapshots, titles and system prompts, prompt history, session state, temporaries."""
     needle = text.strip()
     if not needle:

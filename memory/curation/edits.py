@@ -12,9 +12,9 @@ import json
 import re
 from datetime import datetime
 
-from memory.consolidation import duplicate_groups
+from memory.curation.consolidation import duplicate_groups
 from memory.models import Memory, ReviewItem, now
-from memory.rows import row_to_memory
+from memory.sqlite.rows import row_to_memory
 
 QUEUES = ("pending", "duplicates", "contradictions", "stale", "low_confidence")
 STALE_DAYS = 90

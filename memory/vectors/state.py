@@ -1,6 +1,6 @@
 """Which Chroma collection serves each profile, and the rebuild in progress, kept in SQLite.
 
-A rebuild (``memory.indexer.reindex``) fills a *new* collection and switches the pointer here
+A rebuild (``memory.vectors.indexer.reindex``) fills a *new* collection and switches the pointer here
 when it is complete, so a rebuild that is killed half-way leaves the previous collection
 serving recall and a visible "rebuild incomplete" record (``building``) that ``doctor``
 reports and the worker finishes. Collections replaced by a rebuild are listed in ``old``
@@ -37,7 +37,7 @@ class VectorStates:
         self.db = db
 
     def get(self, profile: str) -> IndexState:
-        from memory.vectors import collection_name
+        from memory.vectors.index import collection_name
 
         row = self.db.one(
             "SELECT value FROM kv WHERE profile = ? AND key = ?", (_OWNER, _PREFIX + profile)

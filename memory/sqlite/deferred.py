@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from memory.db import Database
 from memory.models import DeferredJob, now
+from memory.sqlite.db import Database
 
 
 class DeferredJobs:

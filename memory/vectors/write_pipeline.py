@@ -1,6 +1,6 @@
 """Writes to the vector tier on one background thread while the caller embeds the next batch.
 
-Used by memory.indexer (outbox replay and reindex): embedding is the slow half of indexing
+Used by memory.vectors.indexer (outbox replay and reindex): embedding is the slow half of indexing
 and releases the GIL, Chroma's write holds it, so overlapping the two keeps both cores busy.
 """
 

@@ -51,7 +51,7 @@ def neighbours(store, candidate: Memory, limit: int = 6) -> list[Memory]:
     try:
         vec = store.vectors
         if vec is not None:
-            from memory.indexer import split_id
+            from memory.vectors.indexer import split_id
 
             for cid, _sim in _nearest(vec, store.profile, candidate.content, limit):
                 kind, item_id = split_id(cid)

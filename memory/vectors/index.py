@@ -11,7 +11,7 @@
   generation, bumped by every write; a process that finds it changed drops its client and
   reopens the index from disk before touching it (~0.2 s at 3,000 vectors). With a Chroma
   server (``url``) the server serializes writes and none of this applies.
-- **Which collection is live** is recorded in SQLite (``memory.vector_state``), not implied by
+- **Which collection is live** is recorded in SQLite (``memory.vectors.state``), not implied by
   the name: a rebuild fills a new collection and switches the pointer when it is complete
   (``activate``), so a killed rebuild leaves the previous index serving recall. Collections
   that are no longer live are dropped by ``drop_collections``, which also deletes the segment
@@ -45,8 +45,8 @@ import numpy as np
 from memory.secrets import redact
 
 if TYPE_CHECKING:  # pragma: no cover
-    from memory.embedder import Embedder
-    from memory.vector_state import VectorStates
+    from memory.vectors.embedder import Embedder
+    from memory.vectors.state import VectorStates
 
 COLLECTION_PREFIX = "memchat-"
 UPSERT_CHUNK = 256  # items per Chroma call: chromadb holds the GIL while it writes

@@ -1,25 +1,25 @@
 """Conversations and their messages in SQLite. Every message is also recallable (episodic).
 
 Every field written is redacted (``memory.secrets.redact_value``) so the returned record is
-what was stored; the connection redacts every SQL parameter again (``memory.db``)."""
+what was stored; the connection redacts every SQL parameter again (``memory.sqlite.db``)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any
 
-from memory import fts
-from memory.db import Database
-from memory.long_term import outbox
 from memory.models import Conversation, Message, now
-from memory.rows import (
+from memory.secrets import redact_value
+from memory.sqlite import fts
+from memory.sqlite.db import Database
+from memory.sqlite.long_term import outbox
+from memory.sqlite.rows import (
     conversation_to_row,
     insert_sql,
     message_to_row,
     row_to_conversation,
     row_to_message,
 )
-from memory.secrets import redact_value
 
 # BM25 column weights in messages_ctx_fts: the two turns before count 0.6, the turn itself 1.
 CONTEXT_WEIGHTS = "0.6, 1.0"

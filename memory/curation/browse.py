@@ -14,9 +14,9 @@ from __future__ import annotations
 import re
 import shlex
 
-from memory import fts
 from memory.models import PERSISTENCE, SECTIONS, BrowsePage, BrowseQuery, RecallFilters, now
-from memory.rows import row_to_memory
+from memory.sqlite import fts
+from memory.sqlite.rows import row_to_memory
 
 STATUSES = ("active", "pending", "deleted", "superseded", "expired", "all")
 # column key -> SQL expression (ties always broken by id, so pages never overlap)
@@ -377,8 +377,8 @@ def status_counts(store) -> dict[str, int]:
 
 
 def vector_expected(store) -> int:
-    """What the vector tier should hold for the profile (``memory.indexer.expected_count``,
+    """What the vector tier should hold for the profile (``memory.vectors.indexer.expected_count``,
     the one place it is computed)."""
-    from memory.indexer import expected_count
+    from memory.vectors.indexer import expected_count
 
     return expected_count(store)

@@ -3,7 +3,7 @@
 "What did I say about the lease on 3 June 2023?" should look at that day's turns first: the
 words alone rarely reach them (a date is one weak token among many for BM25 and nearly noise
 in an embedding). Recall turns each date it finds here into a span and searches inside it as
-well as everywhere (memory.recall).
+well as everywhere (memory.recall.hybrid).
 
 Read: a day with its month and year; a month with its year; a year after "in"/"during"/"of";
 "since" a year (up to now); and, counted back from when the question is asked, "yesterday",

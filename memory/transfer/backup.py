@@ -2,7 +2,7 @@
 
 SQLite is the system of record: its copy is taken with sqlite3's online backup API, so a live
 store (worker writing) yields a consistent snapshot. The Chroma folder is copied alongside,
-under the lock every process takes around Chroma calls (memory.vectors); if it turns out
+under the lock every process takes around Chroma calls (memory.vectors.index); if it turns out
 inconsistent anyway, ``memchat memory reindex`` rebuilds it from SQLite, because
 every vector can be recomputed from the database.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from memory.errors import MemchatError
 from memory.fsutil import private_dir, tighten, write_private_atomically
-from memory.migrations import LATEST
+from memory.sqlite.migrations import LATEST
 
 MANIFEST = "manifest.json"
 FORMAT = 1
@@ -89,7 +89,7 @@ def _write_backup(store, dest: Path) -> None:
     db_copy.chmod(0o600)
     chroma = store.settings.chroma_path
     if chroma.exists() and not store.settings.chroma_url:
-        from memory.vectors import chroma_lock
+        from memory.vectors.index import chroma_lock
 
         with chroma_lock(chroma):  # no process writes the index while it is copied
             shutil.copytree(chroma, dest / "chroma")
@@ -177,7 +177,7 @@ def restore(path: Path, home: Path, *, force: bool = False) -> dict:
             side = Path(str(target) + suffix)
             if side.exists():
                 side.rename(Path(f"{target}.before-restore-{stamp}{suffix}"))
-    from memory.vectors import chroma_lock
+    from memory.vectors.index import chroma_lock
 
     # Under the vector index's lock, and counted as a write, so any process still running
     # reopens the index instead of using its copy of the old one.
@@ -195,7 +195,7 @@ def restore(path: Path, home: Path, *, force: bool = False) -> dict:
             shutil.copytree(path / "chroma", home / "chroma")
             tighten(home / "chroma")
         lock.bump()
-    from memory import db as dbmod
+    from memory.sqlite import db as dbmod
 
     dbmod._migrated.discard(str(target.resolve()))  # a restored older schema gets upgraded on open
     return manifest

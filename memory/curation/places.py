@@ -1,11 +1,11 @@
 """Every place a user's text can live in the data dir, in one list.
 
-``memory.forget`` walks these lists (forget a topic, one memory, a whole profile), so a new
+``memory.curation.forget`` walks these lists (forget a topic, one memory, a whole profile), so a new
 table, column or Redis key that can hold what the user typed is one line here, and forget
 reaches it. ``tests/memory/test_forget.py`` checks the places with a canary scan of the files.
 
 How each kind of place is cleaned is named by ``on_match`` and implemented in
-``memory.forget`` (one small function per kind):
+``memory.curation.forget`` (one small function per kind):
 
 - ``memory``: the row goes (history replaced by one tombstone without content, vector deleted)
 - ``message``: the chat turn goes (its vector too; its session's cached turns refill)

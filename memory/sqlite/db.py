@@ -25,10 +25,10 @@ from pathlib import Path
 
 import sqlite_utils
 
-from memory import migrations
 from memory.errors import StorageError
 from memory.fsutil import private_file
 from memory.secrets import redact_params
+from memory.sqlite import migrations
 
 BUSY_TIMEOUT_MS = 15_000
 _migrated: set[str] = set()
@@ -255,7 +255,7 @@ class Database:
         """After a forget: merge every FTS index's segments into one, which drops the terms of
         deleted rows (a delete only adds a tombstone; the folded words stay in the old
         segments until merged), and empty the WAL. ``secure_delete`` zeroes the freed pages."""
-        from memory.places import FTS_INDEXES
+        from memory.curation.places import FTS_INDEXES
 
         with self.tx() as conn:
             for table in FTS_INDEXES:

@@ -6,7 +6,7 @@ and Chroma is repaired by replaying the outbox.
 
 Every field of what is written is redacted (``memory.secrets``): the record or the changes
 here, so the returned ``Memory`` and its history snapshots are exactly what was stored, and
-every SQL parameter again by the connection (``memory.db``), which no write can bypass.
+every SQL parameter again by the connection (``memory.sqlite.db``), which no write can bypass.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import sqlite3
 from dataclasses import replace
 from typing import Any
 
-from memory import fts
-from memory.db import Database
 from memory.models import SECTIONS, HistoryEntry, Memory, now
-from memory.rows import insert_sql, memory_to_row, row_to_history, row_to_memory
 from memory.secrets import redact, redact_value
+from memory.sqlite import fts
+from memory.sqlite.db import Database
+from memory.sqlite.rows import insert_sql, memory_to_row, row_to_history, row_to_memory
 
 _MUTABLE = {
     "content",

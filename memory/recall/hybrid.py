@@ -4,9 +4,9 @@
    never a Chroma ``where`` filter: that is ~40x slower), and pinned memories. Chat turns are
    also searched lexically together with the two turns before them (as they are embedded), so
    an answer is found by the words of its question. When the query names a date ("on 3 June
-   2023", "in March 2024"; memory.timeexpr), the turns of that span are searched too,
+   2023", "in March 2024"; memory.recall.timeexpr), the turns of that span are searched too,
    lexically and by exact similarity, as extra lists in the fusion.
-2. Fuse by reciprocal rank, then nudge with recency, importance, pins and use (memory.ranking).
+2. Fuse by reciprocal rank, then nudge with recency, importance, pins and use (memory.recall.ranking).
 3. Re-check every candidate against its SQLite row -- the vector tier can lag -- and apply the
    filters there; superseded, expired, deleted and pending memories never come back.
 4. A chat turn comes back as a small window (the turns around it in its conversation): the
@@ -20,10 +20,10 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from memory import ranking, timeexpr
-from memory.indexer import EPISODE, MAX_ATTEMPTS, chroma_id, day, replay_outbox, split_id
 from memory.models import Memory, Message, Provenance, RecallFilters, RecallHit, now
-from memory.rows import row_to_message
+from memory.recall import ranking, timeexpr
+from memory.sqlite.rows import row_to_message
+from memory.vectors.indexer import EPISODE, MAX_ATTEMPTS, chroma_id, day, replay_outbox, split_id
 
 log = logging.getLogger("memchat.recall")
 
@@ -36,7 +36,7 @@ BEFORE, AFTER = 1, 1  # turns around a recalled message that may come back with 
 ADAPTIVE = True  # ...only a question and its answer, or a neighbour that is itself relevant
 RELATED = 0.5  # "itself relevant": scored at least this fraction of the anchor
 W_CONTEXT = 1.0  # weight of the lexical search over each turn with the two before it
-W_DATED = 1.0  # weight of the searches inside a date the query names (memory.timeexpr)
+W_DATED = 1.0  # weight of the searches inside a date the query names (memory.recall.timeexpr)
 DATED_MAX = 400  # a span with more turns than this gets the lexical search only
 
 

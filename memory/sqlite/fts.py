@@ -111,7 +111,7 @@ def ranked_rows(
 def rebuild(db) -> None:
     """Rebuild every full-text index from its table: a repair for an index out of step with its
     rows (memories, chat turns, and chat turns with their context). Seconds at 100k rows."""
-    from memory.migrations import CONTEXT_BACKFILL
+    from memory.sqlite.migrations import CONTEXT_BACKFILL
 
     with db.tx() as conn:
         conn.execute("INSERT INTO memories_fts(memories_fts) VALUES ('rebuild')")

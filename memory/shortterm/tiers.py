@@ -20,9 +20,9 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from memory.db import Database
 from memory.models import now
 from memory.secrets import redact_value
+from memory.sqlite.db import Database
 
 log = logging.getLogger("memchat.short_term")
 

@@ -1,0 +1,1 @@
+"""Recall: hybrid search (vectors, BM25, BM25 in context, dates) fused and ranked."""
