@@ -36,6 +36,7 @@ from assistant import llm as llm_mod
 from assistant import titles
 from assistant.errors import AssistantError, NoModelConfigured
 from assistant.llm import LLM, ModelChoice, choice_for, resolve_model
+from assistant.settings import settings_for
 from assistant.turns import Answer, Outcome, TokenCounter
 from assistant.turns import ms_since as _ms
 from memory.models import Conversation, Message, TurnEnd, TurnEvent
@@ -53,8 +54,11 @@ class Assistant:
         model: str | None = None,
         api_base: str | None = None,
         timeout: float = 60,
+        llm_titles: bool = True,
     ) -> None:
         self.store = store
+        self.settings = settings_for(store)
+        self.llm_titles = llm_titles  # ask the model for a title after the first exchange
         self._model = model
         self._api_base = api_base
         self.timeout = timeout
@@ -70,7 +74,7 @@ class Assistant:
     def _default_choice(self) -> ModelChoice | None:
         with self._lock:
             if not self._resolved:
-                s = self.store.settings
+                s = self.settings
                 try:
                     self._default = resolve_model(
                         self._model or s.model, self._api_base or s.api_base
@@ -103,7 +107,7 @@ class Assistant:
         return None if self._default_choice() is not None else self._problem
 
     def available_models(self) -> list[str]:
-        s = self.store.settings
+        s = self.settings
         return llm_mod.detect_models(self._model or s.model, self._api_base or s.api_base)
 
     def set_model(self, conversation_id: str, model: str | None) -> None:
@@ -190,7 +194,7 @@ class Assistant:
                     not conv.incognito
                     and reply is not None
                     and bool(reply.content.strip())
-                    and self.store.settings.ui.llm_titles
+                    and self.llm_titles
                 )
         if reply is not None and reply.status == "complete" and not conv.incognito:
             end.extract_upto = reply.id
@@ -345,6 +349,7 @@ class Assistant:
             t0=t0,
             counter=self._counter,
             timeout=self.timeout,
+            system_prompt=self.settings.system_prompt,
         )
 
 

@@ -83,12 +83,14 @@ class Answer:
         t0: float,
         counter: TokenCounter,
         timeout: float,
+        system_prompt: str,
     ) -> None:
         self.store, self.conv, self.user, self.text, self.choice = store, conv, user, text, choice
         self.use_memory, self.cancel, self.out, self.t0 = use_memory, cancel, out, t0
         self._partial_id: str | None = None  # the reply row, once the first token arrived
         self._last_checkpoint = 0.0
         self.counter = counter
+        self.system_prompt = system_prompt  # the configured default persona
         self.llm = LLM(choice, timeout=timeout)
 
     def _recall(self) -> list[RecallHit]:
@@ -111,7 +113,7 @@ class Answer:
         self, hits: list[RecallHit], history: list[dict[str, Any]], budget: int
     ) -> prompts.Prompt:
         return prompts.build_prompt(
-            system_prompt=self.conv.system_prompt or self.store.settings.system_prompt,
+            system_prompt=self.conv.system_prompt or self.system_prompt,
             user_text=self.text,
             hits=hits,
             history=history,

@@ -5,6 +5,13 @@ when ``MEMCHAT_HOME`` is set and that file exists; the platform config dir
 (``~/.config/memchat/config.toml`` on Linux). Environment variables beat the file:
 ``MEMCHAT_<FIELD>`` for top-level fields, ``MEMCHAT_<SECTION>__<FIELD>`` for nested ones,
 plus the conventional ``REDIS_URL`` and ``CHROMA_URL``.
+
+Settings live with the layer they belong to and are composed at the top: this module holds
+memory's (the data dir, profile, Redis, Chroma, embeddings, the ``memory`` section) and the
+loader every layer uses; ``assistant.settings`` adds the model options, ``tasks.settings`` the
+worker, and ``tui.settings.AppSettings`` the keymap and theme -- the one class that refuses
+unknown keys, since only the whole composition knows every key. A class lower down ignores the
+keys of the layers above it.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import platformdirs
 from pydantic import AliasChoices, BaseModel, Field, ValidationError, field_validator
@@ -23,10 +30,6 @@ from memory.errors import ConfigError
 from memory.secrets import find_secrets
 
 APP = "memchat"
-DEFAULT_SYSTEM_PROMPT = (
-    "You are memchat, a helpful assistant with long-term memory. Use the remembered "
-    "context when it is relevant, say so when you rely on it, and never invent memories."
-)
 _PROFILE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 
@@ -65,35 +68,13 @@ class MemorySettings(BaseModel):
     )
 
 
-class WorkerSettings(BaseModel):
-    """The background huey consumer."""
-
-    embedded: bool = Field(
-        True, description="Run a consumer inside the TUI unless a live worker exists."
-    )
-    workers: int = Field(2, ge=1, le=32, description="Worker threads for the consumer.")
-
-
-class UISettings(BaseModel):
-    """The Textual app."""
-
-    theme: str = Field("textual-dark", description="Any Textual theme name.")
-    llm_titles: bool = Field(
-        True,
-        description="Ask the model for a short title after a chat's first exchange (one small request).",
-    )
-    keymap: dict[str, str] = Field(
-        default_factory=dict, description="Binding id -> keys, e.g. {'send' = 'ctrl+s'}."
-    )
-
-
 class Settings(BaseSettings):
-    """memchat configuration. Every field can be set in config.toml or the environment."""
+    """memory's settings. Every field can be set in config.toml or the environment."""
 
     model_config = SettingsConfigDict(
         env_prefix="MEMCHAT_",
         env_nested_delimiter="__",
-        extra="forbid",
+        extra="ignore",  # the layers above add their own keys (see the module doc)
         populate_by_name=True,
         validate_default=True,
     )
@@ -103,13 +84,6 @@ class Settings(BaseSettings):
         description="Data directory (SQLite, Chroma, embedded Redis, logs). Env: MEMCHAT_HOME.",
     )
     profile: str = Field("default", description="Memory profile; each is isolated in every tier.")
-    model: str | None = Field(
-        None, description="Any litellm model string, e.g. openai/gpt-4o-mini."
-    )
-    api_base: str | None = Field(None, description="Base URL of an OpenAI-compatible server.")
-    system_prompt: str = Field(
-        DEFAULT_SYSTEM_PROMPT, description="Default system prompt / persona."
-    )
     redis_url: str | None = Field(
         None,
         validation_alias=AliasChoices("redis_url", "MEMCHAT_REDIS_URL", "REDIS_URL"),
@@ -129,8 +103,6 @@ class Settings(BaseSettings):
         "default: <home>/models. Env: MEMCHAT_MODEL_CACHE.",
     )
     memory: MemorySettings = Field(default_factory=MemorySettings)
-    worker: WorkerSettings = Field(default_factory=WorkerSettings)
-    ui: UISettings = Field(default_factory=UISettings)
 
     @field_validator("profile")
     @classmethod
@@ -241,15 +213,24 @@ def _explain(err: ValidationError) -> str:
     return f"config error in environment variable {env}: {problem}"
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Read the config file and environment. Raises ConfigError with one clear line."""
+S = TypeVar("S", bound=Settings)
+
+
+def load(cls: type[S], **overrides: Any) -> S:
+    """Read the config file and environment into ``cls`` (a layer's settings class).
+    Raises ConfigError with one clear line."""
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        return cls(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as e:
         raise ConfigError(_explain(e)) from None
 
 
-def describe_fields() -> list[tuple[str, str, str]]:
+def load_settings(**overrides: Any) -> Settings:
+    """memory's settings from the config file and environment (see :func:`load`)."""
+    return load(Settings, **overrides)
+
+
+def describe_fields(cls: type[BaseModel] = Settings) -> list[tuple[str, str, str]]:
     """(name, default, description) for every setting, for docs and `memchat config`."""
     rows: list[tuple[str, str, str]] = []
 
@@ -262,5 +243,5 @@ def describe_fields() -> list[tuple[str, str, str]]:
             default = "" if f.default_factory else repr(f.default)
             rows.append((prefix + name, default, f.description or ""))
 
-    walk(Settings, "")
+    walk(cls, "")
     return rows

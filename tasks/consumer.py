@@ -16,6 +16,7 @@ from huey.consumer import Consumer
 
 from tasks import outbox, queue
 from tasks.queue import huey
+from tasks.settings import settings_for
 
 log = logging.getLogger("memchat.tasks.consumer")
 
@@ -126,7 +127,7 @@ class EmbeddedConsumer:
         _load_tasks()
         queue.bind(store)
         self.store = store
-        self.workers = workers or store.settings.worker.workers
+        self.workers = workers or settings_for(store).worker.workers
         self.consumer = _QuietConsumer(huey, **_options(self.workers, periodic))
         self.heart = _Heart(mode, self.workers)
         self._stopped = False
@@ -160,7 +161,7 @@ def start_embedded(store) -> EmbeddedConsumer | None:
     from tasks.status import worker_alive
 
     try:
-        if not store.settings.worker.embedded:
+        if not settings_for(store).worker.embedded:
             return None
         if worker_alive(store):
             return None
@@ -176,7 +177,7 @@ def run_headless(store, *, workers: int | None = None, periodic: bool = True) ->
 
     _load_tasks()
     queue.bind(store)
-    n = workers or store.settings.worker.workers
+    n = workers or settings_for(store).worker.workers
     recovered = queue.recover_orphans()
     if recovered:
         log.warning("re-queued %d task(s) left by a dead worker", recovered)

@@ -118,8 +118,9 @@ def bind(store=None, *, keep: bool = False) -> MemchatHuey:
             return huey
         if store is None:
             from memory.store import MemoryStore
+            from tasks.settings import load_settings
 
-            store = MemoryStore()
+            store = MemoryStore(load_settings())
             _b.own_store = True
         else:
             if _b.own_store and _b.store is not None and _b.store is not store:

@@ -116,14 +116,14 @@ class MemchatApp(App):
     def _open_backend(self) -> None:
         try:
             from assistant.assistant import Assistant
-            from memory.config import load_settings
             from memory.logs import setup_logging
             from memory.store import MemoryStore
+            from tui.settings import load_settings
 
             settings = load_settings()
             setup_logging(settings.log_dir)  # before anything can log (never onto the screen)
             store = MemoryStore(settings)
-            assistant = Assistant(store)
+            assistant = Assistant(store, llm_titles=settings.ui.llm_titles)
             problem = assistant.configuration_problem()
         except Exception as e:  # noqa: BLE001 - show it; the app stays open
             log.exception("could not open memory")
@@ -303,7 +303,7 @@ class MemchatApp(App):
 
             root = self.root_store
             store = root if name == root.profile else root.for_profile(name)
-            assistant = Assistant(store)
+            assistant = Assistant(store, llm_titles=store.settings.ui.llm_titles)
             problem = assistant.configuration_problem()
         except Exception as e:  # noqa: BLE001 - stay on the current profile
             log.exception("could not open profile %s", name)

@@ -101,8 +101,8 @@ def cli(ctx: click.Context, profile: str | None) -> None:
     # The app sets up logging after its first paint (loading settings costs ~0.2 s of startup);
     # the worker logs to worker.log itself.
     if ctx.invoked_subcommand not in (None, "chat", "inspect", "worker"):
-        from memory.config import load_settings
         from memory.logs import setup_logging
+        from tui.settings import load_settings
 
         setup_logging(load_settings().log_dir)
     if ctx.invoked_subcommand is None:
@@ -115,8 +115,8 @@ def cli(ctx: click.Context, profile: str | None) -> None:
 
 def open_store(**kw: Any):
     """The MemoryStore for the current profile, printing tier warnings to stderr once."""
-    from memory.config import load_settings
     from memory.store import MemoryStore
+    from tui.settings import load_settings
 
     store = MemoryStore(load_settings(), **kw)
     for w in store.warnings:

@@ -169,7 +169,7 @@ def ask(
     from assistant.assistant import Assistant
 
     with open_store() as store:
-        assistant = Assistant(store)
+        assistant = Assistant(store, llm_titles=store.settings.ui.llm_titles)
         conv = store.get_conversation(conversation_id) if conversation_id else None
         if assistant.model_choice(conv.id if conv else None, model=model) is None:
             click.echo(f"memchat: {assistant.configuration_problem()}", err=True)

@@ -119,8 +119,8 @@ def backup_cmd(path: Path | None) -> None:
 )
 def restore_cmd(path: Path, force: bool) -> None:
     """Restore a backup made by `memchat backup` into the data dir. Stop other memchat processes first."""
-    from memory.config import load_settings
     from memory.facades import Transfer
+    from tui.settings import load_settings
 
     settings = load_settings()
     manifest = Transfer.restore(path, settings.home, force=force)

@@ -195,7 +195,7 @@ def doctor(as_json: bool, fix: bool) -> None:
       memchat doctor --fix
       memchat doctor --json
     """
-    from memory.config import load_settings
+    from tui.settings import load_settings
 
     settings = load_settings()
     fixes = run_fixes(settings) if fix else []
@@ -231,7 +231,8 @@ def _print(lines: list[Check]) -> None:
 @click.command("config")
 def config_cmd() -> None:
     """Show where the config file is and every setting with its current value."""
-    from memory.config import config_path, describe_fields, load_settings
+    from memory.config import config_path
+    from tui.settings import describe_fields, load_settings
 
     settings = load_settings()
     click.echo(f"config file: {config_path()}")

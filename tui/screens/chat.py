@@ -337,7 +337,9 @@ class ChatScreen(TurnsMixin, MemoryMixin, SessionMixin):
         current = self.pending_persona
         if self.conversation_id is not None:
             current = store.get_conversation(self.conversation_id).system_prompt
-        current = current or store.settings.system_prompt
+        from assistant.settings import settings_for
+
+        current = current or settings_for(store).system_prompt
 
         def saved(text: str | None) -> None:
             if text is None:
