@@ -324,13 +324,15 @@ class Assistant:
         t0: float,
     ) -> Iterator[TurnEvent]:
         self.last_timings = out.timings
+        problem: AssistantError | None
         try:
             choice = self.model_choice(conv.id, model=model)
         except AssistantError as e:
             choice, problem = None, e
         else:
             problem = None if choice is not None else NoModelConfigured(self._problem or "")
-        if problem is not None:
+        if problem is not None or choice is None:
+            problem = problem or NoModelConfigured(self._problem or "")
             out.error = problem
             yield TurnEvent("error", error=str(problem), error_type=type(problem).__name__)
             return

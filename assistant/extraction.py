@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -261,8 +262,8 @@ def extract(
     llm,
     turns: list[Message],
     *,
-    context: list[Message] = (),
-    existing: list[Memory] = (),
+    context: Sequence[Message] = (),
+    existing: Sequence[Memory] = (),
     profile: str = "default",
     conversation_id: str = "",
 ) -> ExtractionRun:

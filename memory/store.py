@@ -92,6 +92,13 @@ def validate_scope(scope: str) -> str:
 class MemoryStore:
     """Both memory tiers behind one profile-scoped API."""
 
+    db: Database
+    short: ResilientShortTerm
+    ephemeral: Ephemeral
+    warnings: list[str]
+    _server: Any  # the embedded Valkey this store started, if any
+    _parent: MemoryStore | None  # the store whose connections a for_profile() copy shares
+
     def __init__(
         self,
         settings: Settings | None = None,

@@ -313,7 +313,7 @@ class ResilientShortTerm:
         primary: RedisShortTerm | None,
         fallback: SqliteShortTerm,
         mode: str,
-        restart: Callable[[], None] | None = None,
+        restart: Callable[..., Any] | None = None,
     ):
         self.primary = primary
         self.fallback = fallback
@@ -342,11 +342,13 @@ class ResilientShortTerm:
 
     def _try_recover(self) -> bool:
         """Called while down, at most every RETRY_SECONDS: bring Redis back and replay."""
+        if self.primary is None:  # no server to come back
+            return False
         try:
             if self.restart is not None:
                 self.restart()
             self.primary.ping()
-            self._replay()
+            self._replay(self.primary)
         except Exception as e:  # noqa: BLE001 - still down, whatever the reason
             self._mark_down(e)
             return False
@@ -356,7 +358,7 @@ class ResilientShortTerm:
         log.warning("Redis is back; short-term memory written meanwhile was replayed")
         return True
 
-    def _replay(self) -> None:
+    def _replay(self, primary: RedisShortTerm) -> None:
         since = self._down_wall or 0.0
         rows = self.fallback.db.query(
             "SELECT profile, key, value, expires_at FROM kv WHERE updated_at >= ? "
@@ -367,17 +369,17 @@ class ResilientShortTerm:
             profile, key, value = r["profile"], r["key"], json.loads(r["value"])
             ttl = (r["expires_at"] - now()) if r["expires_at"] else None
             if key.startswith("session:"):
-                self.primary.set_state(profile, key[8:], value, ttl or 86400)
+                primary.set_state(profile, key[8:], value, ttl or 86400)
             elif key.startswith("tmp:"):
-                self.primary.set_temp(profile, key[4:], value, ttl or 86400)
+                primary.set_temp(profile, key[4:], value, ttl or 86400)
             elif key.startswith("turns:"):
-                self.primary.r.delete(self.primary.k(profile, "turns", key[6:]))
+                primary.r.delete(primary.k(profile, "turns", key[6:]))
             elif key == "commands":
                 for text in value:
-                    self.primary.push_command(profile, text, 10_000)
+                    primary.push_command(profile, text, 10_000)
                 self.fallback._del(profile, "commands")
             elif key == "prefs":
-                self.primary.drop_prefs_cache(profile)
+                primary.drop_prefs_cache(profile)
 
     def _backend(self):
         if self.primary is None:

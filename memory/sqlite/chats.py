@@ -5,6 +5,7 @@ what was stored; the connection redacts every SQL parameter again (``memory.sqli
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import replace
 from typing import Any
 
@@ -89,8 +90,9 @@ class Chats:
 
     def list(
         self, profile: str, *, archived: bool | None = False, limit: int = 200
-    ) -> list[Conversation]:
-        where, params = "profile = ?", [profile]
+    ) -> builtins.list[Conversation]:
+        where = "profile = ?"
+        params: builtins.list[Any] = [profile]
         if archived is not None:
             where += " AND archived = ?"
             params.append(int(archived))
@@ -139,7 +141,7 @@ class Chats:
     def get_message(self, message_id: str, profile: str) -> Message:
         return row_to_message(self.db.by_id("messages", message_id, profile, "message"))
 
-    def messages(self, conversation_id: str, *, limit: int | None = None) -> list[Message]:
+    def messages(self, conversation_id: str, *, limit: int | None = None) -> builtins.list[Message]:
         """Messages oldest first; with ``limit``, the last ``limit`` of them."""
         if limit is None:
             rows = self.db.query(
@@ -154,7 +156,7 @@ class Chats:
             )
         return [row_to_message(r) for r in rows]
 
-    def partial_texts(self, ids: list[str]) -> dict[str, str]:
+    def partial_texts(self, ids: builtins.list[str]) -> dict[str, str]:
         """id -> stored text of those messages that are partial (a reply cut off mid-stream)."""
         if not ids:
             return {}
@@ -165,7 +167,7 @@ class Chats:
         )
         return {r["id"]: r["content"] for r in rows}
 
-    def messages_by_ids(self, ids: list[str]) -> dict[str, Message]:
+    def messages_by_ids(self, ids: builtins.list[str]) -> dict[str, Message]:
         out: dict[str, Message] = {}
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
@@ -189,7 +191,7 @@ class Chats:
         conversation_id: str | None = None,
         since: float | None = None,
         until: float | None = None,
-    ) -> list[tuple[Message, float]]:
+    ) -> builtins.list[tuple[Message, float]]:
         """Lexical (FTS5 BM25) search over chat turns; higher score is better.
 
         ``since``/``until`` keep turns written in [since, until)."""
@@ -204,7 +206,7 @@ class Chats:
         *,
         limit: int = 50,
         conversation_id: str | None = None,
-    ) -> list[tuple[Message, float]]:
+    ) -> builtins.list[tuple[Message, float]]:
         """Like :meth:`search_messages`, but each turn is read together with the two turns
         before it (their words count for less than the turn's own): an answer is found by the
         words of the question it answers."""
@@ -222,11 +224,12 @@ class Chats:
         conversation_id: str | None,
         since: float | None,
         until: float | None,
-    ) -> list[tuple[Message, float]]:
+    ) -> builtins.list[tuple[Message, float]]:
         expr = fts.selective_match(self.db.conn, table, query)
         if not expr:
             return []
-        where, params = "t.profile = ? AND t.role IN ('user', 'assistant')", [profile]
+        where = "t.profile = ? AND t.role IN ('user', 'assistant')"
+        params: builtins.list[Any] = [profile]
         for cond, value in (
             ("t.conversation_id = ?", conversation_id),
             ("t.created_at >= ?", since),
@@ -242,7 +245,7 @@ class Chats:
 
     def message_ids_between(
         self, profile: str, since: float, until: float, limit: int
-    ) -> list[str]:
+    ) -> builtins.list[str]:
         """Ids of up to ``limit`` chat turns written in [since, until), oldest first."""
         rows = self.db.query(
             "SELECT id FROM messages WHERE profile = ? AND created_at >= ? AND created_at < ? "

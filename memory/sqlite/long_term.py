@@ -11,6 +11,7 @@ every SQL parameter again by the connection (``memory.sqlite.db``), which no wri
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 from dataclasses import replace
@@ -83,7 +84,7 @@ class LongTermMemories:
             ),
         )
 
-    def history(self, memory_id: str) -> list[HistoryEntry]:
+    def history(self, memory_id: str) -> builtins.list[HistoryEntry]:
         rows = self.db.query(
             "SELECT * FROM memory_history WHERE memory_id = ? ORDER BY at, id", (memory_id,)
         )
@@ -188,7 +189,7 @@ class LongTermMemories:
             )
         return new
 
-    def touch(self, ids: list[str]) -> None:
+    def touch(self, ids: builtins.list[str]) -> None:
         """Record that recall used these memories (no history row: too noisy)."""
         if not ids:
             return
@@ -202,7 +203,7 @@ class LongTermMemories:
     def get(self, memory_id: str, profile: str) -> Memory:
         return row_to_memory(self.db.by_id("memories", memory_id, profile, "memory"))
 
-    def get_many(self, ids: list[str]) -> dict[str, Memory]:
+    def get_many(self, ids: builtins.list[str]) -> dict[str, Memory]:
         out: dict[str, Memory] = {}
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
@@ -229,7 +230,7 @@ class LongTermMemories:
         limit: int = 100,
         offset: int = 0,
         order: str = "updated_at DESC",
-    ) -> list[Memory]:
+    ) -> builtins.list[Memory]:
         where, params = self._where(profile, section, status, include_superseded)
         allowed = {
             "updated_at DESC",
@@ -277,12 +278,13 @@ class LongTermMemories:
 
     def search(
         self, profile: str, query: str, *, limit: int = 50, live_only: bool = True
-    ) -> list[tuple[Memory, float]]:
+    ) -> builtins.list[tuple[Memory, float]]:
         """Lexical (FTS5 BM25) search; higher score is better."""
         expr = fts.selective_match(self.db.conn, "memories_fts", query)
         if not expr:
             return []
-        where, params = "t.profile = ?", (profile,)
+        where = "t.profile = ?"
+        params: tuple[Any, ...] = (profile,)
         if live_only:
             where += (
                 " AND t.status = 'active' AND t.superseded_by IS NULL "
@@ -302,7 +304,7 @@ class LongTermMemories:
         return [(row_to_memory(r), float(r["_score"])) for r in rows]
 
     # ------------------------------------------------------------------ maintenance
-    def expire(self, *, actor: str = "worker:cleanup") -> list[str]:
+    def expire(self, *, actor: str = "worker:cleanup") -> builtins.list[str]:
         """Soft-delete memories whose expiry has passed; returns their ids."""
         rows = self.db.query(
             "SELECT id, profile FROM memories WHERE expires_at IS NOT NULL AND expires_at <= ? AND status = 'active'",

@@ -158,8 +158,9 @@ def _reason(e: ValidationError) -> str:
 
 
 def _validate(n: int, obj: Any, report: ImportReport) -> None:
-    if isinstance(obj, dict) and isinstance(obj.get("memories", obj.get("entries")), list):
-        for item in obj.get("memories", obj.get("entries")):  # a whole export wrapped in one object
+    wrapped = obj.get("memories", obj.get("entries")) if isinstance(obj, dict) else None
+    if isinstance(wrapped, list):
+        for item in wrapped:  # a whole export wrapped in one object
             _validate(n, item, report)
         return
     if not isinstance(obj, dict):

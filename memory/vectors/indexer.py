@@ -122,7 +122,8 @@ def _previous_turns(store, m: Message) -> list[Message]:
 
 def pending_count(store, profile: str | None = None) -> int:
     """Outbox rows still worth replaying (a fast indexed count), of one profile or all."""
-    sql, params = "SELECT COUNT(*) FROM index_outbox WHERE attempts < ?", [MAX_ATTEMPTS]
+    sql = "SELECT COUNT(*) FROM index_outbox WHERE attempts < ?"
+    params: list[Any] = [MAX_ATTEMPTS]
     if profile is not None:
         sql += " AND profile = ?"
         params.append(profile)
