@@ -392,10 +392,12 @@ class ResilientShortTerm:
             return self.primary if self._try_recover() else self.fallback
 
     def _call(self, name: str, *args):
-        import redis
-
         args = redact_value(args)  # nothing reaches either backend unredacted
         backend = self._backend()
+        if backend is self.fallback:  # SQLite: no Redis errors to catch (and no redis import)
+            return getattr(backend, name)(*args)
+        import redis
+
         try:
             return getattr(backend, name)(*args)
         except (redis.ConnectionError, redis.TimeoutError, OSError) as e:
