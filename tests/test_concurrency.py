@@ -1,4 +1,5 @@
-"""Issue 10: the chat, the worker and two CLI processes write one profile for 60 s."""
+"""Issue 10: the chat, the worker and two CLI processes write one profile at once
+(30 s here to keep the suite short; `bench/soak.py --seconds 60` runs the full minute)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from soak import run_soak  # noqa: E402
 
 
-def test_chat_worker_and_two_cli_writers_for_a_minute_lose_nothing(home, model_dir):
+def test_chat_worker_and_two_cli_writers_at_once_lose_nothing(home, model_dir):
     from memory.shortterm.embedded_server import EmbeddedRedis
 
     try:
-        res = run_soak(60)
+        res = run_soak(30)
     finally:  # the soak's processes can leave the embedded server up: never leak it
         EmbeddedRedis(home).stop()
     for name in ("chat", "writer1", "writer2"):
         r = res[name]
-        assert r["ops"] > 10, (name, r)
+        assert r["ops"] > 5, (name, r)
         assert r["errors"] == [] and not r["locked_in_stderr"], (name, r)
     for name in ("writer1", "writer2"):
         assert res[name]["stored"] == res[name]["ops"], res[name]  # every write is there
