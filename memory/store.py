@@ -183,6 +183,20 @@ class MemoryStore:
             self.short.drop_prefs_cache(self.profile)
         return m
 
+    def add_temporary(
+        self, content: str, seconds: float, *, section: str = "temporary", **fields: Any
+    ) -> Memory:
+        """A memory recalled for ``seconds`` from now, then not (``expire_temporaries`` retires
+        it). ``memory add --for 2h`` and the inspector's short-term tab make these."""
+        if seconds <= 0:
+            raise ValueError("a temporary memory needs a lifetime above zero")
+        fields.setdefault("persistence", "temporary")
+        return self.add_memory(content, section=section, expires_at=now() + seconds, **fields)
+
+    def expiring_memories(self, limit: int = 50) -> list[Memory]:
+        """Live memories that have an expiry, the soonest first (the short-term tab's list)."""
+        return self.memories.expiring(self.profile, limit=limit)
+
     def get_memory(self, memory_id: str) -> Memory:
         return self.memories.get(memory_id, self.profile)
 

@@ -302,6 +302,15 @@ class LongTermMemories:
         return [(row_to_memory(r), float(r["_score"])) for r in rows]
 
     # ------------------------------------------------------------------ maintenance
+    def expiring(self, profile: str, *, limit: int = 50) -> list[Memory]:
+        """Live memories of ``profile`` with an expiry still ahead, the soonest first."""
+        rows = self.db.query(
+            "SELECT * FROM memories WHERE profile = ? AND status = 'active' AND superseded_by IS NULL "
+            "AND expires_at IS NOT NULL AND expires_at > ? ORDER BY expires_at LIMIT ?",
+            (profile, now(), limit),
+        )
+        return [row_to_memory(r) for r in rows]
+
     def expire(self, *, actor: str = "worker:cleanup") -> list[str]:
         """Soft-delete memories whose expiry has passed; returns their ids."""
         rows = self.db.query(
