@@ -628,6 +628,18 @@ class MemoryStore:
             self, query, limit=limit, token_budget=token_budget, filters=filters or RecallFilters()
         )
 
+    def always_on(
+        self, *, filters: RecallFilters | None = None, token_budget: int | None = -1
+    ) -> list[RecallHit]:
+        """The preferences and pinned memories that go into every prompt, before recalled ones
+        (memory.recall.always), packed into ``token_budget`` (-1: ``memory.always_token_budget``;
+        None: all). ``filters`` gives the place (conversation, project) for scopes."""
+        from memory.recall.always import always_on
+
+        if token_budget == -1:
+            token_budget = self.settings.memory.always_token_budget
+        return always_on(self, budget=token_budget, filters=filters)
+
     # ------------------------------------------------------------------ sub-facades
     @cached_property
     def curation(self) -> Curation:
