@@ -18,6 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from memory.curation.meaning import NEAR_DUPLICATE, conflict_reason, relation_differs  # noqa: E402
+from memory.models import Memory  # noqa: E402
 from memory.vectors.embedder import Embedder  # noqa: E402
 
 SAME = [
@@ -84,6 +86,21 @@ def main() -> None:
             print(f"{name} conflict_max: {max(conflict):.3f}")
             print(f"{name} different_max: {max(diff):.3f}")
             print(f"{name} different_mean: {sum(diff) / len(diff):.3f}")
+            # what the review queue does with each pair at the shipped threshold
+            for label, pairs, got in (
+                ("same", SAME, same),
+                ("conflict", CONFLICT, conflict),
+                ("different", DIFFERENT, diff),
+            ):
+                merge = conflicts = 0
+                for (x, y), sim in zip(pairs, got, strict=True):
+                    a, b = Memory(x), Memory(y)
+                    if conflict_reason(a, b):
+                        conflicts += 1
+                    elif sim >= NEAR_DUPLICATE and not relation_differs(a, b):
+                        merge += 1
+                print(f"{name} {label}_proposed_merge@{NEAR_DUPLICATE}: {merge}/{len(pairs)}")
+                print(f"{name} {label}_proposed_supersede: {conflicts}/{len(pairs)}")
 
 
 if __name__ == "__main__":

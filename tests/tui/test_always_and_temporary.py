@@ -39,6 +39,8 @@ async def test_status_line_counts_always_apart_and_the_stats_tab_lists_them(app,
     fake_llm.script("Miso.")
     async with app.run_test(size=SIZE) as pilot:
         await opened(app, pilot)
+        # the model library loads behind the first screen (slow on a busy machine)
+        await wait_for(pilot, lambda: app.assistant.ready, timeout=90, what="litellm")
         reply = await send(app, pilot, "what is my cat called?")
         assert reply.status == "complete"
         status = str(app.chat.status.render())

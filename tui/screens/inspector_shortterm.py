@@ -157,13 +157,17 @@ class ShortTermTab(VerticalScroll):
         """Ask what to remember, then for how long (30m, 2h, 3d)."""
 
         def got_text(text: str | None) -> None:
-            if text and text.strip():
-                self.app.push_screen(
-                    TextDialog(
-                        "For how long? (30m, 2h, 3d)", "2h", hint="Enter saves · Esc cancels"
-                    ),
-                    lambda lifetime: self._add(text, lifetime) if lifetime else None,
-                )
+            if not text or not text.strip():
+                return
+
+            def got_lifetime(lifetime: str | None) -> None:
+                if lifetime:
+                    self._add(text, lifetime)
+
+            self.app.push_screen(
+                TextDialog("For how long? (30m, 2h, 3d)", "2h", hint="Enter saves · Esc cancels"),
+                got_lifetime,
+            )
 
         self.app.push_screen(TextDialog("Remember for a while", ""), got_text)
 
