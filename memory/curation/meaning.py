@@ -26,6 +26,7 @@ from memory.models import Memory
 
 NEAR_DUPLICATE = 0.72  # cosine similarity (int8 MiniLM) from which two memories say the same
 SCAN = 2000  # most recent live memories compared pairwise
+MAX_PAIRS = 1000  # proposals of one kind at most (the review tab shows 300 a queue)
 SKIP_SECTIONS = ("summaries", "command_history", "session_state")
 
 # Relations that hold one value at a time for a subject (a new value replaces the old one).
@@ -112,13 +113,22 @@ def claim(m: Memory | str) -> Claim | None:
     return Claim(subject, re.sub(r"^work ", "works ", relation), value)
 
 
-def relation_differs(a: Memory, b: Memory) -> bool:
-    """The two state different relations of the same subject: related, not the same fact."""
-    ca, cb = claim(a), claim(b)
+_UNSET = Claim("", "", "")
+
+
+def relation_differs(
+    a: Memory, b: Memory, ca: Claim | None = _UNSET, cb: Claim | None = _UNSET
+) -> bool:
+    """The two state different relations of the same subject: related, not the same fact.
+    (``ca``/``cb``: their claims, when already read.)"""
+    ca = claim(a) if ca is _UNSET else ca
+    cb = claim(b) if cb is _UNSET else cb
     return bool(ca and cb and ca.subject == cb.subject and ca.relation != cb.relation)
 
 
-def conflict_reason(a: Memory, b: Memory) -> str | None:
+def conflict_reason(
+    a: Memory, b: Memory, ca: Claim | None = _UNSET, cb: Claim | None = _UNSET
+) -> str | None:
     """Why ``a`` and ``b`` cannot both be true now (one should supersede the other), or None."""
     if (
         a.key
@@ -127,7 +137,8 @@ def conflict_reason(a: Memory, b: Memory) -> str | None:
     ):
         if _clean(a.value or a.content) != _clean(b.value or b.content):
             return f"same key {a.key!r}, another value"
-    ca, cb = claim(a), claim(b)
+    ca = claim(a) if ca is _UNSET else ca
+    cb = claim(b) if cb is _UNSET else cb
     if (
         ca
         and cb
@@ -146,12 +157,13 @@ def _newer_first(a: Memory, b: Memory) -> tuple[Memory, Memory]:
 def conflicts(memories: list[Memory]) -> list[tuple[Memory, Memory, str]]:
     """(newer, older, why) for every pair that states another value of the same thing."""
     groups: dict[tuple[str, ...], list[Memory]] = {}
+    claims: dict[str, Claim | None] = {}
     for m in memories:
         if m.section in SKIP_SECTIONS:
             continue
         if m.key:
             groups.setdefault(("key", m.key), []).append(m)
-        c = claim(m)
+        c = claims[m.id] = claim(m)
         if c is not None:
             groups.setdefault(("claim", c.subject, c.relation), []).append(m)
     out: dict[tuple[str, str], tuple[Memory, Memory, str]] = {}
@@ -161,7 +173,9 @@ def conflicts(memories: list[Memory]) -> list[tuple[Memory, Memory, str]]:
         group = sorted(group, key=lambda m: (m.valid_from or m.created_at, m.created_at))
         for i, old in enumerate(group):
             for new in group[i + 1 :]:
-                why = conflict_reason(new, old)
+                if len(out) >= MAX_PAIRS:
+                    return list(out.values())
+                why = conflict_reason(new, old, claims[new.id], claims[old.id])
                 if why is not None:
                     newer, older = _newer_first(new, old)
                     out.setdefault((newer.id, older.id), (newer, older, why))
@@ -188,15 +202,26 @@ def near_duplicate_pairs(store, memories: list[Memory]) -> list[tuple[Memory, Me
     if found is None:
         return []
     kept, matrix = found
-    sims = matrix @ matrix.T
-    rows, cols = np.nonzero(np.triu(sims, k=1) >= NEAR_DUPLICATE)
+    sims = np.triu(matrix @ matrix.T, k=1)
+    rows, cols = np.nonzero(sims >= NEAR_DUPLICATE)
+    order = np.argsort(-sims[rows, cols], kind="stable")  # the most similar first
+    claims: dict[str, Claim | None] = {}
+
+    def read(m: Memory) -> Claim | None:
+        if m.id not in claims:
+            claims[m.id] = claim(m)
+        return claims[m.id]
+
     out = []
-    for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
+    for k in order.tolist():
+        i, j = int(rows[k]), int(cols[k])
         a, b = kept[i], kept[j]
-        if relation_differs(a, b) or conflict_reason(a, b):
+        ca, cb = read(a), read(b)
+        if relation_differs(a, b, ca, cb) or conflict_reason(a, b, ca, cb):
             continue
         out.append((a, b, round(float(sims[i, j]), 3)))
-    out.sort(key=lambda p: -p[2])
+        if len(out) >= MAX_PAIRS:
+            break
     return out
 
 
