@@ -100,3 +100,19 @@ def _text(widget) -> str:
     console = Console(width=200, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
     console.print(widget.content)
     return console.export_text()
+
+
+def test_ask_show_memories_lists_the_always_on_notes(redis_url, fake_llm, monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    from tui.cli import cli
+
+    monkeypatch.setenv("MEMCHAT_EMBEDDING_MODEL", str(tmp_path / "no-model"))  # lexical: fast
+    monkeypatch.setenv("MEMCHAT_WORKER__EMBEDDED", "false")
+    pref = seed(lambda s: s.add_memory("Prefers metric units", section="preferences"))
+    fake_llm.script(reply="A haiku.")
+    r = CliRunner().invoke(cli, ["ask", "--show-memories", "Write a haiku"], catch_exceptions=False)
+    assert r.exit_code == 0, r.stderr
+    assert "Prefers metric units" in fake_llm.last_messages()[0]["content"]
+    assert "memories used (1):" in r.stderr
+    assert f"{pref.id[:8]}  [preferences] Prefers metric units" in r.stderr
