@@ -34,8 +34,11 @@ MAX_CANDIDATES = 20
 
 SYSTEM = """You maintain the long-term memory of a personal assistant.
 Read the NEW TURNS of a chat and extract only durable, useful information about the user:
-- facts (who they are, where they live, work, family, possessions, plans),
-- preferences (likes, dislikes, how they want answers),
+- preferences: what should shape EVERY answer -- likes, dislikes, how they want answers,
+  and durable facts about the user: health and allergies, diet, family (partner, children,
+  pets), the tools, languages and systems they use, their language and writing style
+  (these go into every prompt, so keep each one short),
+- facts (who they are, where they live, work, possessions, plans),
 - events (things that happened or will happen, with an ABSOLUTE date).
 Rules:
 - Resolve relative dates ("last month", "yesterday", "next Friday") against the date of the

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,24 +93,42 @@ class Answer:
         self.system_prompt = system_prompt  # the configured default persona
         self.llm = LLM(choice, timeout=timeout)
 
-    def _recall(self) -> list[RecallHit]:
-        if not self.use_memory:
+    def _filters(self) -> RecallFilters:
+        return RecallFilters(
+            exclude_conversation_id=self.conv.id,
+            context_conversation_id=self.conv.id,
+            context_project=self.conv.project,
+        )
+
+    def _always(self) -> list[RecallHit]:
+        """The preferences and pinned memories every prompt carries (memory.recall.always)."""
+        if not self.use_memory or self.store.settings.memory.always_token_budget <= 0:
             return []
         try:
-            return self.store.recall(
-                self.text,
-                filters=RecallFilters(
-                    exclude_conversation_id=self.conv.id,
-                    context_conversation_id=self.conv.id,
-                    context_project=self.conv.project,
-                ),
-            )
+            return self.store.always_on(filters=self._filters())
+        except Exception as e:  # noqa: BLE001 - a reply without them beats no reply
+            log.warning("always-on memories unavailable: %s", e)
+            return []
+
+    def _recall(self, always: Sequence[RecallHit] = ()) -> list[RecallHit]:
+        """Recalled memories, none of the always-on ones again (asked for that many more)."""
+        if not self.use_memory:
+            return []
+        carried = {h.id for h in always}
+        limit = self.store.settings.memory.recall_limit
+        try:
+            hits = self.store.recall(self.text, limit=limit + len(carried), filters=self._filters())
         except Exception as e:  # noqa: BLE001 - a reply without memories beats no reply
             log.warning("recall failed, answering without memories: %s", e)
             return []
+        return [h for h in hits if h.id not in carried][:limit]
 
     def _build(
-        self, hits: list[RecallHit], history: list[dict[str, Any]], budget: int
+        self,
+        hits: list[RecallHit],
+        history: list[dict[str, Any]],
+        budget: int,
+        always: Sequence[RecallHit] = (),
     ) -> prompts.Prompt:
         return prompts.build_prompt(
             system_prompt=self.conv.system_prompt or self.system_prompt,
@@ -119,12 +137,15 @@ class Answer:
             history=history,
             budget=budget,
             count=lambda msgs: self.counter(self.llm, msgs),
+            always=always,
+            always_budget=self.store.settings.memory.always_token_budget,
         )
 
     def __iter__(self) -> Iterator[TurnEvent]:
         out, timings = self.out, self.out.timings
         t = time.perf_counter()
-        hits = self._recall()
+        always = self._always()
+        hits = self._recall(always)
         timings["recall_ms"] = ms_since(t)
         n = self.store.settings.memory.recent_turns
         history = [
@@ -133,9 +154,11 @@ class Answer:
         t = time.perf_counter()
         window = self.llm.context_window()
         budget = window - reply_reserve(window)
-        prompt = self._build(hits, history, budget)
+        prompt = self._build(hits, history, budget, always)
         timings["prompt_ms"] = ms_since(t)
-        yield TurnEvent("recalled", hits=prompt.used, memory_tokens=prompt.memory_tokens)
+        yield TurnEvent(
+            "recalled", hits=prompt.used, memory_tokens=prompt.memory_tokens, always=prompt.always
+        )
 
         parts: list[str] = []
         usage: StreamEvent | None = None
@@ -161,7 +184,7 @@ class Answer:
                         error = e
                         break
                     retried = True  # trim harder (half the budget) and retry once
-                    prompt = self._build(hits, history, max(256, budget // 2))
+                    prompt = self._build(hits, history, max(256, budget // 2), always)
                 except AssistantError as e:
                     error = e
                     break
@@ -217,7 +240,8 @@ class Answer:
         fields = dict(
             status=status,
             model=self.choice.model,
-            used_memories=[UsedMemory(h.id, h.score, h.kind) for h in prompt.used],
+            used_memories=[UsedMemory(h.id, h.score, h.kind, always=True) for h in prompt.always]
+            + [UsedMemory(h.id, h.score, h.kind) for h in prompt.used],
             prompt_tokens=usage.prompt_tokens if usage else prompt.tokens,
             completion_tokens=completion,
             memory_tokens=prompt.memory_tokens,

@@ -54,6 +54,13 @@ class MemorySettings(BaseModel):
     token_budget: int = Field(
         1000, ge=0, le=100_000, description="Most prompt tokens spent on memories."
     )
+    always_token_budget: int = Field(
+        300,
+        ge=0,
+        le=10_000,
+        description="Prompt tokens for the notes that go into every prompt (preferences and "
+        "pinned memories), before and apart from recalled ones; 0 turns them off.",
+    )
     retention_days: int | None = Field(
         None, ge=1, description="Drop unpinned memories not used for this long."
     )

@@ -51,6 +51,13 @@ class Curation(_Bound):
         return parse_when(text, base=base)
 
     @staticmethod
+    def parse_duration(text: str) -> float:
+        """Seconds from ``30m``, ``2h``, ``3d``; ValueError with a hint otherwise."""
+        from memory.curation.edits import parse_duration
+
+        return parse_duration(text)
+
+    @staticmethod
     def describe_item(item: ReviewItem) -> str:
         from memory.curation.edits import describe_item
 
@@ -102,6 +109,13 @@ class Curation(_Bound):
         from memory.curation.edits import review_queue
 
         return review_queue(self._store, queue, **kw)
+
+    def near_duplicates(self, memory_id: str) -> list[ReviewItem]:
+        """Live memories that say what ``memory_id`` says in other words (by the vectors in
+        the index; [] without them), as "duplicates" items whose ``other`` is the one kept."""
+        from memory.curation.edits import near_duplicates
+
+        return near_duplicates(self._store, memory_id)
 
     def review_counts(self, **kw: Any) -> dict[str, int]:
         from memory.curation.edits import review_counts

@@ -113,6 +113,7 @@ class UsedMemory:
     id: str
     score: float
     kind: str = "memory"  # "memory" or "message"
+    always: bool = False  # an always-on note (preference or pinned), not a recalled one
 
 
 @dataclass
@@ -296,7 +297,8 @@ class VectorHealth:
 class TurnEvent:
     """One step of a chat turn, streamed from the assistant to whoever shows it.
 
-    kind: "user_stored" (message = the stored user turn), "recalled" (hits, memory_tokens),
+    kind: "user_stored" (message = the stored user turn), "recalled" (hits = the recalled
+    memories in the prompt, always = the always-on notes in it, memory_tokens = both blocks),
     "waiting" (text says what it waits for, e.g. the model library loading), "delta"
     (text = the next chunk), "done" (message = the stored reply), "error" (error = one
     actionable line, message = the stored partial reply if any, error_type = class name).
@@ -307,6 +309,7 @@ class TurnEvent:
     message: Message | None = None
     hits: list[RecallHit] = field(default_factory=list)
     memory_tokens: int = 0
+    always: list[RecallHit] = field(default_factory=list)
     error: str | None = None
     error_type: str | None = None
 

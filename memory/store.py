@@ -190,6 +190,20 @@ class MemoryStore:
             self.short.drop_prefs_cache(self.profile)
         return m
 
+    def add_temporary(
+        self, content: str, seconds: float, *, section: str = "temporary", **fields: Any
+    ) -> Memory:
+        """A memory recalled for ``seconds`` from now, then not (``expire_temporaries`` retires
+        it). ``memory add --for 2h`` and the inspector's short-term tab make these."""
+        if seconds <= 0:
+            raise ValueError("a temporary memory needs a lifetime above zero")
+        fields.setdefault("persistence", "temporary")
+        return self.add_memory(content, section=section, expires_at=now() + seconds, **fields)
+
+    def expiring_memories(self, limit: int = 50) -> list[Memory]:
+        """Live memories that have an expiry, the soonest first (the short-term tab's list)."""
+        return self.memories.expiring(self.profile, limit=limit)
+
     def get_memory(self, memory_id: str) -> Memory:
         return self.memories.get(memory_id, self.profile)
 
@@ -620,6 +634,18 @@ class MemoryStore:
         return recall(
             self, query, limit=limit, token_budget=token_budget, filters=filters or RecallFilters()
         )
+
+    def always_on(
+        self, *, filters: RecallFilters | None = None, token_budget: int | None = -1
+    ) -> list[RecallHit]:
+        """The preferences and pinned memories that go into every prompt, before recalled ones
+        (memory.recall.always), packed into ``token_budget`` (-1: ``memory.always_token_budget``;
+        None: all). ``filters`` gives the place (conversation, project) for scopes."""
+        from memory.recall.always import always_on
+
+        if token_budget == -1:
+            token_budget = self.settings.memory.always_token_budget
+        return always_on(self, budget=token_budget, filters=filters)
 
     # ------------------------------------------------------------------ sub-facades
     @cached_property

@@ -191,7 +191,7 @@ def ask(
                     out.write(ev.text)
                     out.flush()
                 elif ev.kind == "recalled":
-                    hits = ev.hits
+                    hits = [*ev.always, *ev.hits]  # always-on notes (preferences, pins) first
                 elif ev.kind in ("done", "error"):
                     final = ev
         except KeyboardInterrupt:

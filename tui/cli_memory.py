@@ -26,9 +26,21 @@ _register_transfer_commands()
 
 @memory.command("add")
 @click.argument("text", nargs=-1, required=True)
-@click.option("--section", "-s", type=click.Choice(SECTIONS), default="facts", show_default=True)
+@click.option(
+    "--section",
+    "-s",
+    type=click.Choice(SECTIONS),
+    default=None,
+    help="Where it goes (default: facts; temporary with --for).",
+)
 @click.option("--tag", "-t", "tags", multiple=True, help="A tag (repeat for more).")
 @click.option("--key", help="A key, for key/value memories such as preferences.")
+@click.option(
+    "--for",
+    "lifetime",
+    metavar="DURATION",
+    help="Remember it only for this long (30m, 2h, 3d): recalled until then, then dropped.",
+)
 @click.option("--pin", is_flag=True, help="Pin it: always a candidate for recall.")
 @click.option("--importance", type=click.FloatRange(0, 1), default=0.5, show_default=True)
 @click.option(
@@ -42,9 +54,10 @@ _register_transfer_commands()
 @click.option("--json", "as_json", is_flag=True, help="Print the stored memory as JSON.")
 def add(
     text: tuple[str, ...],
-    section: str,
+    section: str | None,
     tags: tuple[str, ...],
     key: str | None,
+    lifetime: str | None,
     pin: bool,
     importance: float,
     scope: str,
@@ -56,30 +69,64 @@ def add(
     memchat memory add "My cat is called Ziggy" --tag pets
     memchat memory add "dark mode" --section preferences --key theme
     memchat memory add "deploys go through staging first" --scope project:shop
+    memchat memory add "the parking spot is 17" --for 3h
+
+    A near-duplicate of a memory already kept is stored all the same, with a warning that
+    names it (the Review tab proposes merging the two).
     """
+    from memory.facades import Curation
+
+    seconds = None
+    if lifetime is not None:
+        try:
+            seconds = Curation.parse_duration(lifetime)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--for") from None
+    section = section or ("temporary" if seconds is not None else "facts")
     with open_store() as store:
         content = " ".join(text)
-        if section == "preferences" and key:
+        if section == "preferences" and key and seconds is None:
             m = store.set_preference(key, content, actor="cli")
         else:
+            fields = dict(
+                section=section,
+                tags=list(tags),
+                key=key,
+                pinned=pin,
+                importance=importance,
+                scope=scope,
+                actor="cli",
+            )
             try:
-                m = store.add_memory(
-                    content,
-                    section=section,
-                    tags=list(tags),
-                    key=key,
-                    pinned=pin,
-                    importance=importance,
-                    scope=scope,
-                    actor="cli",
-                )
+                if seconds is not None:
+                    m = store.add_temporary(content, seconds, **fields)
+                else:
+                    m = store.add_memory(content, **fields)
             except ValueError as e:
                 raise click.BadParameter(str(e), param_hint="--scope") from None
         store_index(store)
+        near = _near_duplicates(store, m.id)
     if as_json:
         print_json(m)
     else:
-        click.echo(f"remembered {m.id[:8]} [{m.section}] {safe(m.content, 80)}")
+        until = f" until {when(m.expires_at)}" if m.expires_at else ""
+        click.echo(f"remembered {m.id[:8]} [{m.section}]{until} {safe(m.content, 80)}")
+    for item in near:
+        other = item.other
+        assert other is not None
+        click.echo(
+            f"warning: near-duplicate of {other.id[:8]} ({item.detail}): {safe(other.content, 80)}"
+            " -- the inspector's Review tab (F2) proposes merging them",
+            err=True,
+        )
+
+
+def _near_duplicates(store, memory_id: str) -> list:
+    """Near-duplicates of a new memory (none when the vector tier is unavailable)."""
+    try:
+        return store.curation.near_duplicates(memory_id)
+    except Exception:  # noqa: BLE001 - a warning is a bonus, the memory is stored
+        return []
 
 
 def store_index(store) -> None:

@@ -12,11 +12,12 @@ import json
 import re
 from datetime import datetime
 
+from memory.curation import meaning
 from memory.curation.consolidation import duplicate_groups
 from memory.models import Memory, ReviewItem, now
 from memory.sqlite.rows import row_to_memory
 
-QUEUES = ("pending", "duplicates", "contradictions", "stale", "low_confidence")
+QUEUES = ("pending", "duplicates", "conflicts", "contradictions", "stale", "low_confidence")
 STALE_DAYS = 90
 LOW_CONFIDENCE = 0.5
 DUPLICATE_SCAN = 20_000  # most recent live memories compared for duplicates
@@ -103,6 +104,20 @@ def parse_when(text: str, *, base: float | None = None) -> float | None:
         raise ValueError(
             f"cannot read {text!r} as a time: try 7d, 12h, 2025-12-31 or never"
         ) from None
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(m|min|mins|minutes?|h|hours?|d|days?|w|weeks?)")
+_DURATION_UNIT = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> float:
+    """A lifetime in seconds from ``30m``, ``2h``, ``3d`` or ``1w`` (``90 minutes``, ``2 hours``
+    too). Raises ValueError with a hint otherwise: ``--for`` takes a duration, not a date."""
+    m = _DURATION.fullmatch(text.strip().lower())
+    seconds = float(m.group(1)) * _DURATION_UNIT[m.group(2)[0]] if m else 0.0
+    if seconds <= 0:
+        raise ValueError(f"cannot read {text!r} as a duration: use 30m, 2h or 3d")
+    return seconds
 
 
 def set_expiry(
@@ -234,6 +249,12 @@ def review_queue(
             (store.profile, limit),
         )
         olds = [row_to_memory(r) for r in rows]
+        settled = _reviewed(store, [m.id for m in olds], "conflict resolved")
+        olds = [
+            m
+            for m in olds
+            if f"{m.id}|conflict resolved: superseded by {m.superseded_by}" not in settled
+        ]
         news = store.memories.get_many([m.superseded_by for m in olds if m.superseded_by])
         return [
             ReviewItem("contradictions", news[m.superseded_by], m, "replaced an older fact")
@@ -267,16 +288,30 @@ def review_queue(
     if queue == "duplicates":
         mems = _live_rows(store, "ORDER BY updated_at DESC", (), DUPLICATE_SCAN)
         exact, near = duplicate_groups(mems)
-        pairs = [(g[0], g[1], 1.0) for g in exact] + near
-        dismissed = _reviewed(store, [a.id for a, _, _ in pairs], "not a duplicate of")
+        pairs = [(g[0], g[1], 1.0, "same text") for g in exact]
+        pairs += [(a, b, s, f"{s:.0%} the same words") for a, b, s in near]
+        seen = {frozenset((a.id, b.id)) for a, b, _, _ in pairs}
+        for a, b, s in meaning.near_duplicate_pairs(store, mems):
+            if frozenset((a.id, b.id)) not in seen:
+                pairs.append((a, b, s, f"{s:.0%} similar in meaning"))
+        ids = [i for a, b, _, _ in pairs for i in (a.id, b.id)]
+        dismissed = _reviewed(store, ids, "not a duplicate of")
         out = [
-            ReviewItem(
-                "duplicates", a, b, f"{'same text' if s >= 1.0 else f'{s:.0%} the same words'}"
-            )
-            for a, b, s in pairs
+            ReviewItem("duplicates", a, b, why)
+            for a, b, _, why in pairs
             if f"{a.id}|not a duplicate of {b.id}" not in dismissed
+            and f"{b.id}|not a duplicate of {a.id}" not in dismissed
         ]
         return out[:limit]
+    if queue == "conflicts":
+        mems = _live_rows(store, "ORDER BY updated_at DESC", (), DUPLICATE_SCAN)
+        found = meaning.conflicts(mems)
+        dismissed = _reviewed(store, [new.id for new, _, _ in found], "not a conflict with")
+        return [
+            ReviewItem("conflicts", new, old, why)
+            for new, old, why in found
+            if f"{new.id}|not a conflict with {old.id}" not in dismissed
+        ][:limit]
     raise ValueError(f"unknown review queue {queue!r}; one of {', '.join(QUEUES)}")
 
 
@@ -331,6 +366,21 @@ def accept(store, item: ReviewItem, *, actor: str = "user") -> Memory:
             m.content if len(m.content) >= len(item.other.content) else item.other.content,
             actor=actor,
         )
+    if item.queue == "conflicts" and item.other is not None:
+        old = item.other
+        with store.db.tx():
+            store.memories.update(
+                old.id,
+                store.profile,
+                actor=actor,
+                action="superseded",
+                reason=f"superseded by {m.id} (conflict accepted in review: {item.detail})",
+                superseded_by=m.id,
+                valid_to=now(),
+            )
+            _mark_reviewed(store, old, f"conflict resolved: superseded by {m.id}", actor)
+        store.short.drop_prefs_cache(store.profile)
+        return m
     if item.queue == "contradictions" and item.other is not None:
         store.memories.delete(
             item.other.id,
@@ -365,6 +415,9 @@ def reject(store, item: ReviewItem, *, actor: str = "user") -> Memory | None:
     if item.queue == "duplicates" and item.other is not None:
         _mark_reviewed(store, m, f"not a duplicate of {item.other.id}", actor)
         return m
+    if item.queue == "conflicts" and item.other is not None:
+        _mark_reviewed(store, m, f"not a conflict with {item.other.id}", actor)
+        return m
     if item.queue == "contradictions" and item.other is not None:
         with store.db.tx():
             store.memories.delete(
@@ -383,6 +436,16 @@ def reject(store, item: ReviewItem, *, actor: str = "user") -> Memory | None:
                 valid_to=None,
             )
     raise ValueError(f"cannot reject a {item.queue} item")
+
+
+def near_duplicates(store, memory_id: str) -> list[ReviewItem]:
+    """What ``memory add`` warns about: live memories that say what this one says, as
+    "duplicates" review items (memory = this one, other = the one already kept)."""
+    m = store.get_memory(memory_id)
+    return [
+        ReviewItem("duplicates", m, other, f"{sim:.0%} similar in meaning")
+        for other, sim in meaning.near_duplicates_of(store, m)
+    ]
 
 
 def describe_item(item: ReviewItem) -> str:
@@ -404,6 +467,8 @@ __all__ = [
     "edit",
     "forget_messages",
     "merge",
+    "near_duplicates",
+    "parse_duration",
     "parse_tags",
     "parse_when",
     "pin_many",

@@ -304,6 +304,26 @@ class LongTermMemories:
         return [(row_to_memory(r), float(r["_score"])) for r in rows]
 
     # ------------------------------------------------------------------ maintenance
+    def always_on(self, profile: str, *, limit: int = 200) -> builtins.list[Memory]:
+        """Live preferences and pinned memories of ``profile``: pinned first, then the most
+        important, then the most recently changed."""
+        rows = self.db.query(
+            "SELECT * FROM memories WHERE profile = ? AND status = 'active' AND superseded_by IS NULL "
+            "AND (expires_at IS NULL OR expires_at > ?) AND (section = 'preferences' OR pinned = 1) "
+            "ORDER BY pinned DESC, importance DESC, updated_at DESC LIMIT ?",
+            (profile, now(), limit),
+        )
+        return [row_to_memory(r) for r in rows]
+
+    def expiring(self, profile: str, *, limit: int = 50) -> builtins.list[Memory]:
+        """Live memories of ``profile`` with an expiry still ahead, the soonest first."""
+        rows = self.db.query(
+            "SELECT * FROM memories WHERE profile = ? AND status = 'active' AND superseded_by IS NULL "
+            "AND expires_at IS NOT NULL AND expires_at > ? ORDER BY expires_at LIMIT ?",
+            (profile, now(), limit),
+        )
+        return [row_to_memory(r) for r in rows]
+
     def expire(self, *, actor: str = "worker:cleanup") -> builtins.list[str]:
         """Soft-delete memories whose expiry has passed; returns their ids."""
         rows = self.db.query(

@@ -562,6 +562,22 @@ class VectorIndex:
 
         return self._call(profile, run, default=[])
 
+    def vectors(self, profile: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored (unit-norm) vectors of ``ids``, by id; ids not in the index are left out
+        (the review queue compares memories by meaning with these, without re-embedding)."""
+        if not ids:
+            return {}
+
+        def run(col: Any) -> dict[str, np.ndarray]:
+            got = col.get(ids=list(ids), include=["embeddings"])
+            found = got.get("ids") or []
+            if not len(found):
+                return {}
+            vecs = np.asarray(got["embeddings"], dtype=np.float32)
+            return dict(zip(found, vecs, strict=True))
+
+        return self._call(profile, run, default={})
+
     def model_mismatch(self, profile: str, *, collection: str | None = None) -> bool:
         """True when the stored collection was built with another model or dimension."""
 

@@ -95,6 +95,7 @@ def test_memories_used_panel_expanded(app, fake_llm, snap_compare):
         # scores move with wall-clock recency: pin the numbers on screen.
         reply.memories.set_items(reply.memories.items, memory_tokens=200, prompt_tokens=400)
         pilot.app.chat.status.memory_tokens = 200
+        pilot.app.chat.status.worker = ""  # the 10 s health check lands or not: keep it off
         await pilot.pause(0.1)
         for row in reply.memories.rows():
             row.item.score = round(row.item.score, 1)

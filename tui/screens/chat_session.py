@@ -64,6 +64,7 @@ class SessionMixin(Screen):
         self.status.activity = ""
         self.status.profile = store.profile
         self.status.memory_tokens = None
+        self.status.memory_counts = None
         search = self.sidebar.query("#search")
         if search and search.first().value:
             search.first().value = ""  # posts an empty Search: the list comes back

@@ -287,9 +287,10 @@ class TurnsMixin(Screen):
             view.note("")
             self.status.activity = "streaming… (Esc stops)"
             self.status.memory_tokens = ev.memory_tokens
+            self.status.memory_counts = (len(ev.always), len(ev.hits))
             from tui.widgets.memories import MemoryItem
 
-            items = [MemoryItem.from_hit(h) for h in ev.hits]
+            items = [MemoryItem.from_hit(h) for h in (*ev.always, *ev.hits)]
             self.resolve_items(items)
             if view.memories is not None:
                 view.memories.set_items(items, ev.memory_tokens)

@@ -190,5 +190,6 @@ def inspector_help_sections() -> list[tuple[str, list[Binding]]]:
         ),
         ("Inspector: search and sort", keep(lt) + keep(SearchBar.BINDINGS)),
         ("Inspector: review queues", keep(ReviewTab.BINDINGS)),
+        ("Inspector: short-term", keep(ShortTermTab.BINDINGS)),
         ("Inspector: vectors and pipeline", keep(VectorsTab.BINDINGS) + keep(PipelineTab.BINDINGS)),
     ]

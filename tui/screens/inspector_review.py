@@ -1,4 +1,5 @@
-"""The Review tab: pending memories (review mode), suspected duplicates, contradictions,
+"""The Review tab: pending memories (review mode), suspected duplicates (the same words or the
+same meaning), conflicts (the same subject with another value), contradictions,
 stale and low-confidence memories -- each accepted, edited or rejected with one key."""
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ QUEUE_LIMIT = 300  # items shown per queue
 QUEUE_LABELS = {
     "pending": "pending",
     "duplicates": "duplicate?",
+    "conflicts": "conflict?",
     "contradictions": "contradiction",
     "stale": "stale",
     "low_confidence": "low confidence",
@@ -39,6 +41,7 @@ QUEUE_LABELS = {
 WHAT_YES = {
     "pending": "keep it",
     "duplicates": "merge the two",
+    "conflicts": "the newer replaces the older (kept in history)",
     "contradictions": "the newer fact is right",
     "stale": "keep it",
     "low_confidence": "confirm it",
@@ -46,6 +49,7 @@ WHAT_YES = {
 WHAT_NO = {
     "pending": "drop it",
     "duplicates": "not duplicates",
+    "conflicts": "both are true",
     "contradictions": "the older fact is right",
     "stale": "delete it",
     "low_confidence": "delete it",

@@ -1,5 +1,6 @@
-"""The Short-term tab: active sessions with their state and recent turns, and temporary values
-with a live TTL countdown (re-read from Redis every few seconds, counted down every second)."""
+"""The Short-term tab: temporary memories (recalled until they expire; ``a`` adds one), active
+sessions with their state and recent turns, and temporary values, each with a live countdown
+(re-read every few seconds, counted down every second)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from tui.screens.dialogs import TextDialog
 from tui.widgets.delivery import while_shown
 from tui.widgets.inspector.format import ago, countdown, one_line
 from tui.widgets.safe_text import plain
@@ -29,6 +32,7 @@ REREAD_SECONDS = 5.0
 class ShortTermTab(VerticalScroll):
     if TYPE_CHECKING:
         app = getters.app(MemchatApp)
+    BINDINGS = [Binding("a", "add_temporary", "Remember for…", id="shortterm_add")]
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
@@ -70,7 +74,9 @@ class ShortTermTab(VerticalScroll):
             )
         at = time.time()
         temps = [(k, v, at + ttl if ttl is not None else None) for k, v, ttl in store.temporaries()]
+        memories = [(m.id, m.content, m.expires_at) for m in store.expiring_memories()]
         data = {
+            "memories": memories,
             "mode": short.mode,
             "degraded": short.reason if short.degraded else None,
             "sessions": sessions,
@@ -92,6 +98,19 @@ class ShortTermTab(VerticalScroll):
         if d.get("degraded"):
             head.append(f"  degraded: {d['degraded']} (kept in SQLite meanwhile)", style="bold red")
         parts.append(head)
+        mems = Table(
+            title="temporary memories (recalled until they expire · a adds one)",
+            title_justify="left",
+            expand=True,
+        )
+        mems.add_column("id", no_wrap=True)
+        mems.add_column("memory")
+        mems.add_column("expires in", no_wrap=True, justify="right")
+        for mid, content, exp in d.get("memories", []):
+            mems.add_row(mid[:8], plain(one_line(content, 70)), countdown(exp - t_now))
+        if not d.get("memories"):
+            mems.add_row("—", "no temporary memories", "")
+        parts.append(mems)
         temps = Table(title="temporary values", title_justify="left", expand=True)
         temps.add_column("key", no_wrap=True)
         temps.add_column("value")
@@ -132,3 +151,39 @@ class ShortTermTab(VerticalScroll):
             sess.add_row("—", "", "no active sessions", "", "")
         parts.append(sess)
         self.query_one("#st-body", Static).update(Group(*parts))
+
+    # ------------------------------------------------------------------ a temporary memory
+    def action_add_temporary(self) -> None:
+        """Ask what to remember, then for how long (30m, 2h, 3d)."""
+
+        def got_text(text: str | None) -> None:
+            if not text or not text.strip():
+                return
+
+            def got_lifetime(lifetime: str | None) -> None:
+                if lifetime:
+                    self._add(text, lifetime)
+
+            self.app.push_screen(
+                TextDialog("For how long? (30m, 2h, 3d)", "2h", hint="Enter saves · Esc cancels"),
+                got_lifetime,
+            )
+
+        self.app.push_screen(TextDialog("Remember for a while", ""), got_text)
+
+    @work(thread=True, group="st-write")
+    def _add(self, text: str, lifetime: str) -> None:
+        store = self.app.store
+        try:
+            seconds = store.curation.parse_duration(lifetime)
+            m = store.add_temporary(text, seconds)
+        except ValueError as e:
+            self.app.call_from_thread(self.app.notify, str(e), severity="error")
+            return
+        from tui.screens.inspector_cleanup import sync_vectors
+
+        sync_vectors(store)
+        self.app.call_from_thread(
+            self.app.notify, f"remembered {m.id[:8]} for {lifetime.strip()}", timeout=3
+        )
+        self.app.call_from_thread(self.reload)

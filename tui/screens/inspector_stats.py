@@ -1,5 +1,6 @@
-"""The Stats tab: counts per tier, section and status, growth by day, extraction cost, and
-how many prompt tokens memory takes."""
+"""The Stats tab: counts per tier, section and status, growth by day, extraction cost, how
+many prompt tokens memory takes, and the always-on notes every prompt carries (preferences and
+pinned memories) with their token cost."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from tui.widgets.delivery import while_shown
+from tui.widgets.inspector.format import one_line
+from tui.widgets.safe_text import plain
 
 if TYPE_CHECKING:
     from textual import getters
@@ -53,6 +56,9 @@ class StatsTab(VerticalScroll):
             "growth": store.browse.growth_by_day(),
             "tokens": store.browse.prompt_memory_tokens(),
             "pipeline": None,
+            "always": store.always_on(token_budget=None),
+            "always_in": {h.id for h in store.always_on()},
+            "always_budget": store.settings.memory.always_token_budget,
         }
         try:
             from tasks.status import snapshot
@@ -114,4 +120,34 @@ class StatsTab(VerticalScroll):
             cost.add_row("memory tokens / prompt", "no replies yet")
         grid = Table.grid(padding=(0, 3))
         grid.add_row(counts, Group(status, Text(""), cost))
-        self.query_one("#inspector-stats", Static).update(Group(grid, Text(""), growth))
+        self.query_one("#inspector-stats", Static).update(
+            Group(grid, Text(""), always_table(d), Text(""), growth)
+        )
+
+
+def always_table(d: dict) -> Table:
+    """The always-on notes (every prompt carries them, before recalled memories) and their
+    estimated token cost against ``memory.always_token_budget``."""
+    hits, kept, budget = d.get("always", []), d.get("always_in", set()), d.get("always_budget", 0)
+    used = sum(h.tokens for h in hits if h.id in kept)
+    t = Table(
+        title=f"always in every prompt: {len(kept)} note{'' if len(kept) == 1 else 's'} · "
+        f"≈{used} of {budget} tokens",
+        title_justify="left",
+        expand=True,
+    )
+    t.add_column("note")
+    t.add_column("section", no_wrap=True)
+    t.add_column("tokens", justify="right", no_wrap=True)
+    t.add_column("", no_wrap=True)
+    for h in hits:
+        pin = "📌 " if h.memory is not None and h.memory.pinned else ""
+        t.add_row(
+            plain(pin + one_line(h.text, 70)),
+            h.section,
+            f"≈{h.tokens}",
+            "in" if h.id in kept else "over budget",
+        )
+    if not hits:
+        t.add_row(Text("none: add preferences or pin a memory", style="dim"), "", "", "")
+    return t

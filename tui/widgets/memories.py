@@ -35,6 +35,7 @@ class MemoryItem:
     forgotten: bool = False
     missing: bool = False
     resolved: bool = False
+    always: bool = False  # an always-on note (preference or pinned), not a recalled one
 
     @classmethod
     def from_hit(cls, hit: RecallHit) -> MemoryItem:
@@ -48,14 +49,17 @@ class MemoryItem:
             pinned=bool(hit.memory and hit.memory.pinned),
             source_conversation_id=hit.provenance.conversation_id,
             resolved=True,
+            always="always" in hit.scores,
         )
 
     @classmethod
     def from_used(cls, used: UsedMemory) -> MemoryItem:
-        return cls(id=used.id, kind=used.kind, score=used.score)
+        return cls(id=used.id, kind=used.kind, score=used.score, always=used.always)
 
     @property
     def tier(self) -> str:
+        if self.always:
+            return "always"
         return "episodic" if self.kind == "message" else "long-term"
 
 

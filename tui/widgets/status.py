@@ -15,6 +15,8 @@ class StatusBar(Widget):
     profile: reactive[str] = reactive("")  # shown once memory is open
     incognito: reactive[bool] = reactive(False)  # this chat reads memory, keeps nothing
     memory_tokens: reactive[int | None] = reactive(None)
+    # (always-on, recalled) memories in the last prompt; shown when any always-on note went in
+    memory_counts: reactive[tuple[int, int] | None] = reactive(None)
     memory: reactive[str] = reactive("opening memory…")  # "redis", "embedded", or a problem
     memory_ok: reactive[bool] = reactive(True)
     worker: reactive[str] = reactive("")
@@ -29,7 +31,12 @@ class StatusBar(Widget):
             t.append(f" profile {self.profile} │", style="bold")
         t.append(" ⬤ ", style="green" if self.model not in ("no model", "…") else "red")
         t.append(self.model)
-        if self.memory_tokens is not None:
+        counts = self.memory_counts
+        if self.memory_tokens is not None and counts and counts[0]:
+            t.append(
+                f" │ memory {counts[0]} always + {counts[1]} recalled · {self.memory_tokens} tok"
+            )
+        elif self.memory_tokens is not None:
             t.append(f" │ memory {self.memory_tokens} tok")
         t.append(" │ ")
         t.append(f"memory: {self.memory}", style="" if self.memory_ok else "bold red")
