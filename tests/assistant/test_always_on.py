@@ -10,7 +10,8 @@ import time
 import pytest
 
 from assistant.assistant import Assistant
-from memory.config import DEFAULT_SYSTEM_PROMPT, load_settings
+from assistant.settings import DEFAULT_SYSTEM_PROMPT
+from memory.config import load_settings
 from memory.store import MemoryStore
 
 LONG = (
