@@ -51,7 +51,7 @@ def setup_logging(
     console_level: int | None = None,
 ) -> Path:
     """Send every logger's records to ``log_dir/filename`` (and stderr at ``console_level``)."""
-    private_dir(log_dir)
+    private_dir(log_dir, own=True)
     path = private_file(log_dir / filename)
     root = logging.getLogger()
     for h in list(root.handlers):

@@ -249,8 +249,17 @@ def failed_tasks() -> list[dict[str, Any]]:
     return sorted(out, key=lambda d: d.get("at", 0))
 
 
+def load_tasks() -> None:
+    """Register every task with ``huey`` (each module registers its own at import); needed
+    before a stored task is deserialized, e.g. by ``memchat worker --retry-failed`` in a fresh
+    process ("tasks.extract.extract not found in TaskRegistry" otherwise)."""
+    import tasks.extract  # noqa: F401
+    import tasks.maintenance  # noqa: F401
+
+
 def retry_failed(task_id: str | None = None) -> int:
     """Put parked failed tasks (all, or the one whose id starts with ``task_id``) back on the queue."""
+    load_tasks()
     n = 0
     for tid, raw in redis().hgetall(FAILED).items():
         tid = tid.decode() if isinstance(tid, bytes) else tid
@@ -371,6 +380,7 @@ __all__ = [
     "CONSUMER_ID",
     "bind",
     "huey",
+    "load_tasks",
     "recover_orphans",
     "redis",
     "retry_failed",

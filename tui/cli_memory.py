@@ -57,8 +57,14 @@ def add(
     memchat memory add "dark mode" --section preferences --key theme
     memchat memory add "deploys go through staging first" --scope project:shop
     """
+    content = " ".join(text)
+    if not content.strip():
+        raise click.BadParameter(
+            "the memory text is empty: say what to remember, e.g. "
+            '`memchat memory add "I prefer tea"`',
+            param_hint="TEXT",
+        )
     with open_store() as store:
-        content = " ".join(text)
         if section == "preferences" and key:
             m = store.set_preference(key, content, actor="cli")
         else:
@@ -74,7 +80,8 @@ def add(
                     actor="cli",
                 )
             except ValueError as e:
-                raise click.BadParameter(str(e), param_hint="--scope") from None
+                hint = "--scope" if "scope" in str(e) else None
+                raise click.BadParameter(str(e), param_hint=hint) from None
         store_index(store)
     if as_json:
         print_json(m)
