@@ -89,7 +89,11 @@ class Answer:
         self._partial_id: str | None = None  # the reply row, once the first token arrived
         self._last_checkpoint = 0.0
         self.counter = counter
-        self.llm = LLM(choice, timeout=timeout)
+        self.llm = LLM(
+            choice,
+            timeout=timeout,
+            reply_timeout=getattr(getattr(store, "settings", None), "reply_timeout_seconds", None),
+        )
 
     def _recall(self) -> list[RecallHit]:
         if not self.use_memory:

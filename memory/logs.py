@@ -43,6 +43,26 @@ class _FileHandler(RotatingFileHandler):
         super().handleError(record)
 
 
+class OneLine(logging.Formatter):
+    """Console records as one line each: a traceback (huey logs a task's failure with one)
+    stays in the log file, and the terminal says where to find it."""
+
+    def __init__(self, log_path: Path) -> None:
+        super().__init__()
+        self.log_path = log_path
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None:
+            text += f" {type(exc).__name__}: {exc}"
+        text = " ".join(redact(text).split())
+        if len(text) > 300:
+            text = text[:299] + "…"
+        more = f" (traceback in {self.log_path})" if exc is not None else ""
+        return f"memchat: {record.levelname.lower()}: {text}{more}"
+
+
 def setup_logging(
     log_dir: Path,
     filename: str = "memchat.log",
@@ -58,15 +78,15 @@ def setup_logging(
         if getattr(h, "_memchat", False):
             root.removeHandler(h)
             h.close()
-    handlers: list[logging.Handler] = [
-        _FileHandler(path, maxBytes=5_000_000, backupCount=2, encoding="utf-8")
-    ]
+    file = _FileHandler(path, maxBytes=5_000_000, backupCount=2, encoding="utf-8")
+    file.setFormatter(logging.Formatter(FORMAT))
+    handlers: list[logging.Handler] = [file]
     if console_level is not None:
         console = logging.StreamHandler(sys.stderr)
         console.setLevel(console_level)
+        console.setFormatter(OneLine(path))
         handlers.append(console)
     for h in handlers:
-        h.setFormatter(logging.Formatter(FORMAT))
         h.addFilter(RedactSecrets())
         h._memchat = True  # type: ignore[attr-defined]
         root.addHandler(h)
