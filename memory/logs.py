@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
@@ -59,7 +60,11 @@ class OneLine(logging.Formatter):
         text = " ".join(redact(text).split())
         if len(text) > 300:
             text = text[:299] + "…"
-        more = f" (traceback in {self.log_path})" if exc is not None else ""
+        more = ""
+        if exc is not None:
+            more = f" (traceback in {self.log_path})"
+        elif record.levelno >= logging.ERROR:
+            more = f" (details in {self.log_path})"
         return f"memchat: {record.levelname.lower()}: {text}{more}"
 
 
@@ -69,8 +74,10 @@ def setup_logging(
     *,
     level: int = logging.INFO,
     console_level: int | None = None,
+    console_filter: Callable[[logging.LogRecord], bool] | None = None,
 ) -> Path:
-    """Send every logger's records to ``log_dir/filename`` (and stderr at ``console_level``)."""
+    """Send every logger's records to ``log_dir/filename`` (and stderr at ``console_level``,
+    one line each, without the records ``console_filter`` turns down)."""
     private_dir(log_dir, own=True)
     path = private_file(log_dir / filename)
     root = logging.getLogger()
@@ -85,6 +92,8 @@ def setup_logging(
         console = logging.StreamHandler(sys.stderr)
         console.setLevel(console_level)
         console.setFormatter(OneLine(path))
+        if console_filter is not None:
+            console.addFilter(console_filter)
         handlers.append(console)
     for h in handlers:
         h.addFilter(RedactSecrets())

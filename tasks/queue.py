@@ -222,7 +222,17 @@ def _clear_inflight(task, value, exc) -> None:
 
 @huey.signal(S.SIGNAL_ERROR)
 def _park_failed(signal, task, exc=None) -> None:
+    """Park a task that failed for good; either way one log line says so (huey's own record
+    of the failure carries the traceback, which only the log file shows)."""
     if task.retries:  # more attempts to come
+        log.warning(
+            "task %s %s failed (%s: %s); %d more attempt(s) to come",
+            task.name,
+            task.id,
+            type(exc).__name__,
+            exc,
+            task.retries,
+        )
         return
     data = base64.b64encode(huey.serialize_task(task)).decode()
     redis().hset(
@@ -237,7 +247,14 @@ def _park_failed(signal, task, exc=None) -> None:
             }
         ),
     )
-    log.error("task %s %s failed for good: %s", task.name, task.id, exc)
+    log.error(
+        "task %s %s failed for good (%s: %s); retry it with `memchat worker --retry-failed %s`",
+        task.name,
+        task.id,
+        type(exc).__name__,
+        exc,
+        task.id[:8],
+    )
 
 
 def failed_tasks() -> list[dict[str, Any]]:
