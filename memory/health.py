@@ -39,8 +39,9 @@ def fix_permissions(home: Path) -> HealthCheck:
     private_dir(home)  # refuses a data dir that is a symlink or not ours
     fixed = 0
     st = os.lstat(home)
+    # asked for (`doctor --fix`), and only a folder that holds memchat's data
     if stat.S_IMODE(st.st_mode) & 0o077 and (home / "memchat.db").exists():
-        os.chmod(home, 0o700)  # asked for (`doctor --fix`), and only a folder holding memchat's data
+        os.chmod(home, 0o700)
         fixed += 1
     for root, dirs, files in os.walk(home):
         for name, want in [(d, 0o700) for d in dirs] + [(f, 0o600) for f in files]:

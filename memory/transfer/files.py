@@ -92,9 +92,9 @@ class MemoryRecord(BaseModel):
     valid_to: float | None = None
     history: list[HistoryRecord] = Field(default_factory=list)
 
-    _times = field_validator(
-        "created_at", "updated_at", "expires_at", "valid_from", "valid_to"
-    )(_check_timestamp)
+    _times = field_validator("created_at", "updated_at", "expires_at", "valid_from", "valid_to")(
+        _check_timestamp
+    )
 
     @field_validator("section")
     @classmethod

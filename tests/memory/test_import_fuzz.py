@@ -61,7 +61,9 @@ history = st.lists(
 )
 records = st.fixed_dictionaries(
     {"content": st.one_of(st.text(min_size=1, max_size=30), json_values)},
-    optional={f: st.one_of(json_values, history) if f == "history" else json_values for f in FIELDS},
+    optional={
+        f: st.one_of(json_values, history) if f == "history" else json_values for f in FIELDS
+    },
 )
 seeds = st.fixed_dictionaries(
     {"category": texts, "key": texts, "value": json_values},
@@ -135,9 +137,15 @@ def test_fuzzed_json_documents_import_or_are_reported(tmp_path):
     path = tmp_path / "fuzz.json"
 
     @FUZZ
-    @given(st.one_of(st.lists(st.one_of(records, seeds, json_values), max_size=4), records), st.booleans(), st.booleans())
+    @given(
+        st.one_of(st.lists(st.one_of(records, seeds, json_values), max_size=4), records),
+        st.booleans(),
+        st.booleans(),
+    )
     def run(doc, ascii_only: bool, pretty: bool) -> None:
-        text = json.dumps(doc, ensure_ascii=ascii_only, allow_nan=True, indent=2 if pretty else None)
+        text = json.dumps(
+            doc, ensure_ascii=ascii_only, allow_nan=True, indent=2 if pretty else None
+        )
         path.write_bytes(text.encode("utf-8", "surrogatepass"))
         _import_into(store, path, None)
 

@@ -123,7 +123,9 @@ def test_import_reports_hostile_lines_and_keeps_the_valid_ones(tmp_path, redis_u
     assert f"{deep}:1: nested more than 64 levels deep" in r.stderr
 
     bad_first = tmp_path / "bad-first.jsonl"
-    bad_first.write_bytes(b'{"content": "\xff oops"}\n{"content": "valid a"}\n{"content": "valid b"}\n')
+    bad_first.write_bytes(
+        b'{"content": "\xff oops"}\n{"content": "valid a"}\n{"content": "valid b"}\n'
+    )
     r = memchat("memory", "import", "--skip-invalid", str(bad_first))
     assert r.returncode == 0, r.stderr
     assert f"{bad_first}:1: not UTF-8 text" in r.stderr and ":0:" not in r.stderr
