@@ -136,7 +136,7 @@ def test_fuzzed_json_documents_import_or_are_reported(tmp_path):
     store = MemoryStore(load_settings(), start_redis=False)
     path = tmp_path / "fuzz.json"
 
-    @FUZZ
+    @settings(FUZZ, max_examples=50)
     @given(
         st.one_of(st.lists(st.one_of(records, seeds, json_values), max_size=4), records),
         st.booleans(),
