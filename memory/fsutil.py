@@ -51,7 +51,8 @@ def mode_problem(path: Path) -> str | None:
     who = "everyone" if mode & 0o007 else "your group"
     return (
         f"data dir {path} is mode {mode:o}: {who} has access to it (memchat's files in it are "
-        f"private, their names are not; memchat changes no folder it did not create); run `chmod 700 {path}` or set MEMCHAT_HOME to a private folder"
+        "private, their names are not; memchat changes no folder it did not create); "
+        f"run `chmod 700 {path}` or set MEMCHAT_HOME to a private folder"
     )
 
 
