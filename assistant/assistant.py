@@ -352,6 +352,7 @@ class Assistant:
             counter=self._counter,
             timeout=self.timeout,
             system_prompt=self.settings.system_prompt,
+            reply_timeout=self.settings.reply_timeout_seconds,
         )
 
 

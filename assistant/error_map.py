@@ -11,6 +11,7 @@ from assistant.errors import (
     AssistantError,
     AuthenticationFailed,
     ContextWindowExceeded,
+    InvalidReply,
     ModelNotFound,
     ProviderError,
     ProviderUnavailable,
@@ -54,6 +55,17 @@ def _is_connection_problem(exc: BaseException) -> bool:
                 continue
             return True
     return False
+
+
+def _invalid_reply(exc: BaseException) -> BaseException | None:
+    """The JSON error behind a failure, when the server sent something that is not JSON (a
+    malformed SSE event): it reached the server, so this is not a connection problem."""
+    import json
+
+    for e in _chain(exc):
+        if isinstance(e, json.JSONDecodeError):
+            return e
+    return None
 
 
 def _retry_after(exc: BaseException) -> float | None:
@@ -113,6 +125,19 @@ def map_error(exc: BaseException, choice: ModelChoice, *, partial: str = "") -> 
         inner = exc.original_exception
         if not partial and not getattr(exc, "generated_content", "") and inner is not None:
             return map_error(inner, choice)
+    invalid = _invalid_reply(exc)
+    if invalid is not None:
+        url = choice.api_base or f"the {choice.provider} API"
+        what = f"{type(invalid).__name__}: {_provider_message(invalid)}"
+        if partial:
+            return StreamBroken(
+                f"{url} sent an invalid reply for {model} midway ({what}): retry the message.",
+                partial=partial,
+            )
+        return InvalidReply(
+            f"{url} sent an invalid reply for {model} (not the OpenAI streaming format: {what}); "
+            "check that api_base points at an OpenAI-compatible server."
+        )
     if partial:
         return StreamBroken(
             f"The reply from {model} broke off midway ({detail}): retry the message.",

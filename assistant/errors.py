@@ -125,6 +125,19 @@ class StreamBroken(AssistantError):
         super().__init__(message or "The reply stream broke midway: retry the message.")
 
 
+class ReplyTimedOut(StreamBroken):
+    """A streamed reply went on longer than ``reply_timeout_seconds`` and was cut off."""
+
+    def __init__(self, *, model: str, limit: float, partial: str = "") -> None:
+        self.limit = limit
+        got = "the partial reply is kept" if partial else "nothing had arrived"
+        super().__init__(
+            f"The reply from {model} took longer than {limit:g}s in total and was cut off "
+            f"({got}): retry, or raise reply_timeout_seconds in config.toml.",
+            partial=partial,
+        )
+
+
 class ProviderError(AssistantError):
     exit_code = PROVIDER_EXIT
 
@@ -133,15 +146,22 @@ class ProviderError(AssistantError):
         super().__init__(message or "The LLM provider returned an error.")
 
 
+class InvalidReply(ProviderError):
+    """The server answered with something that is not the OpenAI API (a stream event that is
+    not JSON, say): reachable, but not speaking the expected protocol."""
+
+
 __all__ = [
     "AssistantError",
     "AuthenticationFailed",
     "ContextWindowExceeded",
+    "InvalidReply",
     "ModelNotFound",
     "NoModelConfigured",
     "ProviderError",
     "ProviderUnavailable",
     "RateLimited",
+    "ReplyTimedOut",
     "StreamBroken",
     "scrub",
 ]

@@ -11,11 +11,13 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from assistant.error_map import map_error  # noqa: F401 - re-exported
+from assistant.errors import ReplyTimedOut
 from assistant.model_choice import (  # noqa: F401 - re-exported for callers of assistant.llm
     DEFAULT_OLLAMA,
     ENV_DEFAULTS,
@@ -106,9 +108,14 @@ def _close_stream(resp: Any, *, abort: bool = False) -> None:
 class LLM:
     """A thin synchronous client over ``litellm.completion`` for one :class:`ModelChoice`."""
 
-    def __init__(self, choice: ModelChoice, *, timeout: float = 60) -> None:
+    def __init__(
+        self, choice: ModelChoice, *, timeout: float = 60, reply_timeout: float | None = None
+    ) -> None:
+        """``timeout``: per network read; ``reply_timeout``: the whole of one streamed reply
+        (None: no limit), cut off with the text so far kept (:class:`ReplyTimedOut`)."""
         self.choice = choice
         self.timeout = timeout
+        self.reply_timeout = reply_timeout
 
     @property
     def model(self) -> str:
@@ -148,10 +155,15 @@ class LLM:
 
         Setting ``cancel`` stops early (closing the connection, even while blocked waiting
         for the next chunk); the text already yielded stands and no usage event follows.
+        A reply still streaming after ``reply_timeout`` seconds is cut off the same way and
+        raises :class:`ReplyTimedOut` carrying the text so far.
         """
         litellm = _litellm()
         if cancel is not None and cancel.is_set():
             return
+        started = time.monotonic()
+        limit = self.reply_timeout
+        timed_out = threading.Event()
         try:
             resp = litellm.completion(
                 **self._kwargs(messages, max_tokens),
@@ -162,22 +174,33 @@ class LLM:
             raise map_error(exc, self.choice) from exc
 
         done = threading.Event()
-        if cancel is not None:
+        if cancel is not None or limit is not None:
 
             def watch() -> None:
                 while not done.is_set():
-                    if cancel.wait(0.05):
+                    if cancel is not None and cancel.is_set():
                         _close_stream(resp, abort=True)
                         return
+                    if limit is not None and time.monotonic() - started > limit:
+                        timed_out.set()
+                        _close_stream(resp, abort=True)
+                        return
+                    done.wait(0.05)
 
             threading.Thread(target=watch, daemon=True, name="llm-cancel").start()
 
         parts: list[str] = []
         usage: Any = None
+
+        def too_slow() -> ReplyTimedOut:
+            return ReplyTimedOut(model=self.model, limit=limit or 0, partial="".join(parts))
+
         try:
             for chunk in resp:
                 if cancel is not None and cancel.is_set():
                     return
+                if timed_out.is_set():
+                    raise too_slow()
                 choices = getattr(chunk, "choices", None) or []
                 text = (
                     getattr(getattr(choices[0], "delta", None), "content", None)
@@ -190,15 +213,21 @@ class LLM:
                 u = getattr(chunk, "usage", None)
                 if u and getattr(u, "prompt_tokens", None) is not None:
                     usage = u
+        except ReplyTimedOut:
+            raise
         except Exception as exc:
             if cancel is not None and cancel.is_set():
                 return
+            if timed_out.is_set():
+                raise too_slow() from exc
             raise map_error(exc, self.choice, partial="".join(parts)) from exc
         finally:
             done.set()
             _close_stream(resp)
         if cancel is not None and cancel.is_set():
             return
+        if timed_out.is_set() and usage is None:  # (a whole reply carries its usage)
+            raise too_slow()
         p = getattr(usage, "prompt_tokens", None) if usage else None
         c = getattr(usage, "completion_tokens", None) if usage else None
         if p is None:

@@ -26,6 +26,15 @@ class AssistantSettings(config.Settings):
         None, description="Any litellm model string, e.g. openai/gpt-4o-mini."
     )
     api_base: str | None = Field(None, description="Base URL of an OpenAI-compatible server.")
+    reply_timeout_seconds: float = Field(
+        300,
+        gt=0,
+        le=86_400,
+        allow_inf_nan=False,
+        description="Longest one streamed reply may take in total; a slower one is cut off, "
+        "its partial text kept (the network timeout is per read, so a provider trickling a "
+        "chunk every 25 s would otherwise never end). Env: MEMCHAT_REPLY_TIMEOUT_SECONDS.",
+    )
     system_prompt: str = Field(
         DEFAULT_SYSTEM_PROMPT, description="Default system prompt / persona."
     )

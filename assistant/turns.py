@@ -84,6 +84,7 @@ class Answer:
         counter: TokenCounter,
         timeout: float,
         system_prompt: str,
+        reply_timeout: float | None = None,
     ) -> None:
         self.store, self.conv, self.user, self.text, self.choice = store, conv, user, text, choice
         self.use_memory, self.cancel, self.out, self.t0 = use_memory, cancel, out, t0
@@ -91,7 +92,7 @@ class Answer:
         self._last_checkpoint = 0.0
         self.counter = counter
         self.system_prompt = system_prompt  # the configured default persona
-        self.llm = LLM(choice, timeout=timeout)
+        self.llm = LLM(choice, timeout=timeout, reply_timeout=reply_timeout)
 
     def _filters(self) -> RecallFilters:
         return RecallFilters(

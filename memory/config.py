@@ -31,6 +31,25 @@ from memory.secrets import find_secrets
 
 APP = "memchat"
 _PROFILE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _shown(v: Any) -> str:
+    """A wrong-typed setting value as the user wrote it (TOML spelling for booleans)."""
+    if isinstance(v, bool):
+        return f"{str(v).lower()} (a boolean)"
+    kind = {int: "a number", float: "a number", list: "a list", dict: "a table"}.get(type(v))
+    return f"{v!r} ({kind or type(v).__name__})"[:200]
+
+
+def check_profile(name: str) -> str:
+    """The profile name normalised (lower case), or ValueError saying what a name may be."""
+    v = name.strip().lower()
+    if not _PROFILE_RE.match(v):
+        raise ValueError("profile names are 1-32 characters: a-z, 0-9, '-' and '_'")
+    if find_secrets(v):  # it would be stored redacted, and its data never found again
+        raise ValueError("a profile name must not look like a secret (an API key or token)")
+    return v
 
 
 class MemorySettings(BaseModel):
@@ -114,17 +133,30 @@ class Settings(BaseSettings):
     @field_validator("profile")
     @classmethod
     def _valid_profile(cls, v: str) -> str:
-        v = v.strip().lower()
-        if not _PROFILE_RE.match(v):
-            raise ValueError("profile names are 1-32 characters: a-z, 0-9, '-' and '_'")
-        if find_secrets(v):  # it would be stored redacted, and its data never found again
-            raise ValueError("a profile name must not look like a secret (an API key or token)")
-        return v
+        return check_profile(v)
 
     @field_validator("home", "model_cache", mode="before")
     @classmethod
     def _expand_home(cls, v: Any) -> Any:
-        return Path(os.path.expandvars(str(v))).expanduser() if v not in (None, "") else v
+        """A path is a non-empty string: TOML ``home = 123`` or ``true`` would otherwise become
+        the folder ``./123`` or ``./True`` in whatever directory memchat was started from, and
+        an empty ``MEMCHAT_HOME=`` the current directory itself."""
+        if v is None:
+            return v
+        if isinstance(v, Path):
+            v = str(v)
+        if not isinstance(v, str):
+            raise ValueError(f"expected a folder path (a string), got {_shown(v)}")
+        if not v.strip():
+            raise ValueError(
+                "the folder path is empty; set it to a folder (or unset it for the default)"
+            )
+        if _CONTROL_RE.search(v):
+            raise ValueError(
+                f"the folder path {v!r} contains a control character (a newline?); "
+                "use a path without one"
+            )
+        return Path(os.path.expandvars(v)).expanduser()
 
     @classmethod
     def settings_customise_sources(
@@ -204,7 +236,7 @@ def _explain(err: ValidationError) -> str:
     first = err.errors()[0]
     loc = [str(p) for p in first["loc"]]
     dotted = ".".join(loc) or "(top level)"
-    problem = first["msg"]
+    problem = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         problem = "unknown setting (check the spelling; see README 'Configuration')"
     path = config_path()

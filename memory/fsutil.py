@@ -10,8 +10,14 @@ from pathlib import Path
 from memory.errors import DataDirError
 
 
-def private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) owner-only and writable, or refuse one that is not ours."""
+def private_dir(path: Path, *, own: bool = False) -> Path:
+    """Create ``path`` (and parents) owner-only and writable, or refuse one that is not ours.
+
+    A folder that already exists keeps its mode unless ``own`` (a folder memchat names and
+    creates itself, such as ``<data dir>/redis``): the data dir may be any folder the user
+    points memchat at (``/tmp``, a project folder), and changing its mode would break what
+    else lives there. :func:`mode_problem` says what is wrong with it instead.
+    """
     try:
         missing = [p for p in (path, *path.parents) if not p.exists()]
         for p in reversed(missing):  # mkdir(parents=True) would make the parents 0755
@@ -25,13 +31,29 @@ def private_dir(path: Path) -> Path:
         raise DataDirError(
             f"{path} is not a directory owned by you; remove it or set MEMCHAT_HOME elsewhere"
         )
-    if st.st_mode & 0o077:
+    if own and st.st_mode & 0o077:
         os.chmod(path, 0o700)
     if not os.access(path, os.W_OK | os.X_OK):
         raise DataDirError(
             f"cannot write to data dir {path}: permission denied. Set MEMCHAT_HOME to a folder you can write to."
         )
     return path
+
+
+def mode_problem(path: Path) -> str | None:
+    """What is wrong with the mode of a data dir memchat did not create, or None."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return None
+    if not mode & 0o077:
+        return None
+    who = "everyone" if mode & 0o007 else "your group"
+    return (
+        f"data dir {path} is mode {mode:o}: {who} has access to it (memchat's files in it are "
+        "private, their names are not; memchat changes no folder it did not create); "
+        f"run `chmod 700 {path}` or set MEMCHAT_HOME to a private folder"
+    )
 
 
 def private_file(path: Path) -> Path:
@@ -79,8 +101,9 @@ OWN_ENTRIES = (
 _opened: set[str] = set()
 
 
-def open_data_dir(home: Path) -> Path:
-    """Make ``home`` private and keep everything memchat writes in it private.
+def open_data_dir(home: Path) -> str | None:
+    """Keep everything memchat writes in ``home`` private; returns a warning when ``home``
+    itself is open to others (it is created 0700, but an existing folder is left as it is).
 
     Files are created owner-only by the process umask (0077): chromadb (its SQLite file, its
     HNSW segment folders), Valkey and the loggers create files with the umask, so this is the
@@ -94,7 +117,7 @@ def open_data_dir(home: Path) -> Path:
         _opened.add(key)
         for name in OWN_ENTRIES:
             tighten(Path(home) / name)
-    return home
+    return mode_problem(Path(home))
 
 
 def tighten(path: Path) -> None:

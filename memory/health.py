@@ -23,14 +23,12 @@ if TYPE_CHECKING:
 
 
 def check_data_dir(settings: Settings) -> HealthCheck:
-    from memory.fsutil import private_dir
+    from memory.fsutil import mode_problem, private_dir
 
-    private_dir(settings.home)
-    mode = stat.S_IMODE(os.stat(settings.home).st_mode)
-    if mode & 0o077:
-        return HealthCheck(
-            "WARN", "data dir", f"{settings.home} is mode {mode:o}; run `chmod 700 {settings.home}`"
-        )
+    private_dir(settings.home)  # never changes the mode of an existing folder
+    problem = mode_problem(settings.home)
+    if problem:
+        return HealthCheck("WARN", "data dir", problem)
     return HealthCheck("OK", "data dir", f"{settings.home} (mode 700)")
 
 
@@ -40,6 +38,11 @@ def fix_permissions(home: Path) -> HealthCheck:
 
     private_dir(home)  # refuses a data dir that is a symlink or not ours
     fixed = 0
+    st = os.lstat(home)
+    # asked for (`doctor --fix`), and only a folder that holds memchat's data
+    if stat.S_IMODE(st.st_mode) & 0o077 and (home / "memchat.db").exists():
+        os.chmod(home, 0o700)
+        fixed += 1
     for root, dirs, files in os.walk(home):
         for name, want in [(d, 0o700) for d in dirs] + [(f, 0o600) for f in files]:
             path = os.path.join(root, name)

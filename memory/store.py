@@ -114,11 +114,13 @@ class MemoryStore:
             self.ephemeral = _shared.ephemeral
             self._parent = _shared
         else:
-            open_data_dir(self.settings.home)
+            open_warning = open_data_dir(self.settings.home)
             self.db = Database(self.settings.db_path)
             self.short, self._server, self.warnings = _connect_short_term(
                 self.settings, self.db, start_redis
             )
+            if open_warning:
+                self.warnings.insert(0, open_warning)
             # incognito conversations: in this process only, never in any tier (memory.ephemeral)
             self.ephemeral = Ephemeral()
             self._parent = None

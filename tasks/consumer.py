@@ -25,8 +25,7 @@ SHUTDOWN_TIMEOUT = 30.0
 
 
 def _load_tasks() -> None:
-    import tasks.extract  # noqa: F401 - registers the tasks
-    import tasks.maintenance  # noqa: F401
+    queue.load_tasks()
 
 
 def _warm_up() -> None:

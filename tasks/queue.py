@@ -223,7 +223,17 @@ def _clear_inflight(task, value, exc) -> None:
 
 @huey.signal(S.SIGNAL_ERROR)
 def _park_failed(signal, task, exc=None) -> None:
+    """Park a task that failed for good; either way one log line says so (huey's own record
+    of the failure carries the traceback, which only the log file shows)."""
     if task.retries:  # more attempts to come
+        log.warning(
+            "task %s %s failed (%s: %s); %d more attempt(s) to come",
+            task.name,
+            task.id,
+            type(exc).__name__,
+            exc,
+            task.retries,
+        )
         return
     data = base64.b64encode(huey.serialize_task(task)).decode()
     redis().hset(
@@ -238,7 +248,14 @@ def _park_failed(signal, task, exc=None) -> None:
             }
         ),
     )
-    log.error("task %s %s failed for good: %s", task.name, task.id, exc)
+    log.error(
+        "task %s %s failed for good (%s: %s); retry it with `memchat worker --retry-failed %s`",
+        task.name,
+        task.id,
+        type(exc).__name__,
+        exc,
+        task.id[:8],
+    )
 
 
 def failed_tasks() -> list[dict[str, Any]]:
@@ -250,8 +267,17 @@ def failed_tasks() -> list[dict[str, Any]]:
     return sorted(out, key=lambda d: d.get("at", 0))
 
 
+def load_tasks() -> None:
+    """Register every task with ``huey`` (each module registers its own at import); needed
+    before a stored task is deserialized, e.g. by ``memchat worker --retry-failed`` in a fresh
+    process ("tasks.extract.extract not found in TaskRegistry" otherwise)."""
+    import tasks.extract  # noqa: F401
+    import tasks.maintenance  # noqa: F401
+
+
 def retry_failed(task_id: str | None = None) -> int:
     """Put parked failed tasks (all, or the one whose id starts with ``task_id``) back on the queue."""
+    load_tasks()
     n = 0
     for tid, raw in redis().hgetall(FAILED).items():
         tid = tid.decode() if isinstance(tid, bytes) else tid
@@ -372,6 +398,7 @@ __all__ = [
     "CONSUMER_ID",
     "bind",
     "huey",
+    "load_tasks",
     "recover_orphans",
     "redis",
     "retry_failed",

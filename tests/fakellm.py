@@ -60,6 +60,7 @@ class Behaviour:
     stall: float = 0.0
     break_after: int | None = None
     usage: tuple[int, int] | None = None
+    malformed_after: int | None = None
 
     def text_for(self, body: dict) -> str:
         if self.reply_fn is not None:
@@ -155,6 +156,7 @@ class FakeLLM:
         stall: float = 0.0,
         break_after: int | None = None,
         usage: tuple[int, int] | None = None,
+        malformed_after: int | None = None,
         default: bool = False,
     ) -> FakeLLM:
         """Queue one behaviour (or replace the default with ``default=True``).
@@ -169,6 +171,9 @@ class FakeLLM:
         - ``stall``: sleep this many seconds before answering.
         - ``break_after``: stream this many chunks, then drop the connection.
         - ``usage``: ``(prompt_tokens, completion_tokens)`` to report (else estimated).
+        - ``malformed_after``: stream this many text chunks, then an SSE event that is not
+          JSON (``data: {'oops``), then the rest as usual.
+        - A trickling provider: ``chunk_size=1, delay=0.5`` (one character every 0.5 s).
         """
         if json is not None:
             import json as _json
@@ -193,6 +198,7 @@ class FakeLLM:
             stall=stall,
             break_after=break_after,
             usage=usage,
+            malformed_after=malformed_after,
         )
         with self._lock:
             if default:
@@ -430,6 +436,8 @@ class _Handler(BaseHTTPRequestHandler):
                 if n and b.delay and self.owner._sleep(b.delay):
                     self._abort()
                     return
+                if b.malformed_after is not None and n == b.malformed_after:
+                    send(b"data: {'oops': not json\n\n")
                 send(chunk({"content": piece}))
             if b.break_after is not None:
                 # asked to break at/after the last text chunk: still never finish cleanly

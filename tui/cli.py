@@ -95,6 +95,16 @@ def cli(ctx: click.Context, profile: str | None) -> None:
       memchat ask "what do I like to drink?"
     """
     ctx.ensure_object(dict)
+    if profile is not None and ctx.get_parameter_source("profile") in (
+        click.core.ParameterSource.COMMANDLINE,
+        click.core.ParameterSource.DEFAULT_MAP,
+    ):
+        from memory.config import check_profile
+
+        try:  # said here, or load_settings would blame the MEMCHAT_PROFILE it is passed in
+            check_profile(profile)
+        except ValueError as e:
+            raise click.BadParameter(f"{profile!r}: {e}", param_hint="'--profile' / '-p'") from None
     if profile:
         os.environ["MEMCHAT_PROFILE"] = profile
     ctx.obj["profile"] = profile

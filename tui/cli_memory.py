@@ -76,6 +76,13 @@ def add(
     """
     from memory.facades import Curation
 
+    content = " ".join(text)
+    if not content.strip():
+        raise click.BadParameter(
+            "the memory text is empty: say what to remember, e.g. "
+            '`memchat memory add "I prefer tea"`',
+            param_hint="TEXT",
+        )
     seconds = None
     if lifetime is not None:
         try:
@@ -84,7 +91,6 @@ def add(
             raise click.BadParameter(str(e), param_hint="--for") from None
     section = section or ("temporary" if seconds is not None else "facts")
     with open_store() as store:
-        content = " ".join(text)
         if section == "preferences" and key and seconds is None:
             m = store.set_preference(key, content, actor="cli")
         else:
@@ -103,7 +109,8 @@ def add(
                 else:
                     m = store.add_memory(content, **fields)
             except ValueError as e:
-                raise click.BadParameter(str(e), param_hint="--scope") from None
+                hint = "--scope" if "scope" in str(e) else None
+                raise click.BadParameter(str(e), param_hint=hint) from None
         store_index(store)
         near = _near_duplicates(store, m.id)
     if as_json:

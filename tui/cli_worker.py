@@ -18,7 +18,17 @@ def _setup_logging(settings, verbose: bool) -> str:
     from memory.logs import setup_logging
 
     console = logging.INFO if verbose else logging.WARNING
-    return str(setup_logging(settings.log_dir, "worker.log", console_level=console))
+    return str(
+        setup_logging(
+            settings.log_dir, "worker.log", console_level=console, console_filter=_not_huey_failure
+        )
+    )
+
+
+def _not_huey_failure(record: logging.LogRecord) -> bool:
+    """huey logs each failed task with its traceback; the terminal gets the tasks layer's one
+    line about it instead (the traceback is in worker.log)."""
+    return not (record.name.startswith("huey") and record.exc_info)
 
 
 def _ago(ts: float | None) -> str:

@@ -26,7 +26,10 @@ def print_json(obj: Any) -> None:
 def when(ts: float | None) -> str:
     if not ts:
         return ""
-    return datetime.fromtimestamp(ts, tz=UTC).astimezone().strftime("%Y-%m-%d %H:%M")
+    try:
+        return datetime.fromtimestamp(ts, tz=UTC).astimezone().strftime("%Y-%m-%d %H:%M")
+    except (OverflowError, OSError, ValueError):  # a stored time out of range (1e20)
+        return "?"
 
 
 def console():

@@ -91,7 +91,7 @@ def wait_aof_rewrite(client: redis.Redis, timeout: float = AOF_REWRITE_WAIT) -> 
 
 def _private_dir(path: Path) -> None:
     try:
-        private_dir(path)
+        private_dir(path, own=True)
     except DataDirError as e:
         raise ShortTermUnavailable(str(e)) from None
 

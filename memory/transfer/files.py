@@ -35,11 +35,24 @@ from memory.secrets import redact, redact_value
 
 MAX_LINE_BYTES = 1_000_000
 MAX_JSON_BYTES = 200_000_000
+MAX_DEPTH = 64  # an export nests 4 levels; deeper is not a memchat file (and recursion hurts)
+# Timestamps memchat accepts: 1900-01-01 .. 3000-01-01 UTC. Wider values (1e20, NaN) used to
+# import and then break `memory list` and the Markdown export with OverflowError.
+MIN_TIMESTAMP = -2_208_988_800.0
+MAX_TIMESTAMP = 32_503_680_000.0
 _NS = uuid.UUID("6f1c2a52-4c1e-4b0e-9a53-6d656d636861")
 
 
+def _check_timestamp(v: float | None) -> float | None:
+    if v is not None and not MIN_TIMESTAMP <= v <= MAX_TIMESTAMP:
+        raise ValueError(
+            f"timestamp {v!r} is out of range (seconds since 1970, between years 1900 and 3000)"
+        )
+    return v
+
+
 class HistoryRecord(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
     action: str
     actor: str = "import"
     reason: str = ""
@@ -47,11 +60,13 @@ class HistoryRecord(BaseModel):
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
 
+    _at = field_validator("at")(_check_timestamp)
+
 
 class MemoryRecord(BaseModel):
     """One memory as exported; unknown keys are ignored, known keys must have the right type."""
 
-    model_config = ConfigDict(extra="ignore", strict=False)
+    model_config = ConfigDict(extra="ignore", strict=False, allow_inf_nan=False)
     type: Literal["memory"] = "memory"
     id: str | None = Field(None, pattern=r"^[0-9a-f]{32}$")
     content: str = Field(min_length=1, max_length=100_000)
@@ -76,6 +91,10 @@ class MemoryRecord(BaseModel):
     valid_from: float | None = None
     valid_to: float | None = None
     history: list[HistoryRecord] = Field(default_factory=list)
+
+    _times = field_validator("created_at", "updated_at", "expires_at", "valid_from", "valid_to")(
+        _check_timestamp
+    )
 
     @field_validator("section")
     @classmethod
@@ -154,7 +173,7 @@ class ImportReport:
 def _reason(e: ValidationError) -> str:
     first = e.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "record"
-    return f"{where}: {first['msg']}"
+    return f"{where}: {first['msg'].removeprefix('Value error, ')}"
 
 
 def _validate(n: int, obj: Any, report: ImportReport) -> None:
@@ -168,20 +187,52 @@ def _validate(n: int, obj: Any, report: ImportReport) -> None:
         return
     try:
         seed = "category" in obj and "content" not in obj
-        report.records.append(SeedRecord(**obj).to_memory_record() if seed else MemoryRecord(**obj))
+        rec = SeedRecord(**obj).to_memory_record() if seed else MemoryRecord(**obj)
+        # what SQLite will be given must be storable text: no lone surrogates ("\ud800")
+        json.dumps(rec.model_dump(), ensure_ascii=False).encode("utf-8")
     except ValidationError as e:
         report.errors.append((n, _reason(e)))
-    except (ValueError, TypeError) as e:
-        report.errors.append((n, str(e)))
+    except UnicodeEncodeError:
+        report.errors.append((n, "text is not valid Unicode (a lone surrogate such as \\ud800)"))
+    except (ValueError, TypeError, OverflowError, RecursionError) as e:
+        report.errors.append((n, str(e) or type(e).__name__))
+    else:
+        report.records.append(rec)
+
+
+def _too_deep(obj: Any) -> bool:
+    """True when ``obj`` nests lists/objects more than MAX_DEPTH levels (checked without
+    recursion, so a 100,000-deep document is an error line, not a RecursionError)."""
+    todo = [(obj, 1)]
+    while todo:
+        o, d = todo.pop()
+        if isinstance(o, dict | list):
+            if d > MAX_DEPTH:
+                return True
+            todo.extend((c, d + 1) for c in (o.values() if isinstance(o, dict) else o))
+    return False
 
 
 def _parse(n: int, raw: bytes, report: ImportReport) -> Any:
+    """The JSON value in ``raw`` (line ``n``; 0: a whole document), or None with the error
+    recorded by line."""
     try:
-        return json.loads(raw.decode("utf-8"))
+        obj = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as e:
-        report.errors.append((n, f"not UTF-8 text (byte {e.start})"))
+        line = n or raw.count(b"\n", 0, e.start) + 1
+        col = e.start - (raw.rfind(b"\n", 0, e.start) + 1)
+        report.errors.append((line, f"not UTF-8 text (byte {col + 1} of the line)"))
     except json.JSONDecodeError as e:
         report.errors.append((n if n else e.lineno, f"bad JSON: {e.msg} (column {e.colno})"))
+    except RecursionError:
+        report.errors.append((n or 1, f"nested more than {MAX_DEPTH} levels deep"))
+    except ValueError as e:  # e.g. an integer of more than 4,300 digits
+        why = "a number with too many digits" if "digits" in str(e) else str(e)
+        report.errors.append((n or 1, f"bad JSON: {why}"))
+    else:
+        if not _too_deep(obj):
+            return obj
+        report.errors.append((n or 1, f"nested more than {MAX_DEPTH} levels deep"))
     return None
 
 
@@ -190,23 +241,31 @@ def read_import(path: Path) -> ImportReport:
 
     JSONL errors carry the line number; a JSON document's errors carry the entry number.
     """
+    path = Path(path)
     report = ImportReport()
     with open(path, "rb") as f:
         first = f.readline(MAX_LINE_BYTES + 1)
     stripped = first.lstrip()
-    whole_document = stripped.startswith(b"[") or (
+    size = path.stat().st_size
+    doc: Any = None
+    if stripped.startswith(b"[") or (
+        # "{" on a first line that is not a whole object: a pretty-printed JSON object, or a
+        # JSONL file whose first line is bad (then its other lines are still read and counted)
         stripped.startswith(b"{") and _parse(1, first, ImportReport()) is None
-    )
-    if whole_document:
-        size = path.stat().st_size
-        if size > MAX_JSON_BYTES:
+    ):
+        array = stripped.startswith(b"[")
+        if size > MAX_JSON_BYTES and array:
             report.errors.append(
-                (0, f"file is {size // 1_000_000} MB; split it or use JSONL (one record a line)")
+                (1, f"file is {size // 1_000_000} MB; split it or use JSONL (one record a line)")
             )
             return report
-        doc = _parse(0, path.read_bytes(), report)
-        if doc is None:
+        attempt = ImportReport()
+        if size <= MAX_JSON_BYTES:
+            doc = _parse(0, path.read_bytes(), attempt)
+        if doc is None and array:
+            report.errors.extend(attempt.errors)
             return report
+    if doc is not None:
         items = doc if isinstance(doc, list) else [doc]
         for i, obj in enumerate(items, 1):
             _validate(i, obj, report)
@@ -290,6 +349,15 @@ def apply_import(
 
 
 # ---------------------------------------------------------------------- export
+def _day(ts: float | None, fmt: str = "%Y-%m-%d") -> str:
+    """A stored timestamp as a date; "unknown date" for one out of range (an older memchat
+    imported 1e20) instead of an OverflowError that broke the whole export."""
+    try:
+        return datetime.fromtimestamp(float(ts), tz=UTC).strftime(fmt)  # type: ignore[arg-type]
+    except (OverflowError, OSError, ValueError, TypeError):
+        return "unknown date"
+
+
 def _export_dict(store, m: Memory) -> dict[str, Any]:
     d = m.to_dict()
     for k in ("profile", "access_count", "last_accessed_at", "deleted_at"):
@@ -344,7 +412,7 @@ def export_memories(store, fmt: str = "jsonl", section: str | None = None) -> It
         for sec, items in by_section.items():
             yield f"\n## {sec}\n\n"
             for m in items:
-                when = datetime.fromtimestamp(m.created_at, tz=UTC).strftime("%Y-%m-%d")
+                when = _day(m.created_at)
                 tags = f" `{'` `'.join(m.tags)}`" if m.tags else ""
                 pin = " 📌" if m.pinned else ""
                 yield redact(f"- {m.content}{pin}{tags} _({when}, {m.id[:8]})_\n")
@@ -386,7 +454,7 @@ def export_conversation(store, conversation_id: str, fmt: str = "markdown") -> s
         raise ValueError(f"unknown format {fmt!r}: use markdown or json")
     out = [f"# {conv['title'] or 'Untitled conversation'}\n"]
     for m in msgs:
-        when = datetime.fromtimestamp(m.created_at, tz=UTC).strftime("%Y-%m-%d %H:%M")
+        when = _day(m.created_at, "%Y-%m-%d %H:%M")
         note = f" _({m.status})_" if m.status != "complete" else ""
         out.append(f"\n**{m.role}** · {when}{note}\n\n{m.content}\n")
     return redact("".join(out))

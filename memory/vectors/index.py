@@ -244,7 +244,7 @@ class VectorIndex:
         ):  # owner-only; the files in it follow the umask (fsutil.open_data_dir)
             from memory.fsutil import private_dir
 
-            private_dir(self.path)
+            private_dir(self.path, own=True)
         return chromadb.PersistentClient(path=str(self.path), settings=settings)
 
     def _drop_client(self, *, stop: bool = False) -> None:
