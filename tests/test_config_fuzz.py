@@ -12,8 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from memory.config import MemorySettings, Settings, UISettings, WorkerSettings, load_settings
+from memory.config import MemorySettings
 from memory.errors import ConfigError
+from tasks.settings import WorkerSettings
+from tui.settings import AppSettings as Settings
+from tui.settings import UISettings, load_settings
 
 PATH_FIELDS = ("home", "model_cache")
 
