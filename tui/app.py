@@ -416,6 +416,11 @@ class MemchatApp(App):
             chat.action_toggle_incognito,
         )
         yield SystemCommand(
+            "Remember this message",
+            "Keep the focused (else the last) message as a memory (r on a message)",
+            chat.action_remember,
+        )
+        yield SystemCommand(
             "Memory inspector", "Open the memory inspector (F2)", self.action_toggle_inspector
         )
         yield SystemCommand("Help: keys", "Every key (F1)", self.action_help)

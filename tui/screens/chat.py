@@ -14,6 +14,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer
 
+from tui.screens.chat_extras import ExtrasMixin
 from tui.screens.chat_memory import MemoryMixin
 from tui.screens.chat_session import INCOGNITO_TEXT, SessionMixin
 from tui.screens.chat_turns import TurnsMixin
@@ -26,7 +27,7 @@ from tui.widgets.transcript import EMPTY_TEXT, Transcript
 log = logging.getLogger("memchat.tui")
 
 
-class ChatScreen(TurnsMixin, MemoryMixin, SessionMixin):
+class ChatScreen(TurnsMixin, MemoryMixin, SessionMixin, ExtrasMixin):
     BINDINGS = [
         Binding("escape", "stop", "Stop", id="stop"),
         Binding("ctrl+n", "new_conversation", "New chat", id="new_conversation"),

@@ -46,6 +46,7 @@ class MessageView(Vertical, can_focus=True):
         Binding("c", "copy", "Copy", id="copy_message"),
         Binding("y", "copy_code", "Copy code", id="copy_code"),
         Binding("m", "toggle_memories", "Memories", id="toggle_memories"),
+        Binding("r", "remember", "Remember", id="remember_message"),
         Binding("up", "move(-1)", "Previous", show=False),
         Binding("down", "move(1)", "Next", show=False),
     ]
@@ -54,6 +55,13 @@ class MessageView(Vertical, can_focus=True):
         def __init__(self, text: str, what: str) -> None:
             self.text = text
             self.what = what
+            super().__init__()
+
+    class RememberRequested(Message):
+        """ "Remember this": the screen asks for the memory's text and stores it."""
+
+        def __init__(self, view: MessageView) -> None:
+            self.view = view
             super().__init__()
 
     def __init__(
@@ -165,6 +173,9 @@ class MessageView(Vertical, can_focus=True):
         panel = self.memories
         if panel is not None and panel.display:
             panel.collapsed = not panel.collapsed
+
+    def action_remember(self) -> None:
+        self.post_message(self.RememberRequested(self))
 
     def action_move(self, step: int) -> None:
         move_in_transcript(self, step)

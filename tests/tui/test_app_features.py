@@ -1,0 +1,94 @@
+"""Pilot tests of the chat app's features beyond chatting (issue 18: what users of elia, oterm
+and ChatGPT memory expect): add a memory, export, memory off, delete with its memories,
+profile counts, sidebar width, session state, reply versions. Each drives real keys against
+the real store, Valkey and the fake LLM, and checks the result through MemoryStore."""
+
+from __future__ import annotations
+
+import pytest
+from pilot_helpers import opened, send, wait_for
+
+from memory.store import MemoryStore
+from tui.app import MemchatApp
+from tui.screens.add_memory import AddMemoryDialog
+from tui.screens.inspector import InspectorScreen
+
+SIZE = (110, 34)
+
+
+@pytest.fixture
+def app(redis_url, monkeypatch) -> MemchatApp:
+    monkeypatch.setenv("MEMCHAT_WORKER__EMBEDDED", "false")
+    return MemchatApp(worker=False, warm=False)
+
+
+def seed(fn):
+    with MemoryStore() as store:
+        return fn(store)
+
+
+def memories(store) -> list:
+    return store.list_memories(limit=1000)
+
+
+# ---------------------------------------------------------------------- add a memory
+async def test_n_in_the_inspector_adds_a_pinned_scoped_memory(redis_url, fake_llm, monkeypatch):
+    monkeypatch.setenv("MEMCHAT_WORKER__EMBEDDED", "false")
+    app = MemchatApp(start="inspector", warm=False, worker=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(app, pilot)
+        await wait_for(pilot, lambda: isinstance(app.screen, InspectorScreen), what="inspector")
+        tab = app.screen.longterm
+        tab.table.focus()
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, AddMemoryDialog), what="dialog")
+        await pilot.press(*"My bike is a green Brompton")
+        await pilot.press("tab")
+        await pilot.press(*"project:cycling")
+        await pilot.press("tab", "space")  # pinned
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: len(memories(app.store)) == 1, what="the memory")
+        m = memories(app.store)[0]
+        assert (m.content, m.scope, m.pinned, m.section) == (
+            "My bike is a green Brompton",
+            "project:cycling",
+            True,
+            "facts",
+        )
+        assert app.store.memory_history(m.id)[0].reason == "added in the inspector"
+        await wait_for(pilot, lambda: m.id in tab.table.ids, what="the new row")
+
+
+async def test_a_bad_scope_keeps_the_dialog_open_and_stores_nothing(app, fake_llm):
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(app, pilot)
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(app.screen, InspectorScreen), what="inspector")
+        app.screen.longterm.table.focus()
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, AddMemoryDialog), what="dialog")
+        await pilot.press(*"something", "tab", *"team:x", "ctrl+s")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, AddMemoryDialog)
+        await pilot.press("escape")
+        await pilot.pause(0.2)
+        assert memories(app.store) == []
+
+
+async def test_r_on_a_message_remembers_it_with_its_source(app, fake_llm):
+    fake_llm.script("Noted: your dentist is Dr Okafor.")
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(app, pilot)
+        await send(app, pilot, "my dentist is Dr Okafor")
+        user = [v for v in app.chat.transcript.views() if v.role == "user"][-1]
+        await wait_for(pilot, lambda: user.message_id is not None, what="the stored prompt")
+        user.focus()
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, AddMemoryDialog), what="dialog")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: len(memories(app.store)) == 1, what="the memory")
+        m = memories(app.store)[0]
+        assert m.content == "my dentist is Dr Okafor"
+        assert m.source_conversation_id == app.chat.conversation_id
+        assert m.source_message_ids == [user.message_id]
+        assert m.scope == "global" and not m.pinned
