@@ -85,6 +85,11 @@ class UISettings(BaseModel):
     keymap: dict[str, str] = Field(
         default_factory=dict, description="Binding id -> keys, e.g. {'send' = 'ctrl+s'}."
     )
+    export_dir: Path | None = Field(
+        None,
+        description="Where the chat app writes an exported conversation (F5); "
+        "default: ~/memchat-exports.",
+    )
 
 
 class Settings(BaseSettings):

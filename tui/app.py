@@ -416,6 +416,16 @@ class MemchatApp(App):
             chat.action_toggle_incognito,
         )
         yield SystemCommand(
+            "Export conversation as Markdown",
+            "To the export folder, as `memchat chat export` (F5)",
+            lambda: chat.action_export("markdown"),
+        )
+        yield SystemCommand(
+            "Export conversation as JSON",
+            "To the export folder, as `memchat chat export --format json` (F5)",
+            lambda: chat.action_export("json"),
+        )
+        yield SystemCommand(
             "Remember this message",
             "Keep the focused (else the last) message as a memory (r on a message)",
             chat.action_remember,
@@ -446,6 +456,7 @@ class MemchatApp(App):
 
 
 def help_sections() -> list[tuple[str, list[Binding]]]:
+    from tui.screens.chat_extras import ExtrasMixin
     from tui.widgets.memories import MemoryRow
     from tui.widgets.message import MessageView
     from tui.widgets.prompt import PromptInput
@@ -459,7 +470,7 @@ def help_sections() -> list[tuple[str, list[Binding]]]:
     )
     return [
         ("Anywhere", [*keep(MemchatApp.BINDINGS), palette]),
-        ("Chat", keep(ChatScreen.BINDINGS)),
+        ("Chat", keep(ChatScreen.BINDINGS) + keep(ExtrasMixin.BINDINGS)),
         ("Prompt", keep(PromptInput.BINDINGS)),
         ("Conversation list", keep(ConversationList.BINDINGS)),
         ("A focused message (ctrl+t, then ↑/↓)", keep(MessageView.BINDINGS)),

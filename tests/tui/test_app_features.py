@@ -92,3 +92,40 @@ async def test_r_on_a_message_remembers_it_with_its_source(app, fake_llm):
         assert m.source_conversation_id == app.chat.conversation_id
         assert m.source_message_ids == [user.message_id]
         assert m.scope == "global" and not m.pinned
+
+
+# ---------------------------------------------------------------------- export
+async def test_f5_exports_the_open_conversation_as_markdown_and_json(
+    app, fake_llm, tmp_path, monkeypatch
+):
+    import json
+
+    from tui.cli_chat import export_text
+    from tui.screens.chat_dialogs import ExportDialog
+
+    folder = tmp_path / "exports"
+    monkeypatch.setenv("MEMCHAT_UI__EXPORT_DIR", str(folder))
+    token = "ghp_" + "b" * 36
+    fake_llm.script("I will not keep that token.")
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(app, pilot)
+        await send(app, pilot, f"my deploy token is {token}")
+        cid = app.chat.conversation_id
+        app.chat.action_focus_transcript()
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: isinstance(app.screen, ExportDialog), what="the dialog")
+        await pilot.press("m")
+        await wait_for(pilot, lambda: app.chat.exported is not None, what="the markdown file")
+        md = app.chat.exported
+        assert md.parent == folder and md.suffix == ".md" and cid[:8] in md.name
+        assert md.read_text() == export_text(app.store, cid, "markdown")
+        assert "my deploy token is [REDACTED:github-token]" in md.read_text()
+        app.chat.exported = None
+        app.chat.action_export("json")  # the palette's "Export conversation as JSON"
+        await wait_for(pilot, lambda: app.chat.exported is not None, what="the json file")
+        doc = json.loads(app.chat.exported.read_text())
+        assert doc["conversation"]["id"] == cid
+        assert [m["role"] for m in doc["messages"]] == ["user", "assistant"]
+        for f in folder.iterdir():
+            assert token not in f.read_text()
+            assert f.stat().st_mode & 0o077 == 0
