@@ -102,6 +102,9 @@ class Conversation:
     project: str | None = None  # memories scoped "project:<name>" are recalled only here
     archived: bool = False
     incognito: bool = False
+    # the app's "memory off" (ask --no-memory for a whole conversation): nothing recalled
+    # into its prompts, nothing extracted or summarized from its turns
+    memory_off: bool = False
     created_at: float = field(default_factory=now)
     updated_at: float = field(default_factory=now)
 

@@ -346,9 +346,11 @@ class MemoryStore:
         system_prompt: str | None = None,
         incognito: bool = False,
         project: str | None = None,
+        memory_off: bool = False,
     ) -> Conversation:
         """A new conversation. ``incognito``: it and its messages live in this process's
-        memory only (memory.ephemeral) -- never in SQLite, Redis, Chroma or a log."""
+        memory only (memory.ephemeral) -- never in SQLite, Redis, Chroma or a log.
+        ``memory_off``: nothing is recalled into its prompts or learned from its turns."""
         c = Conversation(
             profile=self.profile,
             title=title,
@@ -356,6 +358,7 @@ class MemoryStore:
             system_prompt=system_prompt,
             incognito=incognito,
             project=project,
+            memory_off=memory_off,
         )
         return self.ephemeral.create(c) if incognito else self.chats.create(c)
 

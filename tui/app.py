@@ -426,6 +426,11 @@ class MemchatApp(App):
             lambda: chat.action_export("json"),
         )
         yield SystemCommand(
+            "Toggle memory for this conversation",
+            "Memory off: nothing recalled into it, nothing learned from it (F8)",
+            chat.action_toggle_memory,
+        )
+        yield SystemCommand(
             "Remember this message",
             "Keep the focused (else the last) message as a memory (r on a message)",
             chat.action_remember,

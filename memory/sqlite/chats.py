@@ -24,7 +24,7 @@ from memory.sqlite.rows import (
 # BM25 column weights in messages_ctx_fts: the two turns before count 0.6, the turn itself 1.
 CONTEXT_WEIGHTS = "0.6, 1.0"
 # "incognito" is not among them: an incognito conversation never has a row (memory.ephemeral)
-_CONV_MUTABLE = {"title", "model", "system_prompt", "project", "archived"}
+_CONV_MUTABLE = {"title", "model", "system_prompt", "project", "archived", "memory_off"}
 _MSG_MUTABLE = {
     "content",
     "status",

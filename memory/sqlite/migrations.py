@@ -193,6 +193,10 @@ def _m006_conversation_project(c: sqlite3.Connection) -> None:
     c.execute("ALTER TABLE conversations ADD COLUMN project TEXT")
 
 
+def _m010_conversation_memory_off(c: sqlite3.Connection) -> None:
+    c.execute("ALTER TABLE conversations ADD COLUMN memory_off INTEGER NOT NULL DEFAULT 0")
+
+
 def _m007_job_outbox(c: sqlite3.Connection) -> None:
     c.executescript(
         """
@@ -307,6 +311,11 @@ MIGRATIONS: list[Migration] = [
     (7, "outbox for background jobs queued while Redis is down", _m007_job_outbox),
     (8, "FTS5 over each chat turn with the two turns before it", _m008_turn_context_fts),
     (9, "index outbox ids are never reused", _m009_outbox_ids_never_reused),
+    (
+        10,
+        "a conversation may have memory off (no recall, no extraction)",
+        _m010_conversation_memory_off,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

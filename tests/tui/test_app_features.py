@@ -129,3 +129,50 @@ async def test_f5_exports_the_open_conversation_as_markdown_and_json(
         for f in folder.iterdir():
             assert token not in f.read_text()
             assert f.stat().st_mode & 0o077 == 0
+
+
+# ---------------------------------------------------------------------- memory off
+def _prompt_text(fake_llm) -> str:
+    return "\n".join(str(m.get("content")) for m in fake_llm.last_messages())
+
+
+async def test_memory_off_recalls_nothing_learns_nothing_and_is_kept_with_the_chat(app, fake_llm):
+    import redis
+
+    from tasks.extract import debounce_key, mark_name
+
+    seed(lambda s: s.add_memory("The user's cat is called Miso", section="facts"))
+    fake_llm.script("I don't know your cat.")
+    fake_llm.script("Your cat is Miso.")
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(app, pilot)
+        await pilot.press("f8")  # before the chat starts: it starts with memory off
+        assert app.chat.status.memory_off and "memory off" in str(app.chat.status.render())
+        first = await send(app, pilot, "what is my cat called?")
+        cid = app.chat.conversation_id
+        assert app.store.get_conversation(cid).memory_off
+        prompt = _prompt_text(fake_llm)
+        assert "what is my cat called?" in prompt
+        assert "Miso" not in prompt and "<memories" not in prompt
+        r = redis.Redis.from_url(app.store.redis_url())
+        assert not r.exists(debounce_key(app.store.profile, cid))  # no extraction queued
+        # kept with the conversation: a new chat has memory on, going back shows it off
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert not app.chat.status.memory_off
+        await app.chat.open_conversation(cid)
+        await pilot.pause()
+        assert app.chat.status.memory_off and app.chat.memory_off
+        # on again: recall comes back, extraction is queued, the off turns are never learned
+        await pilot.press("f8")
+        await wait_for(
+            pilot, lambda: not app.store.get_conversation(cid).memory_off, what="memory on"
+        )
+        await wait_for(
+            pilot,
+            lambda: app.store.get_mark(mark_name(cid)) == first.message_id,
+            what="the off turns skipped",
+        )
+        await send(app, pilot, "and now, what is my cat called?")
+        assert "Miso" in _prompt_text(fake_llm)
+        assert r.exists(debounce_key(app.store.profile, cid))

@@ -153,6 +153,7 @@ class ChatScreen(TurnsMixin, MemoryMixin, SessionMixin, ExtrasMixin):
         self.sidebar.current_id = conversation_id
         self.sidebar.highlight_current()
         self.refresh_model()
+        self.conversation_opened(conversation_id)
         if focus_message is None:
             self.prompt.focus()
 

@@ -12,8 +12,13 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 if TYPE_CHECKING:
+    from textual import getters
+
+    from tui.app import MemchatApp
     from tui.screens.add_memory import NewMemory
     from tui.widgets.message import MessageView
+    from tui.widgets.status import StatusBar
+    from tui.widgets.transcript import Transcript
 
 log = logging.getLogger("memchat.tui")
 
@@ -23,11 +28,69 @@ class ExtrasMixin(Screen):
 
     BINDINGS = [
         Binding("f5", "export", "Export", id="export_conversation", show=False),
+        Binding("f8", "toggle_memory", "Memory off", id="memory_off", show=False),
     ]
+
+    if TYPE_CHECKING:  # what ChatScreen provides
+        app = getters.app(MemchatApp)
+
+        @property
+        def transcript(self) -> Transcript: ...
+        @property
+        def status(self) -> StatusBar: ...
 
     conversation_id: str | None
     incognito: bool
+    memory_off: bool
     exported: Path | None = None  # the last file written by an export
+
+    def conversation_opened(self, conversation_id: str | None) -> None:
+        """Called by open_conversation once the conversation is shown."""
+        off = False
+        if conversation_id is not None and self.app.store is not None:
+            try:
+                off = self.app.store.get_conversation(conversation_id).memory_off
+            except Exception as e:  # noqa: BLE001 - deleted meanwhile
+                log.debug("conversation %s: %s", conversation_id, e)
+        self.show_memory_off(off)
+
+    # ------------------------------------------------------------------ memory off
+    def show_memory_off(self, off: bool) -> None:
+        self.memory_off = off
+        self.status.memory_off = off
+
+    def action_toggle_memory(self) -> None:
+        """Memory off/on for this conversation (for a new chat: the one about to start)."""
+        if self.app.store is None:
+            self.app.notify("Still opening memory…", severity="warning")
+            return
+        off = not self.memory_off
+        self.show_memory_off(off)
+        if self.conversation_id is not None:
+            self._set_memory_off(self.conversation_id, off)
+        self.app.notify(
+            "Memory off for this conversation: nothing is recalled or learned."
+            if off
+            else "Memory on for this conversation."
+        )
+
+    @work(thread=True, group="memory-off")
+    def _set_memory_off(self, conversation_id: str, off: bool) -> None:
+        try:
+            self.app.assistant.set_memory_off(conversation_id, off)
+            if not off:  # what was said while memory was off is never learned
+                try:
+                    from tasks import api as tasks_api
+
+                    tasks_api.skip_extraction(self.app.store, conversation_id)
+                except ImportError:
+                    pass
+        except Exception as e:  # noqa: BLE001 - say so; the switch shows what is stored
+            log.warning("memory off: %s", e)
+            self.app.call_from_thread(
+                self.app.notify, f"Could not switch memory: {e}", severity="error"
+            )
+            self.app.call_from_thread(self.conversation_opened, self.conversation_id)
 
     # ------------------------------------------------------------------ remember this
     def _target_view(self) -> MessageView | None:

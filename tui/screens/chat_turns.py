@@ -92,6 +92,7 @@ class TurnsMixin(Screen):
     _queued: tuple[str, str] | None = None  # (mode, text) waiting for the store to open
     _incognito_ids: set[str]
     incognito = False
+    memory_off = False  # for the open conversation (or the next new one): see chat_extras
     editing = False
     turn_idle: threading.Event  # clear while a turn's thread runs (the app waits on it at exit)
 
@@ -207,6 +208,7 @@ class TurnsMixin(Screen):
                     model=self.pending_model,
                     system_prompt=self.pending_persona,
                     incognito=incognito,
+                    memory_off=self.memory_off,
                 )
                 if incognito:
                     self._incognito_ids.add(conv.id)
