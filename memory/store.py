@@ -236,6 +236,11 @@ class MemoryStore:
     def count_memories(self, *, section: str | None = None, status: str | None = "active") -> int:
         return self.memories.count(self.profile, section=section, status=status)
 
+    def memories_from_conversation(self, conversation_id: str) -> list[Memory]:
+        """This profile's live memories (active or pending) that came from a conversation
+        (``source_conversation_id``), pinned first: what deleting it could forget too."""
+        return self.memories.from_conversation(self.profile, conversation_id)
+
     def get_memories(self, ids: list[str]) -> dict[str, Memory]:
         """The memories of this profile among ``ids`` (any status), by id; unknown ids are left out."""
         return {i: m for i, m in self.memories.get_many(ids).items() if m.profile == self.profile}

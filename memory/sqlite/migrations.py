@@ -195,6 +195,11 @@ def _m006_conversation_project(c: sqlite3.Connection) -> None:
 
 def _m010_conversation_memory_off(c: sqlite3.Connection) -> None:
     c.execute("ALTER TABLE conversations ADD COLUMN memory_off INTEGER NOT NULL DEFAULT 0")
+    # deleting a conversation says how many memories came from it
+    c.execute(
+        "CREATE INDEX memories_source_conversation ON memories(source_conversation_id)"
+        " WHERE source_conversation_id IS NOT NULL"
+    )
 
 
 def _m007_job_outbox(c: sqlite3.Connection) -> None:
@@ -313,7 +318,7 @@ MIGRATIONS: list[Migration] = [
     (9, "index outbox ids are never reused", _m009_outbox_ids_never_reused),
     (
         10,
-        "a conversation may have memory off (no recall, no extraction)",
+        "a conversation may have memory off; memories indexed by their source conversation",
         _m010_conversation_memory_off,
     ),
 ]

@@ -176,3 +176,57 @@ async def test_memory_off_recalls_nothing_learns_nothing_and_is_kept_with_the_ch
         await send(app, pilot, "and now, what is my cat called?")
         assert "Miso" in _prompt_text(fake_llm)
         assert r.exists(debounce_key(app.store.profile, cid))
+
+
+# ---------------------------------------------------------------------- delete with its memories
+async def test_deleting_a_chat_says_how_many_memories_came_from_it_and_can_forget_them(
+    app, fake_llm
+):
+    from tui.screens.chat_dialogs import DeleteConversationDialog
+
+    def make(s):
+        a = s.new_conversation("Moving chat")
+        u = s.add_message(a.id, "user", "I moved to Lisbon and my dog is Rex")
+        for text in ("Lives in Lisbon", "Has a dog called Rex"):
+            s.add_memory(text, source_conversation_id=a.id, source_message_ids=[u.id])
+        s.add_memory("Unrelated: likes tea")
+        b = s.new_conversation("Plain chat")
+        s.add_message(b.id, "user", "hello")
+        return a.id, b.id
+
+    moving, plain = seed(make)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(app, pilot)
+        sidebar = app.chat.sidebar
+
+        async def ask_delete(cid):
+            sidebar.option_list.focus()
+            ids = [it.conversation_id for it in sidebar.items]
+            sidebar.option_list.highlighted = ids.index(cid)
+            await pilot.press("d")
+            await wait_for(pilot, lambda: isinstance(app.screen, DeleteConversationDialog))
+            return app.screen
+
+        dialog = await ask_delete(plain)
+        assert dialog.memories == 0
+        assert "No memories came from it" in str(
+            dialog.query_one("#delete-memories-count").render()
+        )
+        await pilot.press("f")  # nothing to forget: f does nothing, the dialog stays
+        await pilot.pause()
+        assert app.screen is dialog
+        await pilot.press("y")
+        await wait_for(pilot, lambda: len(sidebar.items) == 1, what="the chat deleted")
+
+        dialog = await ask_delete(moving)
+        assert dialog.memories == 2
+        assert "2 memories came from this conversation" in str(
+            dialog.query_one("#delete-memories-count").render()
+        )
+        await pilot.press("f")
+        await wait_for(pilot, lambda: not sidebar.items, what="the chat deleted")
+        left = [m.content for m in app.store.list_memories()]
+        assert left == ["Unrelated: likes tea"]
+        gone = app.store.list_memories(status="deleted")
+        assert {m.content for m in gone} == {"Lives in Lisbon", "Has a dog called Rex"}
+        assert app.store.memory_history(gone[0].id)[-1].reason == "forgotten with its conversation"

@@ -18,7 +18,7 @@ from tui.screens.chat_extras import ExtrasMixin
 from tui.screens.chat_memory import MemoryMixin
 from tui.screens.chat_session import INCOGNITO_TEXT, SessionMixin
 from tui.screens.chat_turns import TurnsMixin
-from tui.screens.dialogs import ConfirmDialog, TextDialog
+from tui.screens.dialogs import TextDialog
 from tui.widgets.prompt import PromptInput
 from tui.widgets.sidebar import Sidebar, SidebarItem
 from tui.widgets.status import StatusBar
@@ -183,20 +183,8 @@ class ChatScreen(TurnsMixin, MemoryMixin, SessionMixin, ExtrasMixin):
                     self.refresh_sidebar()
 
             self.app.push_screen(TextDialog("Rename conversation", item.title), renamed)
-        elif event.action == "delete":
-
-            async def deleted(yes: bool | None) -> None:
-                if not yes:
-                    return
-                store.delete_conversation(cid)
-                if cid == self.conversation_id:
-                    await self.open_conversation(None)
-                self.refresh_sidebar()
-                self.app.notify(f"Deleted “{item.title or 'New chat'}”.")
-
-            self.app.push_screen(
-                ConfirmDialog(f"Delete “{item.title or 'New chat'}” and all its messages?"), deleted
-            )
+        elif event.action == "delete":  # says how many memories came from it (chat_extras)
+            self.confirm_delete(cid, item.title or "New chat")
         elif event.action == "archive":
             store.update_conversation(cid, archived=not item.archived)
             self.app.notify(

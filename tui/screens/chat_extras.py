@@ -38,6 +38,10 @@ class ExtrasMixin(Screen):
         def transcript(self) -> Transcript: ...
         @property
         def status(self) -> StatusBar: ...
+        async def open_conversation(
+            self, conversation_id: str | None, *, focus_message: str | None = None
+        ) -> None: ...
+        def refresh_sidebar(self) -> None: ...
 
     conversation_id: str | None
     incognito: bool
@@ -152,6 +156,61 @@ class ExtrasMixin(Screen):
         self.app.call_from_thread(self.app.notify, note)
         sync_vectors(store)
 
+    # ------------------------------------------------------------------ delete
+    def confirm_delete(self, conversation_id: str, title: str) -> None:
+        """Ask before deleting a conversation, saying how many memories came from it and
+        offering to forget them too."""
+        self._count_for_delete(conversation_id, title)
+
+    @work(thread=True, group="delete")
+    def _count_for_delete(self, conversation_id: str, title: str) -> None:
+        from tui.screens.chat_dialogs import DeleteConversationDialog
+
+        try:
+            mems = self.app.store.memories_from_conversation(conversation_id)
+        except Exception as e:  # noqa: BLE001 - still offer the delete itself
+            log.warning("memories of %s: %s", conversation_id, e)
+            mems = []
+        ids = [m.id for m in mems]
+        previews = [_preview(m.content) for m in mems[:5]]
+
+        def answered(what: str | None) -> None:
+            if what:
+                self._delete(conversation_id, title, ids if what == "all" else [])
+
+        self.app.call_from_thread(
+            self.app.push_screen, DeleteConversationDialog(title, len(ids), previews), answered
+        )
+
+    @work(thread=True, group="delete")
+    def _delete(self, conversation_id: str, title: str, forget: list[str]) -> None:
+        from tui.screens.inspector_cleanup import sync_vectors
+
+        store = self.app.store
+        try:
+            store.delete_conversation(conversation_id)
+            forgotten = (
+                store.curation.delete_many(forget, reason="forgotten with its conversation")
+                if forget
+                else []
+            )
+        except Exception as e:  # noqa: BLE001 - say so; the list shows what is left
+            log.warning("delete failed: %s", e)
+            self.app.call_from_thread(self.app.notify, f"Could not delete: {e}", severity="error")
+            return
+        note = f"Deleted “{title}”."
+        if forgotten:
+            n = len(forgotten)
+            note += f" Forgot {'1 memory' if n == 1 else f'{n} memories'} (F2 restores them)."
+        self.app.call_from_thread(self._deleted, conversation_id, note)  # type: ignore[arg-type]
+        sync_vectors(store)
+
+    async def _deleted(self, conversation_id: str, note: str) -> None:
+        if conversation_id == self.conversation_id:
+            await self.open_conversation(None)
+        self.refresh_sidebar()
+        self.app.notify(note)
+
     # ------------------------------------------------------------------ export
     def export_dir(self) -> Path:
         configured = (
@@ -203,3 +262,8 @@ class ExtrasMixin(Screen):
             return
         self.exported = path
         self.app.call_from_thread(self.app.notify, f"Exported to {path}", timeout=10)
+
+
+def _preview(text: str, n: int = 70) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= n else line[: n - 1] + "…"
