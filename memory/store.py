@@ -720,17 +720,22 @@ class MemoryStore:
         set_mark(self, name, value)
 
     def profile_counts(self) -> list[dict[str, Any]]:
-        """Every profile with its active memories and messages: [{profile, memories, messages}]."""
+        """Every profile with its active memories, messages and conversations:
+        [{profile, memories, messages, conversations}]."""
         rows = self.db.query(
-            "SELECT profile, SUM(kind = 'memory') AS memories, SUM(kind = 'message') AS messages FROM ("
+            "SELECT profile, SUM(kind = 'memory') AS memories, SUM(kind = 'message') AS messages,"
+            " SUM(kind = 'conversation') AS conversations FROM ("
             " SELECT profile, 'memory' AS kind FROM memories WHERE status = 'active'"
-            " UNION ALL SELECT profile, 'message' FROM messages) GROUP BY profile ORDER BY profile"
+            " UNION ALL SELECT profile, 'message' FROM messages"
+            " UNION ALL SELECT profile, 'conversation' FROM conversations)"
+            " GROUP BY profile ORDER BY profile"
         )
         return [
             {
                 "profile": r["profile"],
                 "memories": r["memories"] or 0,
                 "messages": r["messages"] or 0,
+                "conversations": r["conversations"] or 0,
             }
             for r in rows
         ]

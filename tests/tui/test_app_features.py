@@ -230,3 +230,31 @@ async def test_deleting_a_chat_says_how_many_memories_came_from_it_and_can_forge
         gone = app.store.list_memories(status="deleted")
         assert {m.content for m in gone} == {"Lives in Lisbon", "Has a dog called Rex"}
         assert app.store.memory_history(gone[0].id)[-1].reason == "forgotten with its conversation"
+
+
+# ---------------------------------------------------------------------- profile counts
+async def test_the_profile_picker_shows_memory_and_conversation_counts(app, fake_llm):
+    from tui.screens.dialogs import ProfilePicker
+
+    def make(s):
+        for i in range(2):
+            c = s.new_conversation(f"Home chat {i}")
+            s.add_message(c.id, "user", "hello")
+        s.add_memory("The user's cat is called Miso")
+        gone = s.add_memory("forgotten note")
+        s.delete_memory(gone.id)  # not counted
+        work = s.for_profile("work")
+        work.new_conversation("Work chat")
+        for text in ("Manager is Dana", "Office in Porto", "Standup at 9"):
+            work.add_memory(text)
+
+    seed(make)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(app, pilot)
+        await pilot.press("f3")
+        await wait_for(pilot, lambda: isinstance(app.screen, ProfilePicker), what="the picker")
+        options = {
+            o.id: " ".join(str(o.prompt).split()) for o in app.screen.query_one("#profiles").options
+        }
+        assert options["default"] == "● default 1 memory · 2 chats"
+        assert options["work"] == "work 3 memories · 1 chat"
