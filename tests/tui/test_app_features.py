@@ -258,3 +258,30 @@ async def test_the_profile_picker_shows_memory_and_conversation_counts(app, fake
         }
         assert options["default"] == "● default 1 memory · 2 chats"
         assert options["work"] == "work 3 memories · 1 chat"
+
+
+# ---------------------------------------------------------------------- sidebar width
+async def test_the_sidebar_is_resized_with_keys_and_keeps_its_width(
+    redis_url, fake_llm, monkeypatch
+):
+    monkeypatch.setenv("MEMCHAT_WORKER__EMBEDDED", "false")
+    seed(lambda s: s.add_message(s.new_conversation("A chat").id, "user", "hello"))
+    app = MemchatApp(worker=False, warm=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(app, pilot)
+        sidebar = app.chat.sidebar
+        start = sidebar.outer_size.width
+        sidebar.option_list.focus()
+        await pilot.press("right_square_bracket", "right_square_bracket")
+        await wait_for(pilot, lambda: sidebar.outer_size.width == start + 8, what="a wider sidebar")
+        await pilot.press("ctrl+left")
+        await wait_for(pilot, lambda: sidebar.outer_size.width == start + 4, what="a narrower one")
+        await wait_for(
+            pilot, lambda: app.store.get_mark("ui:sidebar_width") == str(start + 4), what="kept"
+        )
+    again = MemchatApp(worker=False, warm=False)  # a restart brings the width back
+    async with again.run_test(size=SIZE) as pilot:
+        await opened(again, pilot)
+        await wait_for(
+            pilot, lambda: again.chat.sidebar.outer_size.width == start + 4, what="the kept width"
+        )

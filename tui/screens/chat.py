@@ -95,6 +95,7 @@ class ChatScreen(TurnsMixin, MemoryMixin, SessionMixin, ExtrasMixin):
             self.prompt.prompt_history = store.commands(500)
         except Exception as e:  # noqa: BLE001
             log.warning("no prompt history: %s", e)
+        self.restore_session()  # chat_extras: sidebar width, draft, open conversation
         self.run_queued()
 
     def refresh_model(self) -> None:

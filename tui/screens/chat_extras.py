@@ -1,5 +1,6 @@
 """What the chat screen offers beyond chatting: "remember this" on a message, export of the
-open conversation (F5). Every store call runs in a thread worker and reports with a toast."""
+open conversation (F5), memory off (F8), deleting a conversation with its memories, a
+resizable sidebar that keeps its width. Every store call runs in a thread worker."""
 
 from __future__ import annotations
 
@@ -17,10 +18,14 @@ if TYPE_CHECKING:
     from tui.app import MemchatApp
     from tui.screens.add_memory import NewMemory
     from tui.widgets.message import MessageView
+    from tui.widgets.sidebar import Sidebar
     from tui.widgets.status import StatusBar
     from tui.widgets.transcript import Transcript
 
 log = logging.getLogger("memchat.tui")
+
+SIDEBAR_MIN, SIDEBAR_MAX, SIDEBAR_STEP = 16, 100, 4
+SIDEBAR_MARK = "ui:sidebar_width"  # a durable kv mark of the first profile opened
 
 
 class ExtrasMixin(Screen):
@@ -29,6 +34,10 @@ class ExtrasMixin(Screen):
     BINDINGS = [
         Binding("f5", "export", "Export", id="export_conversation", show=False),
         Binding("f8", "toggle_memory", "Memory off", id="memory_off", show=False),
+        Binding(
+            "ctrl+left", "sidebar_width(-1)", "Narrower sidebar", id="sidebar_narrower", show=False
+        ),
+        Binding("ctrl+right", "sidebar_width(1)", "Wider sidebar", id="sidebar_wider", show=False),
     ]
 
     if TYPE_CHECKING:  # what ChatScreen provides
@@ -38,6 +47,8 @@ class ExtrasMixin(Screen):
         def transcript(self) -> Transcript: ...
         @property
         def status(self) -> StatusBar: ...
+        @property
+        def sidebar(self) -> Sidebar: ...
         async def open_conversation(
             self, conversation_id: str | None, *, focus_message: str | None = None
         ) -> None: ...
@@ -95,6 +106,48 @@ class ExtrasMixin(Screen):
                 self.app.notify, f"Could not switch memory: {e}", severity="error"
             )
             self.app.call_from_thread(self.conversation_opened, self.conversation_id)
+
+    # ------------------------------------------------------------------ restored at start
+    def restore_session(self) -> None:
+        """Called once memory is open: bring back the sidebar width (and the session)."""
+        self._read_ui_state()
+
+    @work(thread=True, group="session")
+    def _read_ui_state(self) -> None:
+        store = self.app.root_store or self.app.store
+        try:
+            width = store.get_mark(SIDEBAR_MARK)
+        except Exception as e:  # noqa: BLE001 - the default width then
+            log.warning("sidebar width: %s", e)
+            width = None
+        if width and str(width).isdigit():
+            self.app.call_from_thread(self.set_sidebar_width, int(width))
+
+    # ------------------------------------------------------------------ sidebar width
+    def set_sidebar_width(self, width: int) -> int:
+        width = max(SIDEBAR_MIN, min(SIDEBAR_MAX, width))
+        sidebar = self.sidebar
+        sidebar.styles.width = width
+        sidebar.styles.max_width = "75%"  # a width chosen by hand is kept on a wide screen
+        return width
+
+    def action_sidebar_width(self, step: int) -> None:
+        """Narrower (-1) or wider (+1) by SIDEBAR_STEP columns; the width is kept."""
+        sidebar = self.sidebar
+        if not sidebar.display:
+            sidebar.display = True
+        width = self.set_sidebar_width((sidebar.outer_size.width or 32) + step * SIDEBAR_STEP)
+        self._save_sidebar_width(width)
+
+    @work(thread=True, exclusive=True, group="sidebar-width")
+    def _save_sidebar_width(self, width: int) -> None:
+        store = self.app.root_store or self.app.store
+        if store is None:
+            return
+        try:
+            store.set_mark(SIDEBAR_MARK, str(width))
+        except Exception as e:  # noqa: BLE001 - a UI nicety
+            log.warning("could not keep the sidebar width: %s", e)
 
     # ------------------------------------------------------------------ remember this
     def _target_view(self) -> MessageView | None:

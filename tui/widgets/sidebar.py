@@ -64,6 +64,10 @@ class ConversationList(OptionList):
         Binding("r", "request('rename')", "Rename", id="sidebar_rename"),
         Binding("d,delete", "request('delete')", "Delete", id="sidebar_delete"),
         Binding("a", "request('archive')", "Archive", id="sidebar_archive"),
+        Binding(
+            "left_square_bracket", "screen.sidebar_width(-1)", "Narrower", id="sidebar_narrower_key"
+        ),
+        Binding("right_square_bracket", "screen.sidebar_width(1)", "Wider", id="sidebar_wider_key"),
     ]
 
     def action_request(self, action: str) -> None:
