@@ -285,3 +285,59 @@ async def test_the_sidebar_is_resized_with_keys_and_keeps_its_width(
         await wait_for(
             pilot, lambda: again.chat.sidebar.outer_size.width == start + 4, what="the kept width"
         )
+
+
+# ---------------------------------------------------------------------- session state
+async def test_the_draft_the_open_chat_and_a_new_chats_model_come_back_after_a_restart(
+    redis_url, fake_llm, monkeypatch
+):
+    from tui.screens.chat_extras import session_name
+
+    monkeypatch.setenv("MEMCHAT_WORKER__EMBEDDED", "false")
+    fake_llm.script("Sure.")
+    token = "ghp_" + "c" * 36
+    app = MemchatApp(worker=False, warm=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(app, pilot)
+        await send(app, pilot, "plan a trip to Porto")
+        cid = app.chat.conversation_id
+        app.chat.prompt.focus()
+        await pilot.press(*"and book the train, key ", *token)
+
+        def state():
+            return app.store.get_session_state(session_name())
+
+        # kept while the app runs (Redis with AOF): a crash loses nothing typed
+        await wait_for(pilot, lambda: "train" in (state().get("draft") or ""), what="the draft")
+        assert state()["conversation_id"] == cid
+        assert state()["draft"] == "and book the train, key [REDACTED:github-token]"
+        # incognito keeps nothing, not even in the session state
+        await pilot.press("f4")
+        await pilot.press(*"a secret plan")
+        await pilot.pause(1.0)
+        assert "secret" not in str(state())
+    again = MemchatApp(worker=False, warm=False)
+    async with again.run_test(size=SIZE) as pilot:
+        await opened(again, pilot)
+        chat = again.chat
+        await wait_for(pilot, lambda: chat.conversation_id == cid, what="the open chat")
+        await wait_for(pilot, lambda: "book the train" in chat.prompt.text, what="the draft")
+        assert [v.role for v in chat.transcript.views()] == ["user", "assistant"]
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        chat.pending_model = "openai/other-model"  # what the model picker (ctrl+o) sets
+        chat.save_session()
+        await wait_for(
+            pilot,
+            lambda: (
+                again.store.get_session_state(session_name()).get("model") == "openai/other-model"
+            ),
+            what="the model kept",
+        )
+    third = MemchatApp(worker=False, warm=False)
+    async with third.run_test(size=SIZE) as pilot:
+        await opened(third, pilot)
+        await wait_for(
+            pilot, lambda: third.chat.status.model == "openai/other-model", what="the model"
+        )
+        assert third.chat.conversation_id is None

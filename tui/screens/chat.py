@@ -316,6 +316,7 @@ class ChatScreen(TurnsMixin, MemoryMixin, SessionMixin, ExtrasMixin):
                 self.app.assistant.set_model(self.conversation_id, model or None)
             else:
                 self.pending_model = model or None
+                self.save_session()
             self.refresh_model()
             self.app.notify(f"Model: {model or 'the default'}")
 
@@ -338,6 +339,7 @@ class ChatScreen(TurnsMixin, MemoryMixin, SessionMixin, ExtrasMixin):
                 store.update_conversation(self.conversation_id, system_prompt=value)
             else:
                 self.pending_persona = value
+                self.save_session()
             self.app.notify("System prompt saved for this conversation.")
 
         self.app.push_screen(

@@ -5,6 +5,7 @@ resizable sidebar that keeps its width. Every store call runs in a thread worker
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,10 +15,12 @@ from textual.screen import Screen
 
 if TYPE_CHECKING:
     from textual import getters
+    from textual.timer import Timer
 
     from tui.app import MemchatApp
     from tui.screens.add_memory import NewMemory
     from tui.widgets.message import MessageView
+    from tui.widgets.prompt import PromptInput
     from tui.widgets.sidebar import Sidebar
     from tui.widgets.status import StatusBar
     from tui.widgets.transcript import Transcript
@@ -26,6 +29,13 @@ log = logging.getLogger("memchat.tui")
 
 SIDEBAR_MIN, SIDEBAR_MAX, SIDEBAR_STEP = 16, 100, 4
 SIDEBAR_MARK = "ui:sidebar_width"  # a durable kv mark of the first profile opened
+DRAFT_SAVE_SECONDS = 0.5  # typing pauses this long before the draft is kept
+
+
+def session_name() -> str:
+    """The chat app's short-term session (the seeds' session_state): one per profile, or per
+    MEMCHAT_SESSION when several windows should each keep their own."""
+    return "app:" + (os.environ.get("MEMCHAT_SESSION") or "main")
 
 
 class ExtrasMixin(Screen):
@@ -49,6 +59,15 @@ class ExtrasMixin(Screen):
         def status(self) -> StatusBar: ...
         @property
         def sidebar(self) -> Sidebar: ...
+        @property
+        def prompt(self) -> PromptInput: ...
+        @property
+        def streaming(self) -> bool: ...
+        def refresh_model(self) -> None: ...
+
+        pending_model: str | None
+        pending_persona: str | None
+
         async def open_conversation(
             self, conversation_id: str | None, *, focus_message: str | None = None
         ) -> None: ...
@@ -58,6 +77,8 @@ class ExtrasMixin(Screen):
     incognito: bool
     memory_off: bool
     exported: Path | None = None  # the last file written by an export
+    _restoring = False
+    _draft_timer: Timer | None = None
 
     def conversation_opened(self, conversation_id: str | None) -> None:
         """Called by open_conversation once the conversation is shown."""
@@ -68,6 +89,7 @@ class ExtrasMixin(Screen):
             except Exception as e:  # noqa: BLE001 - deleted meanwhile
                 log.debug("conversation %s: %s", conversation_id, e)
         self.show_memory_off(off)
+        self.save_session()
 
     # ------------------------------------------------------------------ memory off
     def show_memory_off(self, off: bool) -> None:
@@ -107,21 +129,79 @@ class ExtrasMixin(Screen):
             )
             self.app.call_from_thread(self.conversation_opened, self.conversation_id)
 
-    # ------------------------------------------------------------------ restored at start
+    # ------------------------------------------------------------------ session state
     def restore_session(self) -> None:
-        """Called once memory is open: bring back the sidebar width (and the session)."""
-        self._read_ui_state()
+        """Called once memory is open: bring back the sidebar width, and the open conversation,
+        the unsent draft and the model/persona chosen for a new chat (after a restart or a
+        crash: the session state lives in Redis with AOF, and SQLite keeps a copy)."""
+        self._restoring = True
+        self._read_ui_state(session_name())
 
     @work(thread=True, group="session")
-    def _read_ui_state(self) -> None:
-        store = self.app.root_store or self.app.store
+    def _read_ui_state(self, session: str) -> None:
+        root, store = self.app.root_store or self.app.store, self.app.store
         try:
-            width = store.get_mark(SIDEBAR_MARK)
+            width = root.get_mark(SIDEBAR_MARK)
         except Exception as e:  # noqa: BLE001 - the default width then
             log.warning("sidebar width: %s", e)
             width = None
         if width and str(width).isdigit():
             self.app.call_from_thread(self.set_sidebar_width, int(width))
+        state: dict = {}
+        try:
+            state = store.get_session_state(session)
+            cid = state.get("conversation_id")
+            if cid:
+                store.get_conversation(cid)  # deleted since: NotFound, start fresh
+        except Exception as e:  # noqa: BLE001 - a fresh start
+            log.info("session state not restored: %s", e)
+            state.pop("conversation_id", None)
+        self.app.call_from_thread(self._restore, state)  # type: ignore[arg-type]
+
+    async def _restore(self, state: dict) -> None:
+        try:
+            if self.streaming or self.conversation_id is not None or self.incognito:
+                return  # the person started something while memory opened: keep it
+            cid = state.get("conversation_id")
+            if cid:
+                await self.open_conversation(cid)
+            else:
+                self.pending_model = state.get("model") or None
+                self.pending_persona = state.get("persona") or None
+                self.refresh_model()
+            draft = state.get("draft") or ""
+            if draft and not self.prompt.text:
+                self.prompt.set_prompt(draft)
+        finally:
+            self._restoring = False
+
+    def save_session(self) -> None:
+        """Keep the open conversation, the draft and a new chat's model/persona in the
+        session state (in a thread). Nothing of an incognito chat is kept."""
+        if self._restoring or self.incognito or self.app.store is None:
+            return
+        state = {
+            "conversation_id": self.conversation_id,
+            "draft": self.prompt.expanded(self.prompt.text),
+            "model": self.pending_model,
+            "persona": self.pending_persona,
+        }
+        self._write_session(self.app.store, session_name(), state)
+
+    @work(thread=True, exclusive=True, group="session-write")
+    def _write_session(self, store, session: str, state: dict) -> None:
+        try:
+            store.set_session_state(session, **state)
+        except Exception as e:  # noqa: BLE001 - a nicety: chatting goes on
+            log.warning("session state not kept: %s", e)
+
+    def on_text_area_changed(self, event) -> None:
+        """The draft is kept once typing pauses."""
+        if getattr(event.text_area, "id", None) != "prompt":
+            return
+        if self._draft_timer is not None:
+            self._draft_timer.stop()
+        self._draft_timer = self.set_timer(DRAFT_SAVE_SECONDS, self.save_session)
 
     # ------------------------------------------------------------------ sidebar width
     def set_sidebar_width(self, width: int) -> int:

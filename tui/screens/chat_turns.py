@@ -272,6 +272,7 @@ class TurnsMixin(Screen):
             self.conversation_id = event.conversation.id
             self.pending_model = self.pending_persona = None
             self.refresh_sidebar()
+            self.save_session()  # chat_extras: a restart reopens it
 
     @on(TurnUpdate)
     async def _update(self, event: TurnUpdate) -> None:
