@@ -267,7 +267,8 @@ class Assistant:
         model: str | None = None,
         use_memory: bool = True,
     ) -> Iterator[TurnEvent]:
-        """Answer the last user message again; the replies after it are deleted."""
+        """Answer the last user message again; the replies after it are kept as earlier
+        versions (``MemoryStore.reply_versions``) and leave the conversation."""
         conv = self.store.get_conversation(conversation_id)
         user = self._last_user(conv.id)
         return self._again(conv, user, user.content, model, use_memory, cancel)
@@ -306,6 +307,12 @@ class Assistant:
             for m in self.store.messages(conv.id)
             if m.created_at >= user.created_at and m.id != user.id
         ]
+        if edit:  # the earlier answers answer another text
+            self.store.drop_reply_versions(user.id)
+        else:  # regenerate keeps the answers it replaces: flip between them as in ChatGPT
+            for m in later:
+                if m.role == "assistant" and m.content.strip():
+                    self.store.keep_reply_version(user.id, m)
         self._delete_messages(conv.id, later)
         if edit:
             user = self.store.update_message(user.id, content=text)

@@ -386,6 +386,31 @@ class BrowsePage:
 
 
 @dataclass
+class ReplyVersion:
+    """One answer to a prompt that was regenerated (``MemoryStore.reply_versions``).
+
+    ``id`` is the version's own id, or the live reply's message id for the newest answer not
+    yet kept as a version. ``n`` counts from 1 (the first answer)."""
+
+    id: str
+    n: int
+    content: str
+    model: str | None = None
+    status: str = "complete"
+    created_at: float = field(default_factory=now)
+
+
+@dataclass
+class ReplyVersions:
+    """Every answer to one prompt, oldest first, and which one the conversation shows (its
+    index in ``versions``): the live reply holds that version's text."""
+
+    prompt_id: str
+    versions: list[ReplyVersion]
+    current: int
+
+
+@dataclass
 class TurnEnd:
     """What the end of a chat turn leaves to the caller (``Assistant.finish_turn``), the same
     for the chat app and ``memchat ask``.

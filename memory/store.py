@@ -27,6 +27,8 @@ from memory.models import (
     Message,
     RecallFilters,
     RecallHit,
+    ReplyVersion,
+    ReplyVersions,
     ShortTermStatus,
     TierStats,
     VectorHealth,
@@ -484,6 +486,43 @@ class MemoryStore:
         for m in self.chats.messages(conversation_id, limit=self.settings.memory.recent_turns):
             self._push_turn(m)
 
+    # ------------------------------------------------------------------ reply versions
+    def keep_reply_version(self, prompt_id: str, reply: Message) -> None:
+        """Keep a reply about to be regenerated as an earlier version of the answer to
+        ``prompt_id`` (an incognito chat keeps none: it keeps nothing)."""
+        if self.ephemeral.has_message(reply.id):
+            return
+        self.chats.keep_reply_version(self.profile, prompt_id, reply)
+
+    def reply_versions(self, prompt_id: str, reply_id: str | None = None) -> ReplyVersions:
+        """Every answer to ``prompt_id``, oldest first, and which one the live reply
+        ``reply_id`` shows."""
+        live = None
+        if reply_id is not None and not self.ephemeral.has_message(reply_id):
+            live = self.chats.get_message(reply_id, self.profile)
+        elif reply_id is not None:
+            live = self.ephemeral.get_message(reply_id, self.profile)
+            return ReplyVersions(prompt_id, [_live_version(live)], 0)
+        return self.chats.reply_versions(self.profile, prompt_id, live)
+
+    def select_reply_version(self, prompt_id: str, reply_id: str, version_id: str) -> Message:
+        """Show version ``version_id`` in the live reply ``reply_id`` (its text then goes into
+        the next prompts, as in ChatGPT); the answer it showed stays a version."""
+        live = self.chats.get_message(reply_id, self.profile)
+        with self.atomic():
+            fields = self.chats.select_reply_version(self.profile, prompt_id, live, version_id)
+            return self.update_message(live.id, **fields)
+
+    def versioned_prompts(self, conversation_id: str) -> list[str]:
+        """The prompts of a conversation that have more than one answer kept."""
+        if self.ephemeral.has_conversation(conversation_id):
+            return []
+        return self.chats.versioned_prompts(self.profile, conversation_id)
+
+    def drop_reply_versions(self, prompt_id: str) -> None:
+        """Forget the earlier answers to a prompt (it was edited: they answer another text)."""
+        self.chats.drop_reply_versions(self.profile, prompt_id)
+
     def get_message(self, message_id: str) -> Message:
         if self.ephemeral.has_message(message_id):
             return self.ephemeral.get_message(message_id, self.profile)
@@ -786,6 +825,10 @@ class MemoryStore:
 
     def wipe_short_term(self) -> int:
         return self.short.wipe_profile(self.profile)
+
+
+def _live_version(m: Message) -> ReplyVersion:
+    return ReplyVersion(m.id, 1, m.content, m.model, m.status, m.created_at)
 
 
 __all__ = ["MemoryStore", "SECTIONS"]

@@ -431,6 +431,16 @@ class MemchatApp(App):
             chat.action_toggle_memory,
         )
         yield SystemCommand(
+            "Earlier answer",
+            "Show the previous answer to the same prompt (← on a reply)",
+            lambda: chat.action_flip_version(-1),
+        )
+        yield SystemCommand(
+            "Later answer",
+            "Show the next answer to the same prompt (→ on a reply)",
+            lambda: chat.action_flip_version(1),
+        )
+        yield SystemCommand(
             "Remember this message",
             "Keep the focused (else the last) message as a memory (r on a message)",
             chat.action_remember,

@@ -202,6 +202,32 @@ def _m010_conversation_memory_off(c: sqlite3.Connection) -> None:
     )
 
 
+def _m011_reply_versions(c: sqlite3.Connection) -> None:
+    c.executescript(
+        """
+        CREATE TABLE reply_versions (
+            id TEXT PRIMARY KEY,
+            profile TEXT NOT NULL,
+            conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            prompt_id TEXT NOT NULL,
+            source_message_id TEXT NOT NULL,
+            n INTEGER NOT NULL,
+            content TEXT NOT NULL,
+            model TEXT,
+            status TEXT NOT NULL DEFAULT 'complete',
+            used_memories TEXT NOT NULL DEFAULT '[]',
+            prompt_tokens INTEGER,
+            completion_tokens INTEGER,
+            memory_tokens INTEGER,
+            selected INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX reply_versions_prompt ON reply_versions(prompt_id, n);
+        CREATE INDEX reply_versions_conversation ON reply_versions(conversation_id);
+        """
+    )
+
+
 def _m007_job_outbox(c: sqlite3.Connection) -> None:
     c.executescript(
         """
@@ -321,6 +347,7 @@ MIGRATIONS: list[Migration] = [
         "a conversation may have memory off; memories indexed by their source conversation",
         _m010_conversation_memory_off,
     ),
+    (11, "earlier answers to a regenerated prompt", _m011_reply_versions),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -341,3 +341,52 @@ async def test_the_draft_the_open_chat_and_a_new_chats_model_come_back_after_a_r
             pilot, lambda: third.chat.status.model == "openai/other-model", what="the model"
         )
         assert third.chat.conversation_id is None
+
+
+# ---------------------------------------------------------------------- reply versions
+async def test_regenerate_keeps_earlier_answers_and_arrows_flip_between_them(app, fake_llm):
+    for text in ("First answer.", "Second answer.", "Third answer.", "Because."):
+        fake_llm.script(text)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(app, pilot)
+        chat = app.chat
+        await send(app, pilot, "tell me a joke")
+        cid = chat.conversation_id
+
+        def reply():
+            return [v for v in chat.transcript.views() if v.role == "assistant"][-1]
+
+        for n, text in ((2, "Second answer."), (3, "Third answer.")):
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda t=text: reply().text == t, what=text)
+            await wait_for(pilot, lambda: not chat.streaming, what="the turn to end")
+            await wait_for(pilot, lambda n=n: reply().versions == (n, n), what=f"{n}/{n}")
+        assert "‹ 3/3 ›" in str(reply().query_one(".message-header").render())
+        view = reply()
+        view.focus()
+        await pilot.press("left")
+        await wait_for(pilot, lambda: view.versions == (2, 3), what="2/3")
+        assert view.text == "Second answer."
+        assert app.store.messages(cid)[-1].content == "Second answer."  # the chat goes on from it
+        await pilot.press("left")
+        await wait_for(pilot, lambda: view.versions == (1, 3), what="1/3")
+        await pilot.press("left")  # the first: nothing earlier
+        await pilot.pause(0.3)
+        assert view.versions == (1, 3) and view.text == "First answer."
+        await pilot.press("right")
+        await wait_for(pilot, lambda: view.versions == (2, 3), what="2/3 again")
+        # the next prompt carries the answer shown, not the others
+        await send(app, pilot, "why?")
+        history = [m["content"] for m in fake_llm.last_messages() if m["role"] == "assistant"]
+        assert history == ["Second answer."]
+        # kept: the conversation opened again shows the count
+        await app.chat.open_conversation(None)
+        await app.chat.open_conversation(cid)
+        first_reply = [v for v in chat.transcript.views() if v.role == "assistant"][0]
+        await wait_for(pilot, lambda: first_reply.versions == (2, 3), what="2/3 after reopening")
+        versions = app.store.reply_versions(app.store.messages(cid)[0].id, first_reply.message_id)
+        assert [v.content for v in versions.versions] == [
+            "First answer.",
+            "Second answer.",
+            "Third answer.",
+        ]

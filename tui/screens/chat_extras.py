@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from textual import getters
     from textual.timer import Timer
 
+    from memory.models import Message
     from tui.app import MemchatApp
     from tui.screens.add_memory import NewMemory
     from tui.widgets.message import MessageView
@@ -64,6 +65,7 @@ class ExtrasMixin(Screen):
         @property
         def streaming(self) -> bool: ...
         def refresh_model(self) -> None: ...
+        def show_used_memories(self, view: MessageView, message: Message) -> None: ...
 
         pending_model: str | None
         pending_persona: str | None
@@ -90,6 +92,8 @@ class ExtrasMixin(Screen):
                 log.debug("conversation %s: %s", conversation_id, e)
         self.show_memory_off(off)
         self.save_session()
+        if conversation_id is not None:
+            self.refresh_versions()
 
     # ------------------------------------------------------------------ memory off
     def show_memory_off(self, off: bool) -> None:
@@ -228,6 +232,100 @@ class ExtrasMixin(Screen):
             store.set_mark(SIDEBAR_MARK, str(width))
         except Exception as e:  # noqa: BLE001 - a UI nicety
             log.warning("could not keep the sidebar width: %s", e)
+
+    # ------------------------------------------------------------------ reply versions
+    def _prompt_of(self, view: MessageView) -> str | None:
+        """The id of the prompt a reply answers (the user turn before it)."""
+        prompt = None
+        for v in self.transcript.views():
+            if v is view:
+                return prompt
+            if v.role == "user":
+                prompt = v.message_id
+        return None
+
+    def refresh_versions(self, view: MessageView | None = None) -> None:
+        """Show "‹ n/N ›" on replies whose prompt has several answers (all, or ``view``)."""
+        if self.app.store is None or self.conversation_id is None:
+            return
+        views = [view] if view is not None else self.transcript.views()
+        pairs = [
+            (p, v)
+            for v in views
+            if v.role == "assistant" and v.message_id and (p := self._prompt_of(v))
+        ]
+        if pairs:
+            self._load_versions(self.conversation_id, pairs)
+
+    @work(thread=True, group="versions")
+    def _load_versions(self, conversation_id: str, pairs: list) -> None:
+        store = self.app.store
+        try:
+            versioned = set(store.versioned_prompts(conversation_id))
+            for prompt, view in pairs:
+                if prompt in versioned:
+                    rv = store.reply_versions(prompt, view.message_id)
+                    self.app.call_from_thread(view.set_versions, rv.current + 1, len(rv.versions))
+        except Exception as e:  # noqa: BLE001 - the reply shows without its count
+            log.info("reply versions: %s", e)
+
+    def _answer_view(self) -> MessageView | None:
+        view = self._target_view()
+        if view is not None and view.role == "assistant":
+            return view
+        replies = [v for v in self.transcript.views() if v.role == "assistant" and v.message_id]
+        return replies[-1] if replies else None
+
+    def action_flip_version(self, step: int) -> None:
+        view = self._answer_view()
+        if view is None:
+            self.app.notify("No reply yet.", severity="warning")
+            return
+        self.flip(view, step)
+
+    def on_message_view_flip_requested(self, event: MessageView.FlipRequested) -> None:
+        event.stop()
+        self.flip(event.view, event.step)
+
+    def flip(self, view: MessageView, step: int) -> None:
+        """Show the earlier (-1) or later (+1) answer to the same prompt; the conversation goes
+        on from the one shown."""
+        if self.streaming:
+            self.app.notify("A reply is still streaming — Esc stops it first.", severity="warning")
+            return
+        prompt = self._prompt_of(view)
+        if self.app.store is None or prompt is None or view.message_id is None:
+            return
+        self._flip(view, prompt, view.message_id, step)
+
+    @work(thread=True, exclusive=True, group="versions-flip")
+    def _flip(self, view: MessageView, prompt: str, reply_id: str, step: int) -> None:
+        store = self.app.store
+        try:
+            rv = store.reply_versions(prompt, reply_id)
+            target = rv.current + step
+            if len(rv.versions) < 2:
+                note = "Only one answer so far: ctrl+r regenerates (earlier answers are kept)."
+                self.app.call_from_thread(self.app.notify, note)
+                return
+            if not 0 <= target < len(rv.versions):
+                which = "first" if step < 0 else "last"
+                self.app.call_from_thread(self.app.notify, f"This is the {which} answer.")
+                return
+            msg = store.select_reply_version(prompt, reply_id, rv.versions[target].id)
+        except Exception as e:  # noqa: BLE001 - say so; the reply stays as it was
+            log.warning("flip failed: %s", e)
+            self.app.call_from_thread(
+                self.app.notify, f"Could not show that answer: {e}", severity="error"
+            )
+            return
+        self.app.call_from_thread(self._flipped, view, msg, target + 1, len(rv.versions))  # type: ignore[arg-type]
+
+    async def _flipped(self, view: MessageView, msg: Message, shown: int, total: int) -> None:
+        await view.set_text(msg.content)
+        view.set_status(msg.status, msg.model)
+        view.set_versions(shown, total)
+        self.show_used_memories(view, msg)
 
     # ------------------------------------------------------------------ remember this
     def _target_view(self) -> MessageView | None:

@@ -304,6 +304,7 @@ class TurnsMixin(Screen):
             if msg is not None:
                 view.message_id = msg.id
                 view.set_status(msg.status, msg.model)
+                self.refresh_versions(view)  # chat_extras: "‹ 2/2 ›" after a regenerate
                 if view.memories is not None and view.memories.display:
                     view.memories.set_items(
                         view.memories.items, msg.memory_tokens, msg.prompt_tokens
