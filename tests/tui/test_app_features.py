@@ -390,3 +390,25 @@ async def test_regenerate_keeps_earlier_answers_and_arrows_flip_between_them(app
             "Second answer.",
             "Third answer.",
         ]
+
+
+# ---------------------------------------------------------------------- F1 lists every new key
+def test_f1_lists_every_key_these_features_added():
+    from tui.app import help_sections
+    from tui.screens.inspector import inspector_help_sections
+
+    bindings = [b for _, bs in help_sections() + inspector_help_sections() for b in bs]
+    ids = {b.id: b for b in bindings}
+    for needed in (
+        "remember_message",
+        "export_conversation",
+        "memory_off",
+        "sidebar_narrower",
+        "sidebar_wider",
+        "sidebar_narrower_key",
+        "sidebar_wider_key",
+        "version_previous",
+        "version_next",
+        "inspector_new_memory",
+    ):
+        assert needed in ids and ids[needed].description, needed

@@ -51,6 +51,10 @@ class DeleteConversationDialog(ModalScreen[str | None]):
     Dismisses with "chat" (delete the conversation only), "all" (and forget its memories)
     or None (cancel)."""
 
+    DEFAULT_CSS = """
+    DeleteConversationDialog Label { width: 100%; }
+    """
+
     BINDINGS = [
         Binding("y", "answer('chat')", "Delete the chat", id="delete_chat_only"),
         Binding("f", "answer('all')", "Delete and forget", id="delete_chat_and_memories"),
@@ -84,8 +88,10 @@ class DeleteConversationDialog(ModalScreen[str | None]):
                 yield Label("No memories came from it.", id="delete-memories-count")
             with Horizontal(classes="dialog-buttons"):
                 if n:
-                    yield Button(f"Delete and forget {noun} (f)", variant="error", id="all")
-                yield Button("Delete the chat (y)", variant="error", id="chat")
+                    yield Button(f"Delete + forget {n} (f)", variant="error", id="all")
+                yield Button(
+                    "Delete chat only (y)" if n else "Delete (y)", variant="error", id="chat"
+                )
                 yield Button("Cancel (n)", id="cancel")
 
     def on_mount(self) -> None:

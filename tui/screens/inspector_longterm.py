@@ -45,7 +45,7 @@ class LongTermTab(CleanupMixin, Vertical):
         Binding("s", "cycle_sort", "Sort", id="inspector_sort"),
         Binding("S", "reverse_sort", "Reverse", show=False, id="inspector_sort_reverse"),
         Binding("r", "toggle_semantic", "Ranked", show=False, id="inspector_semantic"),
-        Binding("n", "new_memory", "New", id="inspector_new_memory"),
+        Binding("n", "new_memory", "New memory", id="inspector_new_memory", show=False),
         *CleanupMixin.CLEANUP_BINDINGS,
     ]
 

@@ -46,7 +46,7 @@ class MessageView(Vertical, can_focus=True):
         Binding("c", "copy", "Copy", id="copy_message"),
         Binding("y", "copy_code", "Copy code", id="copy_code"),
         Binding("m", "toggle_memories", "Memories", id="toggle_memories"),
-        Binding("r", "remember", "Remember", id="remember_message"),
+        Binding("r", "remember", "Remember", id="remember_message", show=False),
         Binding("left", "flip(-1)", "Earlier answer", id="version_previous", show=False),
         Binding("right", "flip(1)", "Later answer", id="version_next", show=False),
         Binding("up", "move(-1)", "Previous", show=False),

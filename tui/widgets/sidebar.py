@@ -65,9 +65,19 @@ class ConversationList(OptionList):
         Binding("d,delete", "request('delete')", "Delete", id="sidebar_delete"),
         Binding("a", "request('archive')", "Archive", id="sidebar_archive"),
         Binding(
-            "left_square_bracket", "screen.sidebar_width(-1)", "Narrower", id="sidebar_narrower_key"
+            "left_square_bracket",
+            "screen.sidebar_width(-1)",
+            "Narrower list",
+            id="sidebar_narrower_key",
+            show=False,
         ),
-        Binding("right_square_bracket", "screen.sidebar_width(1)", "Wider", id="sidebar_wider_key"),
+        Binding(
+            "right_square_bracket",
+            "screen.sidebar_width(1)",
+            "Wider list",
+            id="sidebar_wider_key",
+            show=False,
+        ),
     ]
 
     def action_request(self, action: str) -> None:
