@@ -56,7 +56,11 @@ class AddMemoryDialog(ModalScreen[NewMemory | None]):
             yield Label("ctrl+s saves · Esc cancels · Tab moves", classes="dim")
 
     def on_mount(self) -> None:
-        self.query_one("#memory-text", TextArea).focus()
+        text = self.query_one("#memory-text", TextArea)
+        text.styles.height = (
+            5  # the dialog fits 80×24 with its hint (the app's .dialog rule says 10)
+        )
+        text.focus()
 
     def action_save(self) -> None:
         text = self.query_one("#memory-text", TextArea).text

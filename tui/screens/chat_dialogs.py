@@ -16,6 +16,10 @@ from tui.widgets.safe_text import plain
 class ExportDialog(ModalScreen[str | None]):
     """Dismisses with "markdown", "json" or None."""
 
+    DEFAULT_CSS = """
+    ExportDialog Label { width: 100%; }
+    """
+
     BINDINGS = [
         Binding("m", "pick('markdown')", "Markdown", id="export_markdown"),
         Binding("j", "pick('json')", "JSON", id="export_json"),

@@ -472,7 +472,7 @@ class ExtrasMixin(Screen):
             if picked:
                 self._export(cid, picked, self.export_dir())
 
-        self.app.push_screen(ExportDialog(str(self.export_dir())), chosen)
+        self.app.push_screen(ExportDialog(_tilde(self.export_dir())), chosen)
 
     @work(thread=True, group="export")
     def _export(self, conversation_id: str, fmt: str, folder: Path) -> None:
@@ -492,9 +492,16 @@ class ExtrasMixin(Screen):
             )
             return
         self.exported = path
-        self.app.call_from_thread(self.app.notify, f"Exported to {path}", timeout=10)
+        self.app.call_from_thread(self.app.notify, f"Exported to {_tilde(path)}", timeout=10)
 
 
 def _preview(text: str, n: int = 70) -> str:
     line = " ".join(text.split())
     return line if len(line) <= n else line[: n - 1] + "…"
+
+
+def _tilde(path: Path) -> str:
+    """``path`` as a person writes it (~ for the home folder)."""
+    home = str(Path.home())
+    text = str(path)
+    return "~" + text[len(home) :] if home != "/" and text.startswith(home + "/") else text
