@@ -65,7 +65,6 @@ class ExtrasMixin(Screen):
         @property
         def streaming(self) -> bool: ...
         def refresh_model(self) -> None: ...
-        def show_used_memories(self, view: MessageView, message: Message) -> None: ...
 
         pending_model: str | None
         pending_persona: str | None
@@ -325,7 +324,11 @@ class ExtrasMixin(Screen):
         await view.set_text(msg.content)
         view.set_status(msg.status, msg.model)
         view.set_versions(shown, total)
-        self.show_used_memories(view, msg)
+        if view.memories is not None:  # this answer's memories, not the last one's
+            from tui.widgets.memories import MemoryItem
+
+            items = [MemoryItem.from_used(u) for u in msg.used_memories]
+            view.memories.set_items(items, msg.memory_tokens or 0, msg.prompt_tokens)
 
     # ------------------------------------------------------------------ remember this
     def _target_view(self) -> MessageView | None:
