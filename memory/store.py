@@ -521,6 +521,8 @@ class MemoryStore:
 
     def drop_reply_versions(self, prompt_id: str) -> None:
         """Forget the earlier answers to a prompt (it was edited: they answer another text)."""
+        if self.ephemeral.has_message(prompt_id):
+            return  # an incognito chat keeps none
         self.chats.drop_reply_versions(self.profile, prompt_id)
 
     def get_message(self, message_id: str) -> Message:
