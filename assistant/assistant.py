@@ -134,10 +134,21 @@ class Assistant:
         system_prompt: str | None = None,
         incognito: bool = False,
         project: str | None = None,
+        memory_off: bool = False,
     ) -> Conversation:
         return self.store.new_conversation(
-            title, model=model, system_prompt=system_prompt, incognito=incognito, project=project
+            title,
+            model=model,
+            system_prompt=system_prompt,
+            incognito=incognito,
+            project=project,
+            memory_off=memory_off,
         )
+
+    def set_memory_off(self, conversation_id: str, off: bool) -> Conversation:
+        """Memory off (or on again) for a conversation: while off, nothing is recalled into
+        its prompts and nothing is learned from its turns (the worker skips it)."""
+        return self.store.update_conversation(conversation_id, memory_off=off)
 
     def make_title(self, conversation_id: str) -> str:
         """A short title from the first exchange (LLM, else its first words), stored."""
@@ -180,7 +191,8 @@ class Assistant:
           happens with a reply to show and ``ui.llm_titles`` on, ``llm_title`` asks the caller
           to run :meth:`make_title` (at once, or in the background in a UI);
         - extraction is due only after a complete reply -- never after a cancelled or failed
-          one, never in an incognito chat: ``extract_upto`` is then the reply's id, which the
+          one, never in an incognito chat or one with memory off: ``extract_upto`` is then the
+          reply's id, which the
           caller hands to ``tasks.api.enqueue_after_turn`` (the assistant never imports tasks).
         """
         conv = self.store.get_conversation(conversation_id)
@@ -196,7 +208,12 @@ class Assistant:
                     and bool(reply.content.strip())
                     and self.llm_titles
                 )
-        if reply is not None and reply.status == "complete" and not conv.incognito:
+        if (
+            reply is not None
+            and reply.status == "complete"
+            and not conv.incognito
+            and not conv.memory_off
+        ):
             end.extract_upto = reply.id
         return end
 
@@ -254,7 +271,8 @@ class Assistant:
         model: str | None = None,
         use_memory: bool = True,
     ) -> Iterator[TurnEvent]:
-        """Answer the last user message again; the replies after it are deleted."""
+        """Answer the last user message again; the replies after it are kept as earlier
+        versions (``MemoryStore.reply_versions``) and leave the conversation."""
         conv = self.store.get_conversation(conversation_id)
         user = self._last_user(conv.id)
         return self._again(conv, user, user.content, model, use_memory, cancel)
@@ -293,6 +311,12 @@ class Assistant:
             for m in self.store.messages(conv.id)
             if m.created_at >= user.created_at and m.id != user.id
         ]
+        if edit:  # the earlier answers answer another text
+            self.store.drop_reply_versions(user.id)
+        else:  # regenerate keeps the answers it replaces: flip between them as in ChatGPT
+            for m in later:
+                if m.role == "assistant" and m.content.strip():
+                    self.store.keep_reply_version(user.id, m)
         self._delete_messages(conv.id, later)
         if edit:
             user = self.store.update_message(user.id, content=text)
@@ -345,7 +369,7 @@ class Assistant:
             user,
             text,
             choice,
-            use_memory=use_memory,
+            use_memory=use_memory and not conv.memory_off,
             cancel=cancel,
             out=out,
             t0=t0,

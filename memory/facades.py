@@ -85,10 +85,12 @@ class Curation(_Bound):
 
         return edit(self._store, memory_id, content, actor=actor)
 
-    def delete_many(self, ids: list[str], *, actor: str = "user") -> list[str]:
+    def delete_many(
+        self, ids: list[str], *, actor: str = "user", reason: str = "deleted in the inspector"
+    ) -> list[str]:
         from memory.curation.edits import delete_many
 
-        return delete_many(self._store, ids, actor=actor)
+        return delete_many(self._store, ids, actor=actor, reason=reason)
 
     def restore_many(self, ids: list[str], *, actor: str = "user") -> None:
         from memory.curation.edits import restore_many

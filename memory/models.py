@@ -102,6 +102,9 @@ class Conversation:
     project: str | None = None  # memories scoped "project:<name>" are recalled only here
     archived: bool = False
     incognito: bool = False
+    # the app's "memory off" (ask --no-memory for a whole conversation): nothing recalled
+    # into its prompts, nothing extracted or summarized from its turns
+    memory_off: bool = False
     created_at: float = field(default_factory=now)
     updated_at: float = field(default_factory=now)
 
@@ -383,6 +386,31 @@ class BrowsePage:
     offset: int
     scores: dict[str, float] = field(default_factory=dict)  # id -> rank score (search only)
     order: str = "updated"  # the order actually used: a SORTS key, "score" or "newest"
+
+
+@dataclass
+class ReplyVersion:
+    """One answer to a prompt that was regenerated (``MemoryStore.reply_versions``).
+
+    ``id`` is the version's own id, or the live reply's message id for the newest answer not
+    yet kept as a version. ``n`` counts from 1 (the first answer)."""
+
+    id: str
+    n: int
+    content: str
+    model: str | None = None
+    status: str = "complete"
+    created_at: float = field(default_factory=now)
+
+
+@dataclass
+class ReplyVersions:
+    """Every answer to one prompt, oldest first, and which one the conversation shows (its
+    index in ``versions``): the live reply holds that version's text."""
+
+    prompt_id: str
+    versions: list[ReplyVersion]
+    current: int
 
 
 @dataclass

@@ -27,6 +27,8 @@ from memory.models import (
     Message,
     RecallFilters,
     RecallHit,
+    ReplyVersion,
+    ReplyVersions,
     ShortTermStatus,
     TierStats,
     VectorHealth,
@@ -259,6 +261,11 @@ class MemoryStore:
     def count_memories(self, *, section: str | None = None, status: str | None = "active") -> int:
         return self.memories.count(self.profile, section=section, status=status)
 
+    def memories_from_conversation(self, conversation_id: str) -> list[Memory]:
+        """This profile's live memories (active or pending) that came from a conversation
+        (``source_conversation_id``), pinned first: what deleting it could forget too."""
+        return self.memories.from_conversation(self.profile, conversation_id)
+
     def get_memories(self, ids: list[str]) -> dict[str, Memory]:
         """The memories of this profile among ``ids`` (any status), by id; unknown ids are left out."""
         return {i: m for i, m in self.memories.get_many(ids).items() if m.profile == self.profile}
@@ -369,9 +376,11 @@ class MemoryStore:
         system_prompt: str | None = None,
         incognito: bool = False,
         project: str | None = None,
+        memory_off: bool = False,
     ) -> Conversation:
         """A new conversation. ``incognito``: it and its messages live in this process's
-        memory only (memory.ephemeral) -- never in SQLite, Redis, Chroma or a log."""
+        memory only (memory.ephemeral) -- never in SQLite, Redis, Chroma or a log.
+        ``memory_off``: nothing is recalled into its prompts or learned from its turns."""
         c = Conversation(
             profile=self.profile,
             title=title,
@@ -379,6 +388,7 @@ class MemoryStore:
             system_prompt=system_prompt,
             incognito=incognito,
             project=project,
+            memory_off=memory_off,
         )
         return self.ephemeral.create(c) if incognito else self.chats.create(c)
 
@@ -498,6 +508,45 @@ class MemoryStore:
             log.warning("recent turns of %s not cleared: %s", conversation_id, e)
         for m in self.chats.messages(conversation_id, limit=self.settings.memory.recent_turns):
             self._push_turn(m)
+
+    # ------------------------------------------------------------------ reply versions
+    def keep_reply_version(self, prompt_id: str, reply: Message) -> None:
+        """Keep a reply about to be regenerated as an earlier version of the answer to
+        ``prompt_id`` (an incognito chat keeps none: it keeps nothing)."""
+        if self.ephemeral.has_message(reply.id):
+            return
+        self.chats.keep_reply_version(self.profile, prompt_id, reply)
+
+    def reply_versions(self, prompt_id: str, reply_id: str | None = None) -> ReplyVersions:
+        """Every answer to ``prompt_id``, oldest first, and which one the live reply
+        ``reply_id`` shows."""
+        live = None
+        if reply_id is not None and not self.ephemeral.has_message(reply_id):
+            live = self.chats.get_message(reply_id, self.profile)
+        elif reply_id is not None:
+            live = self.ephemeral.get_message(reply_id, self.profile)
+            return ReplyVersions(prompt_id, [_live_version(live)], 0)
+        return self.chats.reply_versions(self.profile, prompt_id, live)
+
+    def select_reply_version(self, prompt_id: str, reply_id: str, version_id: str) -> Message:
+        """Show version ``version_id`` in the live reply ``reply_id`` (its text then goes into
+        the next prompts, as in ChatGPT); the answer it showed stays a version."""
+        live = self.chats.get_message(reply_id, self.profile)
+        with self.atomic():
+            fields = self.chats.select_reply_version(self.profile, prompt_id, live, version_id)
+            return self.update_message(live.id, **fields)
+
+    def versioned_prompts(self, conversation_id: str) -> list[str]:
+        """The prompts of a conversation that have more than one answer kept."""
+        if self.ephemeral.has_conversation(conversation_id):
+            return []
+        return self.chats.versioned_prompts(self.profile, conversation_id)
+
+    def drop_reply_versions(self, prompt_id: str) -> None:
+        """Forget the earlier answers to a prompt (it was edited: they answer another text)."""
+        if self.ephemeral.has_message(prompt_id):
+            return  # an incognito chat keeps none
+        self.chats.drop_reply_versions(self.profile, prompt_id)
 
     def get_message(self, message_id: str) -> Message:
         if self.ephemeral.has_message(message_id):
@@ -747,17 +796,22 @@ class MemoryStore:
         set_mark(self, name, value)
 
     def profile_counts(self) -> list[dict[str, Any]]:
-        """Every profile with its active memories and messages: [{profile, memories, messages}]."""
+        """Every profile with its active memories, messages and conversations:
+        [{profile, memories, messages, conversations}]."""
         rows = self.db.query(
-            "SELECT profile, SUM(kind = 'memory') AS memories, SUM(kind = 'message') AS messages FROM ("
+            "SELECT profile, SUM(kind = 'memory') AS memories, SUM(kind = 'message') AS messages,"
+            " SUM(kind = 'conversation') AS conversations FROM ("
             " SELECT profile, 'memory' AS kind FROM memories WHERE status = 'active'"
-            " UNION ALL SELECT profile, 'message' FROM messages) GROUP BY profile ORDER BY profile"
+            " UNION ALL SELECT profile, 'message' FROM messages"
+            " UNION ALL SELECT profile, 'conversation' FROM conversations)"
+            " GROUP BY profile ORDER BY profile"
         )
         return [
             {
                 "profile": r["profile"],
                 "memories": r["memories"] or 0,
                 "messages": r["messages"] or 0,
+                "conversations": r["conversations"] or 0,
             }
             for r in rows
         ]
@@ -808,6 +862,10 @@ class MemoryStore:
 
     def wipe_short_term(self) -> int:
         return self.short.wipe_profile(self.profile)
+
+
+def _live_version(m: Message) -> ReplyVersion:
+    return ReplyVersion(m.id, 1, m.content, m.model, m.status, m.created_at)
 
 
 __all__ = ["MemoryStore", "SECTIONS"]

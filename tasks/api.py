@@ -27,6 +27,14 @@ def _bound(store) -> bool:
         return False
 
 
+def skip_extraction(store, conversation_id: str) -> int:
+    """Memory is on again in a conversation: the turns made while it was off are never
+    learned (marked as handled); returns how many."""
+    from tasks.extract import skip_turns
+
+    return skip_turns(store, conversation_id)
+
+
 def enqueue_after_turn(store, conversation_id: str, message_id: str | None = None) -> str | None:
     """Schedule extraction for a conversation's new turns. Returns "queued", "coalesced" (a
     queued task will pick this turn up), "deferred" (Redis is down: the job is kept in SQLite
@@ -99,6 +107,7 @@ __all__ = [
     "enqueue_summary",
     "pending_count",
     "retry_failed",
+    "skip_extraction",
     "snapshot",
     "worker_alive",
 ]

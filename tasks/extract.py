@@ -58,6 +58,15 @@ def pending_turns(store, conversation_id: str) -> int:
     return len(_turns(store, conversation_id)[1])
 
 
+def skip_turns(store, conversation_id: str) -> int:
+    """Mark every turn so far as handled without learning from it (the turns of a conversation
+    whose memory was off); returns how many were skipped."""
+    _done, new = _turns(store, conversation_id)
+    if new:
+        store.set_mark(mark_name(conversation_id), new[-1].id)
+    return len(new)
+
+
 def _dedupe(proposals):
     from memory.facades import Consolidation
 
@@ -84,6 +93,8 @@ def run_extract(profile: str, conversation_id: str, upto_message_id: str | None 
         return {"skipped": "conversation deleted"}
     if conv.incognito:  # only the app's embedded worker can see one (it shares the app's store)
         return {"skipped": "incognito"}
+    if conv.memory_off:  # queued before memory was switched off: nothing is learned
+        return {"skipped": "memory off"}
     try:
         llm = llm_for(store, conv.id)
     except NoModelConfigured as e:
@@ -167,6 +178,8 @@ def summarize(profile: str, conversation_id: str, idle: bool = True) -> dict:
     conv = store.get_conversation(conversation_id)
     if conv.incognito:
         return {"skipped": "incognito"}
+    if conv.memory_off:
+        return {"skipped": "memory off"}
     lock = f"summarize:{profile}:{conversation_id}"
     if not queue.acquire(lock):
         return {"skipped": "locked"}

@@ -137,6 +137,8 @@ def summarize_idle() -> dict:
     for p in base.profiles():
         store = queue.store_for(p)
         for conv in store.list_conversations(archived=None, limit=10_000):
+            if conv.memory_off:  # nothing is learned from it, nor summarized
+                continue
             idle = time.time() - conv.updated_at > idle_after
             if chunk_to_summarize(store, conv.id, idle=idle):
                 summarize_task(p, conv.id, idle)

@@ -416,6 +416,36 @@ class MemchatApp(App):
             chat.action_toggle_incognito,
         )
         yield SystemCommand(
+            "Export conversation as Markdown",
+            "To the export folder, as `memchat chat export` (F5)",
+            lambda: chat.action_export("markdown"),
+        )
+        yield SystemCommand(
+            "Export conversation as JSON",
+            "To the export folder, as `memchat chat export --format json` (F5)",
+            lambda: chat.action_export("json"),
+        )
+        yield SystemCommand(
+            "Toggle memory for this conversation",
+            "Memory off: nothing recalled into it, nothing learned from it (F8)",
+            chat.action_toggle_memory,
+        )
+        yield SystemCommand(
+            "Earlier answer",
+            "Show the previous answer to the same prompt (← on a reply)",
+            lambda: chat.action_flip_version(-1),
+        )
+        yield SystemCommand(
+            "Later answer",
+            "Show the next answer to the same prompt (→ on a reply)",
+            lambda: chat.action_flip_version(1),
+        )
+        yield SystemCommand(
+            "Remember this message",
+            "Keep the focused (else the last) message as a memory (r on a message)",
+            chat.action_remember,
+        )
+        yield SystemCommand(
             "Memory inspector", "Open the memory inspector (F2)", self.action_toggle_inspector
         )
         yield SystemCommand("Help: keys", "Every key (F1)", self.action_help)
@@ -441,6 +471,7 @@ class MemchatApp(App):
 
 
 def help_sections() -> list[tuple[str, list[Binding]]]:
+    from tui.screens.chat_extras import ExtrasMixin
     from tui.widgets.memories import MemoryRow
     from tui.widgets.message import MessageView
     from tui.widgets.prompt import PromptInput
@@ -454,7 +485,7 @@ def help_sections() -> list[tuple[str, list[Binding]]]:
     )
     return [
         ("Anywhere", [*keep(MemchatApp.BINDINGS), palette]),
-        ("Chat", keep(ChatScreen.BINDINGS)),
+        ("Chat", keep(ChatScreen.BINDINGS) + keep(ExtrasMixin.BINDINGS)),
         ("Prompt", keep(PromptInput.BINDINGS)),
         ("Conversation list", keep(ConversationList.BINDINGS)),
         ("A focused message (ctrl+t, then ↑/↓)", keep(MessageView.BINDINGS)),

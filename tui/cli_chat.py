@@ -51,14 +51,14 @@ def _conversations(store, archived: bool) -> list:
     return store.list_conversations(archived=None if archived else False, limit=1_000_000)
 
 
-def _export(store, conversation_id: str, fmt: str) -> str:
+def export_text(store, conversation_id: str, fmt: str) -> str:
     """One conversation as text; secrets never leave (storage holds none, and the export
     redacts its output again)."""
     text = store.transfer.export_conversation(conversation_id, fmt)
     return text + "\n" if fmt == "json" else text
 
 
-def _filename(c, fmt: str) -> str:
+def export_filename(c, fmt: str) -> str:
     day = datetime.fromtimestamp(c.created_at, tz=UTC).strftime("%Y-%m-%d")
     slug = re.sub(r"[^a-z0-9]+", "-", (c.title or "untitled").lower()).strip("-")[:40] or "chat"
     return f"{day}-{slug}-{c.id[:8]}.{'md' if fmt == 'markdown' else 'json'}"
@@ -152,7 +152,7 @@ def export_cmd(
         raise click.UsageError("give a conversation ID or --all (not both)")
     with open_store(start_redis=False) as store:
         if conversation_id:
-            text = _export(store, store.get_conversation(conversation_id).id, fmt)
+            text = export_text(store, store.get_conversation(conversation_id).id, fmt)
             if output:
                 _write(output, text)
                 click.echo(f"exported to {output}", err=True)
@@ -163,17 +163,17 @@ def export_cmd(
         if output:
             Transfer.private_dir(output)
             for c in convs:
-                _write(output / _filename(c, fmt), _export(store, c.id, fmt))
+                _write(output / export_filename(c, fmt), export_text(store, c.id, fmt))
             click.echo(f"exported {len(convs)} conversations to {output}", err=True)
         elif fmt == "json":
             doc = {
                 "profile": store.profile,
-                "conversations": [json.loads(_export(store, c.id, "json")) for c in convs],
+                "conversations": [json.loads(export_text(store, c.id, "json")) for c in convs],
             }
             sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
         else:
             for i, c in enumerate(convs):
-                sys.stdout.write(("\n---\n\n" if i else "") + _export(store, c.id, "markdown"))
+                sys.stdout.write(("\n---\n\n" if i else "") + export_text(store, c.id, "markdown"))
 
 
 def _write(path: Path, text: str) -> None:

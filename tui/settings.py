@@ -8,6 +8,7 @@ unknown key, since only the whole composition knows them all.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -27,6 +28,11 @@ class UISettings(BaseModel):
     )
     keymap: dict[str, str] = Field(
         default_factory=dict, description="Binding id -> keys, e.g. {'send' = 'ctrl+s'}."
+    )
+    export_dir: Path | None = Field(
+        None,
+        description="Where the chat app writes an exported conversation (F5); "
+        "default: ~/memchat-exports.",
     )
 
 

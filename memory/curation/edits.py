@@ -146,11 +146,13 @@ def edit(store, memory_id: str, content: str, *, actor: str = "user") -> Memory:
     )
 
 
-def delete_many(store, ids: list[str], *, actor: str = "user") -> list[str]:
+def delete_many(
+    store, ids: list[str], *, actor: str = "user", reason: str = "deleted in the inspector"
+) -> list[str]:
     """Soft delete (undo with :func:`restore_many`)."""
     with store.db.tx():
         for i in ids:
-            store.memories.delete(i, store.profile, actor=actor, reason="deleted in the inspector")
+            store.memories.delete(i, store.profile, actor=actor, reason=reason)
     store.short.drop_prefs_cache(store.profile)
     return list(ids)
 

@@ -57,6 +57,7 @@ SQLITE_TABLES: tuple[Table, ...] = (
         "before/after snapshots of each change",
     ),
     Table("messages", ("content", "error"), "message", "chat turns"),
+    Table("reply_versions", ("content",), "delete", "earlier answers to a regenerated prompt"),
     Table(
         "conversations",
         ("title", "system_prompt"),

@@ -6,10 +6,19 @@ what was stored; the connection redacts every SQL parameter again (``memory.sqli
 from __future__ import annotations
 
 import builtins
+import json
 from dataclasses import replace
 from typing import Any
 
-from memory.models import Conversation, Message, now
+from memory.models import (
+    Conversation,
+    Message,
+    ReplyVersion,
+    ReplyVersions,
+    UsedMemory,
+    new_id,
+    now,
+)
 from memory.secrets import redact_value
 from memory.sqlite import fts
 from memory.sqlite.db import Database
@@ -25,7 +34,7 @@ from memory.sqlite.rows import (
 # BM25 column weights in messages_ctx_fts: the two turns before count 0.6, the turn itself 1.
 CONTEXT_WEIGHTS = "0.6, 1.0"
 # "incognito" is not among them: an incognito conversation never has a row (memory.ephemeral)
-_CONV_MUTABLE = {"title", "model", "system_prompt", "project", "archived"}
+_CONV_MUTABLE = {"title", "model", "system_prompt", "project", "archived", "memory_off"}
 _MSG_MUTABLE = {
     "content",
     "status",
@@ -84,6 +93,7 @@ class Chats:
             ]
             for mid in ids:
                 outbox(conn, profile, "message", mid, "delete")
+            conn.execute("DELETE FROM reply_versions WHERE conversation_id = ?", (c.id,))
             conn.execute("DELETE FROM messages WHERE conversation_id = ?", (c.id,))
             conn.execute("DELETE FROM conversations WHERE id = ?", (c.id,))
         return len(ids)
@@ -253,3 +263,116 @@ class Chats:
             (profile, since, until, limit),
         )
         return [r["id"] for r in rows]
+
+    # ------------------------------------------------------------------ reply versions
+    # Every answer to a regenerated prompt is kept as a row; the live reply (a message) holds
+    # the text of the one shown: the newest, not yet a row, or the row marked ``selected``.
+    def keep_reply_version(self, profile: str, prompt_id: str, reply: Message) -> None:
+        """Keep ``reply`` (about to be replaced by a new answer) as a version; a reply that
+        shows a kept version is that version already."""
+        with self.db.tx() as conn:
+            if not self._selected(conn, profile, prompt_id):
+                self._insert_version(conn, profile, prompt_id, reply)
+            conn.execute(
+                "UPDATE reply_versions SET selected = 0 WHERE prompt_id = ? AND profile = ?",
+                (prompt_id, profile),
+            )
+
+    def reply_versions(self, profile: str, prompt_id: str, live: Message | None) -> ReplyVersions:
+        rows = self.db.query(
+            "SELECT * FROM reply_versions WHERE prompt_id = ? AND profile = ? ORDER BY n",
+            (prompt_id, profile),
+        )
+        versions = [
+            ReplyVersion(r["id"], r["n"], r["content"], r["model"], r["status"], r["created_at"])
+            for r in rows
+        ]
+        current = next((i for i, r in enumerate(rows) if r["selected"]), None)
+        if current is None and live is not None:
+            n = (rows[-1]["n"] if rows else 0) + 1
+            versions.append(
+                ReplyVersion(live.id, n, live.content, live.model, live.status, live.created_at)
+            )
+        return ReplyVersions(prompt_id, versions, len(versions) - 1 if current is None else current)
+
+    def select_reply_version(
+        self, profile: str, prompt_id: str, live: Message, version_id: str
+    ) -> dict[str, Any]:
+        """Mark version ``version_id`` as the one shown (keeping the live reply's own answer as
+        a version first); returns the fields the live reply takes from it."""
+        with self.db.tx() as conn:
+            if not self._selected(conn, profile, prompt_id):
+                self._insert_version(conn, profile, prompt_id, live)
+            found = conn.execute(
+                "SELECT 1 FROM reply_versions WHERE id = ? AND prompt_id = ? AND profile = ?",
+                (version_id, prompt_id, profile),
+            ).fetchone()
+            if found is None:
+                raise ValueError(f"no version {version_id} of this reply")
+            conn.execute(
+                "UPDATE reply_versions SET selected = (id = ?) WHERE prompt_id = ? AND profile = ?",
+                (version_id, prompt_id, profile),
+            )
+        row = self.db.one("SELECT * FROM reply_versions WHERE id = ?", (version_id,))
+        assert row is not None
+        return {
+            "content": row["content"],
+            "model": row["model"],
+            "status": row["status"],
+            "used_memories": [UsedMemory(**u) for u in json.loads(row["used_memories"] or "[]")],
+            "prompt_tokens": row["prompt_tokens"],
+            "completion_tokens": row["completion_tokens"],
+            "memory_tokens": row["memory_tokens"],
+            "error": None,
+        }
+
+    def versioned_prompts(self, profile: str, conversation_id: str) -> builtins.list[str]:
+        rows = self.db.query(
+            "SELECT DISTINCT prompt_id FROM reply_versions WHERE conversation_id = ? AND profile = ?",
+            (conversation_id, profile),
+        )
+        return [r["prompt_id"] for r in rows]
+
+    def drop_reply_versions(self, profile: str, prompt_id: str) -> None:
+        with self.db.tx() as conn:
+            conn.execute(
+                "DELETE FROM reply_versions WHERE prompt_id = ? AND profile = ?",
+                (prompt_id, profile),
+            )
+
+    @staticmethod
+    def _selected(conn, profile: str, prompt_id: str) -> bool:
+        return (
+            conn.execute(
+                "SELECT 1 FROM reply_versions WHERE prompt_id = ? AND profile = ? AND selected = 1",
+                (prompt_id, profile),
+            ).fetchone()
+            is not None
+        )
+
+    @staticmethod
+    def _insert_version(conn, profile: str, prompt_id: str, reply: Message) -> None:
+        reply = redact_value(reply)
+        n = conn.execute(
+            "SELECT COALESCE(MAX(n), 0) FROM reply_versions WHERE prompt_id = ? AND profile = ?",
+            (prompt_id, profile),
+        ).fetchone()[0]
+        row = {
+            "id": new_id(),
+            "profile": profile,
+            "conversation_id": reply.conversation_id,
+            "prompt_id": prompt_id,
+            "source_message_id": reply.id,
+            "n": n + 1,
+            "content": reply.content,
+            "model": reply.model,
+            "status": reply.status,
+            "used_memories": json.dumps([u.__dict__ for u in reply.used_memories]),
+            "prompt_tokens": reply.prompt_tokens,
+            "completion_tokens": reply.completion_tokens,
+            "memory_tokens": reply.memory_tokens,
+            "selected": 0,
+            "created_at": reply.created_at,
+        }
+        sql, params = insert_sql("reply_versions", row)
+        conn.execute(sql, params)

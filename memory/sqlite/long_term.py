@@ -252,6 +252,16 @@ class LongTermMemories:
         where, params = self._where(profile, section, status, False)
         return int(self.db.scalar(f"SELECT COUNT(*) FROM memories WHERE {where}", params) or 0)
 
+    def from_conversation(self, profile: str, conversation_id: str) -> builtins.list[Memory]:
+        """Live memories (active or pending, not superseded) learned from a conversation."""
+        rows = self.db.query(
+            "SELECT * FROM memories WHERE profile = ? AND source_conversation_id = ? "
+            "AND status IN ('active', 'pending') AND superseded_by IS NULL "
+            "ORDER BY pinned DESC, updated_at DESC",
+            (profile, conversation_id),
+        )
+        return [row_to_memory(r) for r in rows]
+
     def counts_by_section(self, profile: str) -> dict[str, int]:
         rows = self.db.query(
             "SELECT section, COUNT(*) AS n FROM memories WHERE profile = ? AND status = 'active' "

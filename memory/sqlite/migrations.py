@@ -193,6 +193,41 @@ def _m006_conversation_project(c: sqlite3.Connection) -> None:
     c.execute("ALTER TABLE conversations ADD COLUMN project TEXT")
 
 
+def _m010_conversation_memory_off(c: sqlite3.Connection) -> None:
+    c.execute("ALTER TABLE conversations ADD COLUMN memory_off INTEGER NOT NULL DEFAULT 0")
+    # deleting a conversation says how many memories came from it
+    c.execute(
+        "CREATE INDEX memories_source_conversation ON memories(source_conversation_id)"
+        " WHERE source_conversation_id IS NOT NULL"
+    )
+
+
+def _m011_reply_versions(c: sqlite3.Connection) -> None:
+    c.executescript(
+        """
+        CREATE TABLE reply_versions (
+            id TEXT PRIMARY KEY,
+            profile TEXT NOT NULL,
+            conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            prompt_id TEXT NOT NULL,
+            source_message_id TEXT NOT NULL,
+            n INTEGER NOT NULL,
+            content TEXT NOT NULL,
+            model TEXT,
+            status TEXT NOT NULL DEFAULT 'complete',
+            used_memories TEXT NOT NULL DEFAULT '[]',
+            prompt_tokens INTEGER,
+            completion_tokens INTEGER,
+            memory_tokens INTEGER,
+            selected INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX reply_versions_prompt ON reply_versions(prompt_id, n);
+        CREATE INDEX reply_versions_conversation ON reply_versions(conversation_id);
+        """
+    )
+
+
 def _m007_job_outbox(c: sqlite3.Connection) -> None:
     c.executescript(
         """
@@ -307,6 +342,12 @@ MIGRATIONS: list[Migration] = [
     (7, "outbox for background jobs queued while Redis is down", _m007_job_outbox),
     (8, "FTS5 over each chat turn with the two turns before it", _m008_turn_context_fts),
     (9, "index outbox ids are never reused", _m009_outbox_ids_never_reused),
+    (
+        10,
+        "a conversation may have memory off; memories indexed by their source conversation",
+        _m010_conversation_memory_off,
+    ),
+    (11, "earlier answers to a regenerated prompt", _m011_reply_versions),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -45,6 +45,7 @@ def conversation_to_row(c: Conversation) -> dict[str, Any]:
     row = {name: getattr(c, name) for name in _CONV_FIELDS}
     row["archived"] = int(c.archived)
     row["incognito"] = int(c.incognito)
+    row["memory_off"] = int(c.memory_off)
     return row
 
 
@@ -52,6 +53,7 @@ def row_to_conversation(row: dict[str, Any]) -> Conversation:
     data = {k: row[k] for k in _CONV_FIELDS if k in row}
     data["archived"] = bool(row.get("archived"))
     data["incognito"] = bool(row.get("incognito"))
+    data["memory_off"] = bool(row.get("memory_off"))
     return Conversation(**data)
 
 

@@ -35,6 +35,14 @@ def test_an_incognito_chat_is_recalled_by_no_store_and_a_crash_leaves_no_byte(
     assistant.reply(conv.id, "and what is my hobby?")
     sent = " ".join(m["content"] for m in fake_llm.last_messages())
     assert CANARY in sent  # the chat keeps its own history, in memory
+    fake_llm.script(reply=f"Your hobby is {CANARY}.")
+    for _ in assistant.regenerate(conv.id):  # the replaced answer is kept nowhere
+        pass
+    *_, prompt, answer = store.messages(conv.id)
+    assert [v.content for v in store.reply_versions(prompt.id, answer.id).versions] == [
+        f"Your hobby is {CANARY}."
+    ]
+    assert store.db.scalar("SELECT COUNT(*) FROM reply_versions") == 0
     assert [m.role for m in store.messages(conv.id)] == ["user", "assistant"] * 2
     store.push_command(f"my hobby is {CANARY}", conv.id)  # the app's prompt history
     assert assistant.finish_turn(conv.id, reply).extract_upto is None  # nothing to learn

@@ -99,7 +99,10 @@ def test_forget_about_reaches_every_place_user_text_lives(store, home):
     of a memory edited away from it, Chroma metadata (a tag), the three FTS indexes, the AOF."""
     c = store.new_conversation(f"All about {CANARY}", system_prompt=f"You know {CANARY} well")
     other = store.new_conversation("groceries")
-    store.add_message(c.id, "user", f"my cat is called {CANARY}")
+    prompt = store.add_message(c.id, "user", f"my cat is called {CANARY}")
+    first = store.add_message(c.id, "assistant", f"{CANARY}? A lovely name")
+    store.keep_reply_version(prompt.id, first)  # regenerated: kept as an earlier answer
+    store.delete_messages([first.id])
     store.add_message(c.id, "assistant", "Nice name!")
     store.add_message(other.id, "user", "buy milk")
     store.push_command(f"my cat is called {CANARY}")
@@ -129,6 +132,7 @@ def test_forget_about_reaches_every_place_user_text_lives(store, home):
     assert all(CANARY not in (h.before or "") for h in store.memory_history(renamed.id))
     assert len(report.conversations) == 1 and report.history == 2  # created + edited
     assert [m.content for m in store.messages(c.id)] == ["Nice name!"]
+    assert store.reply_versions(prompt.id).versions == []  # the earlier answer went too
     assert log.read_text() == "INFO started\nINFO done\n" and report.log_lines == 1
     store.close()
     assert files_containing(home, CANARY) == []

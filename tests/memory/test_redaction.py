@@ -192,6 +192,16 @@ def _raw_sql(s):
     )
 
 
+def _reply_version(s):
+    """An answer replaced by regenerate, kept as an earlier version (reply_versions)."""
+    c = s.new_conversation("chat")
+    u = s.add_message(c.id, "user", "hello")
+    r = s.add_message(c.id, "assistant", f"your key is {SECRET}", model=SECRET)
+    s.keep_reply_version(u.id, r)
+    s.delete_messages([r.id])
+    assert s.reply_versions(u.id).versions[0].content == f"your key is {MARK}"
+
+
 PATHS = {
     **{f"add_memory {n}": _add_field(n) for n in _text_fields({f.name for f in fields(Memory)})},
     **{f"update_memory {n}": _update_field(n) for n in _text_fields(_MUTABLE)},
@@ -223,6 +233,7 @@ PATHS = {
     "update_message content and error": _update_message(content=SECRET, error=SECRET),
     "streaming checkpoint": _checkpoint,
     "session state": _session_state,
+    "reply version": _reply_version,
     "temporary": lambda s: s.set_temporary(f"key {SECRET}", f"value {SECRET}"),
     "prompt history": _prompt_history,
     "preference and its cache": _preference,

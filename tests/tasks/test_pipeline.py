@@ -133,6 +133,25 @@ def test_incognito_conversations_are_never_extracted(store, llm):
     assert store.count_memories(status=None) == 0 and llm.chat_requests() == []
 
 
+def test_memory_off_conversations_are_never_extracted_nor_caught_up(store, llm, monkeypatch):
+    from assistant.assistant import Assistant
+    from tasks import maintenance
+
+    monkeypatch.setenv("MEMCHAT_TASKS_IDLE_SECONDS", "0")  # every conversation is idle
+
+    conv = store.new_conversation(memory_off=True)
+    _, a = exchange(store, conv.id, "I moved to Lisbon last month")
+    assert Assistant(store).finish_turn(conv.id, a).extract_upto is None  # nothing is due
+    queue.bind(store)
+    assert run_extract(store.profile, conv.id, a.id) == {"skipped": "memory off"}
+    assert maintenance.summarize_idle()["extractions_queued"] == 0  # idle catch-up skips it
+    # memory on again: the turns said while it was off are marked, never learned
+    Assistant(store).set_memory_off(conv.id, False)
+    assert api.skip_extraction(store, conv.id) == 2
+    assert run_extract(store.profile, conv.id, a.id) == {"new_turns": 0}
+    assert store.count_memories(status=None) == 0 and llm.chat_requests() == []
+
+
 def test_without_a_model_extraction_waits_visibly(store, monkeypatch):
     monkeypatch.setenv("OLLAMA_HOST", "127.0.0.1:9")  # nothing listens there
     conv = store.new_conversation()

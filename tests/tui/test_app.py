@@ -8,7 +8,8 @@ from pilot_helpers import opened, send, wait_for
 
 from memory.store import MemoryStore
 from tui.app import MemchatApp
-from tui.screens.dialogs import ConfirmDialog, TextDialog
+from tui.screens.chat_dialogs import DeleteConversationDialog
+from tui.screens.dialogs import TextDialog
 from tui.screens.first_run import FirstRunScreen
 from tui.screens.help import HelpScreen
 from tui.screens.inspector import InspectorScreen
@@ -143,16 +144,16 @@ async def test_switch_rename_and_delete_conversations(app, fake_llm):
             alpha_id
         )
         await pilot.press("d")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await wait_for(pilot, lambda: isinstance(app.screen, DeleteConversationDialog))
         await pilot.press("n")
-        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmDialog))
+        await wait_for(pilot, lambda: not isinstance(app.screen, DeleteConversationDialog))
         assert app.store.get_conversation(alpha_id)
         sidebar.option_list.focus()
         sidebar.option_list.highlighted = [it.conversation_id for it in sidebar.items].index(
             alpha_id
         )
         await pilot.press("d")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await wait_for(pilot, lambda: isinstance(app.screen, DeleteConversationDialog))
         await pilot.press("y")
         await wait_for(pilot, lambda: len(sidebar.items) == 1)
         assert [c.title for c in app.store.list_conversations()] == ["Beta chat"]

@@ -14,10 +14,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer
 
+from tui.screens.chat_extras import ExtrasMixin
 from tui.screens.chat_memory import MemoryMixin
 from tui.screens.chat_session import INCOGNITO_TEXT, SessionMixin
 from tui.screens.chat_turns import TurnsMixin
-from tui.screens.dialogs import ConfirmDialog, TextDialog
+from tui.screens.dialogs import TextDialog
 from tui.widgets.prompt import PromptInput
 from tui.widgets.sidebar import Sidebar, SidebarItem
 from tui.widgets.status import StatusBar
@@ -26,7 +27,7 @@ from tui.widgets.transcript import EMPTY_TEXT, Transcript
 log = logging.getLogger("memchat.tui")
 
 
-class ChatScreen(TurnsMixin, MemoryMixin, SessionMixin):
+class ChatScreen(TurnsMixin, MemoryMixin, SessionMixin, ExtrasMixin):
     BINDINGS = [
         Binding("escape", "stop", "Stop", id="stop"),
         Binding("ctrl+n", "new_conversation", "New chat", id="new_conversation"),
@@ -94,6 +95,7 @@ class ChatScreen(TurnsMixin, MemoryMixin, SessionMixin):
             self.prompt.prompt_history = store.commands(500)
         except Exception as e:  # noqa: BLE001
             log.warning("no prompt history: %s", e)
+        self.restore_session()  # chat_extras: sidebar width, draft, open conversation
         self.run_queued()
 
     def refresh_model(self) -> None:
@@ -152,6 +154,7 @@ class ChatScreen(TurnsMixin, MemoryMixin, SessionMixin):
         self.sidebar.current_id = conversation_id
         self.sidebar.highlight_current()
         self.refresh_model()
+        self.conversation_opened(conversation_id)
         if focus_message is None:
             self.prompt.focus()
 
@@ -181,20 +184,8 @@ class ChatScreen(TurnsMixin, MemoryMixin, SessionMixin):
                     self.refresh_sidebar()
 
             self.app.push_screen(TextDialog("Rename conversation", item.title), renamed)
-        elif event.action == "delete":
-
-            async def deleted(yes: bool | None) -> None:
-                if not yes:
-                    return
-                store.delete_conversation(cid)
-                if cid == self.conversation_id:
-                    await self.open_conversation(None)
-                self.refresh_sidebar()
-                self.app.notify(f"Deleted “{item.title or 'New chat'}”.")
-
-            self.app.push_screen(
-                ConfirmDialog(f"Delete “{item.title or 'New chat'}” and all its messages?"), deleted
-            )
+        elif event.action == "delete":  # says how many memories came from it (chat_extras)
+            self.confirm_delete(cid, item.title or "New chat")
         elif event.action == "archive":
             store.update_conversation(cid, archived=not item.archived)
             self.app.notify(
@@ -325,6 +316,7 @@ class ChatScreen(TurnsMixin, MemoryMixin, SessionMixin):
                 self.app.assistant.set_model(self.conversation_id, model or None)
             else:
                 self.pending_model = model or None
+                self.save_session()
             self.refresh_model()
             self.app.notify(f"Model: {model or 'the default'}")
 
@@ -349,6 +341,7 @@ class ChatScreen(TurnsMixin, MemoryMixin, SessionMixin):
                 store.update_conversation(self.conversation_id, system_prompt=value)
             else:
                 self.pending_persona = value
+                self.save_session()
             self.app.notify("System prompt saved for this conversation.")
 
         self.app.push_screen(

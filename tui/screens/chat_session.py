@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 
+from textual import work
 from textual.screen import Screen
 
 log = logging.getLogger("memchat.tui")
@@ -46,7 +47,23 @@ class SessionMixin(Screen):
             if name and name != self.app.store.profile:
                 self.switch_profile(name)
 
-        self.app.push_screen(ProfilePicker(store.profiles(), store.profile), chosen)
+        def counted(profiles: list[str], counts: dict[str, tuple[int, int]]) -> None:
+            self.app.push_screen(ProfilePicker(profiles, store.profile, counts), chosen)
+
+        self._count_profiles(store, counted)
+
+    @work(thread=True, exclusive=True, group="profiles")
+    def _count_profiles(self, store, then) -> None:
+        """Each profile with its memory and conversation counts (SQLite), for the picker."""
+        counts: dict[str, tuple[int, int]] = {}
+        try:
+            profiles = store.profiles()
+            for r in store.profile_counts():
+                counts[r["profile"]] = (r["memories"], r["conversations"])
+        except Exception as e:  # noqa: BLE001 - the picker still lists this profile
+            log.warning("profile counts: %s", e)
+            profiles = [store.profile]
+        self.app.call_from_thread(then, profiles, counts)
 
     def switch_profile(self, name: str) -> None:
         """Leave the open chat (an incognito one is deleted) and open ``name``."""

@@ -92,6 +92,7 @@ class TurnsMixin(Screen):
     _queued: tuple[str, str] | None = None  # (mode, text) waiting for the store to open
     _incognito_ids: set[str]
     incognito = False
+    memory_off = False  # for the open conversation (or the next new one): see chat_extras
     editing = False
     turn_idle: threading.Event  # clear while a turn's thread runs (the app waits on it at exit)
 
@@ -207,6 +208,7 @@ class TurnsMixin(Screen):
                     model=self.pending_model,
                     system_prompt=self.pending_persona,
                     incognito=incognito,
+                    memory_off=self.memory_off,
                 )
                 if incognito:
                     self._incognito_ids.add(conv.id)
@@ -270,6 +272,7 @@ class TurnsMixin(Screen):
             self.conversation_id = event.conversation.id
             self.pending_model = self.pending_persona = None
             self.refresh_sidebar()
+            self.save_session()  # chat_extras: a restart reopens it
 
     @on(TurnUpdate)
     async def _update(self, event: TurnUpdate) -> None:
@@ -302,6 +305,7 @@ class TurnsMixin(Screen):
             if msg is not None:
                 view.message_id = msg.id
                 view.set_status(msg.status, msg.model)
+                self.refresh_versions(view)  # chat_extras: "‹ 2/2 ›" after a regenerate
                 if view.memories is not None and view.memories.display:
                     view.memories.set_items(
                         view.memories.items, msg.memory_tokens, msg.prompt_tokens

@@ -119,18 +119,24 @@ class ProfilePicker(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="profile_cancel")]
 
-    def __init__(self, profiles: list[str], current: str) -> None:
+    def __init__(
+        self, profiles: list[str], current: str, counts: dict[str, tuple[int, int]] | None = None
+    ) -> None:
         super().__init__(classes="dialog-screen")
         self.profiles = profiles
         self.current = current
+        self.counts = counts or {}  # profile -> (memories, conversations)
+
+    def label(self, profile: str) -> str:
+        mark = "● " if profile == self.current else "  "
+        mems, convs = self.counts.get(profile, (0, 0))
+        return f"{mark}{profile:<16} {_n(mems, 'memory', 'memories'):>14} · {_n(convs, 'chat', 'chats')}"
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label("Switch profile", classes="dialog-question")
             yield Label("Each profile has its own memories and conversations.", classes="dim")
-            options = [
-                Option(f"{'● ' if p == self.current else '  '}{p}", id=p) for p in self.profiles
-            ]
+            options = [Option(self.label(p), id=p) for p in self.profiles]
             options.append(Option("  new profile…", id=NEW_PROFILE))
             yield OptionList(*options, id="profiles")
             yield Input(placeholder="new profile name (a-z, 0-9, - and _)", id="new-profile")
@@ -162,3 +168,7 @@ class ProfilePicker(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def _n(n: int, one: str, many: str) -> str:
+    return f"1 {one}" if n == 1 else f"{n:,} {many}"

@@ -45,6 +45,7 @@ class LongTermTab(CleanupMixin, Vertical):
         Binding("s", "cycle_sort", "Sort", id="inspector_sort"),
         Binding("S", "reverse_sort", "Reverse", show=False, id="inspector_sort_reverse"),
         Binding("r", "toggle_semantic", "Ranked", show=False, id="inspector_semantic"),
+        Binding("n", "new_memory", "New memory", id="inspector_new_memory", show=False),
         *CleanupMixin.CLEANUP_BINDINGS,
     ]
 
@@ -208,6 +209,23 @@ class LongTermTab(CleanupMixin, Vertical):
 
     def action_focus_search(self) -> None:
         self.search.focus()
+
+    def action_new_memory(self) -> None:
+        """A dialog for a new memory (text, scope, pinned), added in a thread worker."""
+        from tui.screens.add_memory import AddMemoryDialog, NewMemory, save_memory
+
+        if self.store is None:
+            return
+
+        def chosen(new: NewMemory | None) -> None:
+            if new is not None:
+                store = self.store
+                self._write(
+                    lambda: save_memory(store, new, reason="added in the inspector"),
+                    clear_marks=False,
+                )
+
+        self.app.push_screen(AddMemoryDialog("New memory"), chosen)
 
     def _set_sort(self, sort: str, descending: bool | None = None) -> None:
         q = self.query_state

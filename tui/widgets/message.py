@@ -46,6 +46,9 @@ class MessageView(Vertical, can_focus=True):
         Binding("c", "copy", "Copy", id="copy_message"),
         Binding("y", "copy_code", "Copy code", id="copy_code"),
         Binding("m", "toggle_memories", "Memories", id="toggle_memories"),
+        Binding("r", "remember", "Remember", id="remember_message", show=False),
+        Binding("left", "flip(-1)", "Earlier answer", id="version_previous", show=False),
+        Binding("right", "flip(1)", "Later answer", id="version_next", show=False),
         Binding("up", "move(-1)", "Previous", show=False),
         Binding("down", "move(1)", "Next", show=False),
     ]
@@ -54,6 +57,21 @@ class MessageView(Vertical, can_focus=True):
         def __init__(self, text: str, what: str) -> None:
             self.text = text
             self.what = what
+            super().__init__()
+
+    class RememberRequested(Message):
+        """ "Remember this": the screen asks for the memory's text and stores it."""
+
+        def __init__(self, view: MessageView) -> None:
+            self.view = view
+            super().__init__()
+
+    class FlipRequested(Message):
+        """Show an earlier (-1) or later (+1) answer to the same prompt (regenerate keeps them)."""
+
+        def __init__(self, view: MessageView, step: int) -> None:
+            self.view = view
+            self.step = step
             super().__init__()
 
     def __init__(
@@ -73,6 +91,7 @@ class MessageView(Vertical, can_focus=True):
         self.model = model
         self._stream: MarkdownStream | None = None
         self._code_index = 0
+        self.versions: tuple[int, int] | None = None  # (shown, of how many answers)
 
     def compose(self) -> ComposeResult:
         yield Label(plain(self._header()), classes="message-header")
@@ -101,12 +120,20 @@ class MessageView(Vertical, can_focus=True):
             label += " · stopped"
         elif self.status in ("partial", "failed"):
             label += f" · {self.status}"
+        if self.versions is not None:
+            shown, total = self.versions
+            label += f"  ‹ {shown}/{total} ›"
         return label
 
     def set_status(self, status: str, model: str | None = None) -> None:
         self.status = status
         if model:
             self.model = model
+        self.query_one(".message-header", Label).update(plain(self._header()))
+
+    def set_versions(self, shown: int, total: int) -> None:
+        """Say which of several answers to its prompt this reply shows (← → flip)."""
+        self.versions = (shown, total) if total > 1 else None
         self.query_one(".message-header", Label).update(plain(self._header()))
 
     def note(self, text: str, *, error: bool = False) -> None:
@@ -165,6 +192,13 @@ class MessageView(Vertical, can_focus=True):
         panel = self.memories
         if panel is not None and panel.display:
             panel.collapsed = not panel.collapsed
+
+    def action_flip(self, step: int) -> None:
+        if self.role == "assistant":
+            self.post_message(self.FlipRequested(self, step))
+
+    def action_remember(self) -> None:
+        self.post_message(self.RememberRequested(self))
 
     def action_move(self, step: int) -> None:
         move_in_transcript(self, step)

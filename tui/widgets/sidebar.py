@@ -64,6 +64,20 @@ class ConversationList(OptionList):
         Binding("r", "request('rename')", "Rename", id="sidebar_rename"),
         Binding("d,delete", "request('delete')", "Delete", id="sidebar_delete"),
         Binding("a", "request('archive')", "Archive", id="sidebar_archive"),
+        Binding(
+            "left_square_bracket",
+            "screen.sidebar_width(-1)",
+            "Narrower list",
+            id="sidebar_narrower_key",
+            show=False,
+        ),
+        Binding(
+            "right_square_bracket",
+            "screen.sidebar_width(1)",
+            "Wider list",
+            id="sidebar_wider_key",
+            show=False,
+        ),
     ]
 
     def action_request(self, action: str) -> None:

@@ -14,6 +14,7 @@ class StatusBar(Widget):
     model: reactive[str] = reactive("…")
     profile: reactive[str] = reactive("")  # shown once memory is open
     incognito: reactive[bool] = reactive(False)  # this chat reads memory, keeps nothing
+    memory_off: reactive[bool] = reactive(False)  # this chat neither recalls nor learns
     memory_tokens: reactive[int | None] = reactive(None)
     # (always-on, recalled) memories in the last prompt; shown when any always-on note went in
     memory_counts: reactive[tuple[int, int] | None] = reactive(None)
@@ -27,6 +28,8 @@ class StatusBar(Widget):
         t = Text(no_wrap=True, overflow="ellipsis")
         if self.incognito:
             t.append(" incognito ", style="bold reverse magenta")
+        if self.memory_off:
+            t.append(" memory off ", style="bold reverse yellow")
         if self.profile:
             t.append(f" profile {self.profile} │", style="bold")
         t.append(" ⬤ ", style="green" if self.model not in ("no model", "…") else "red")
