@@ -264,7 +264,7 @@ class MemchatApp(App):
             store.health.ping()
         except Exception as e:  # noqa: BLE001
             log.debug("health ping failed: %s", e)
-        worker = ""
+        worker, tasks, to_review = "", None, 0
         try:
             from tasks import api as tasks_api
 
@@ -273,14 +273,22 @@ class MemchatApp(App):
             redis_up = st.url is not None and not st.degraded
             if redis_up and self._consumer is None and not other:
                 self._ensure_consumer()  # the worker that ran the pipeline is gone: take over
-            alive = "worker ok" if self._consumer is not None or other else "no worker"
-            worker = f"{alive} · {tasks_api.pending_count(store)} pending"
+            worker = "worker ok" if self._consumer is not None or other else "no worker"
+            tasks = tasks_api.pending_count(store)
         except Exception:  # noqa: BLE001 - the pipeline is optional here
             pass
-        self.call_from_thread(self._show_memory_health, worker)
+        try:
+            to_review = store.count_memories(status="pending")  # the Review tab's first queue
+        except Exception as e:  # noqa: BLE001
+            log.debug("review count failed: %s", e)
+        self.call_from_thread(self._show_memory_health, worker, tasks, to_review)
 
-    def _show_memory_health(self, worker: str | None = None) -> None:
+    def _show_memory_health(
+        self, worker: str | None = None, tasks: int | None = None, to_review: int = 0
+    ) -> None:
         self._show_short_term(worker)
+        self.chat.status.tasks = tasks
+        self.chat.status.to_review = to_review
         self.chat.refresh_sidebar()  # titles made by the background pipeline
 
     def _show_short_term(self, worker: str | None = None) -> None:

@@ -68,6 +68,11 @@ class LongTermTab(CleanupMixin, Vertical):
             yield MemoryTable(id="lt-table")
             yield DetailPane(id="lt-detail")
 
+    NARROW = 120  # below this many columns the detail pane goes under the table
+
+    def on_resize(self, event) -> None:
+        self.set_class(event.size.width < self.NARROW, "narrow")
+
     def on_mount(self) -> None:
         self.table.focus()
         if self.store is not None:
