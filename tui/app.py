@@ -348,21 +348,30 @@ class MemchatApp(App):
         )
 
     def copy_text(self, text: str, what: str = "text") -> None:
-        """System clipboard when a helper exists, OSC 52 always; never raises."""
-        ok = False
+        """System clipboard when a helper exists, OSC 52 always; never raises. The toast says
+        which: OSC 52 alone cannot be confirmed (the terminal may ignore it)."""
+        system = osc = False
         try:
-            ok = _system_copy(text)
+            system = _system_copy(text)
         except Exception as e:  # noqa: BLE001
             log.debug("system clipboard failed: %s", e)
         try:
             self.copy_to_clipboard(text)
-            ok = True
+            osc = True
         except Exception as e:  # noqa: BLE001
             log.debug("OSC 52 copy failed: %s", e)
-        self.notify(
-            f"Copied the {what}." if ok else f"Could not copy the {what}.",
-            severity="information" if ok else "error",
-        )
+        if system:
+            self.notify(f"Copied the {what}.")
+        elif osc:
+            self.notify(
+                f"Sent the {what} to the terminal's clipboard (OSC 52); no clipboard tool "
+                "(wl-copy, xclip, xsel, pbcopy) was found, so it works only if your terminal "
+                "allows OSC 52.",
+                severity="warning",
+                timeout=6,
+            )
+        else:
+            self.notify(f"Could not copy the {what}.", severity="error")
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

@@ -156,7 +156,13 @@ class LongTermTab(CleanupMixin, Vertical):
         }.get(self.order, f"by {self.order}")
         if self.order not in ("score", "newest") and not q.descending:
             order += " (reversed)"
-        parts = [f"{len(t.ids):,} of {t.total:,} memories", order]
+        noun = "memory" if t.total == 1 else "memories"
+        shown = (
+            f"{t.total:,} {noun}"
+            if len(t.ids) == t.total
+            else f"{len(t.ids):,} of {t.total:,} {noun}"
+        )
+        parts = [shown, order]
         if q.semantic and q.text:
             parts.append("ranked by hybrid recall (r: plain search)")
         if t.marked:

@@ -15,6 +15,7 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Label, Static
 
+from tui.output import describe_outcome
 from tui.widgets.delivery import while_shown
 from tui.widgets.inspector.format import ago, one_line
 from tui.widgets.safe_text import plain
@@ -99,12 +100,13 @@ class PipelineTab(Vertical):
         for col in ("job", "when", "ok", "result"):
             jobs.add_column(col, no_wrap=col != "result")
         for name, j in sorted(snap["jobs"].items()):
-            result = j.get("result") or j.get("error") or ""
+            ok = j.get("ok", True)
+            result = describe_outcome(name, j.get("result")) if ok else str(j.get("error") or "")
             jobs.add_row(
                 name,
                 ago(j.get("at")),
                 "✓" if j.get("ok", True) else "✗",
-                plain(one_line(str(result), 70)),
+                plain(one_line(result, 70)),
             )
         if not snap["jobs"]:
             jobs.add_row("—", "", "", "no periodic job has run yet")
