@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -50,9 +51,10 @@ def plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
-def _list(parts: list[str], none: str) -> str:
-    parts = [p for p in parts if p]
-    return "; ".join(parts) if parts else none
+def _list(parts: Sequence[object], none: str) -> str:
+    """The non-empty strings of ``parts`` (a falsy count leaves its 0 out), or ``none``."""
+    kept = [p for p in parts if isinstance(p, str) and p]
+    return "; ".join(kept) if kept else none
 
 
 def describe_outcome(name: str, result: Any) -> str:
@@ -86,8 +88,8 @@ def describe_outcome(name: str, result: Any) -> str:
             n("commands")
             and plural(n("commands"), "prompt-history entry", "prompt-history entries"),
         ]
-        saved = [x for x in saved if x]
-        return f"saved {' and '.join(saved)} to SQLite" if saved else "nothing to save"
+        said = [x for x in saved if isinstance(x, str) and x]
+        return f"saved {' and '.join(said)} to SQLite" if said else "nothing to save"
     if name == "cleanup":
         return _list(
             [

@@ -7,17 +7,9 @@ from textual.app import ComposeResult
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
-# Binding ids in the order they are worth a footer cell; unlisted ones follow in their order.
-FIRST = (
-    "help",
-    "inspector",
-    "inspector_close",
-    "send",
-    "stop",
-    "memory_restore",
-    "newline",
-    "new_conversation",
-)
+# Binding ids that come first; the rest follow in Textual's order (the focused widget's keys,
+# then the screen's, then the app's).
+FIRST = ("help", "inspector", "inspector_close", "memory_restore")
 
 
 def _rank(binding_id: str | None, index: int) -> tuple[int, int]:
@@ -31,6 +23,9 @@ class KeyFooter(Footer):
         kwargs.setdefault("compact", True)
         super().__init__(**kwargs)
 
+    def on_resize(self) -> None:
+        self.refresh(recompose=True)  # what fits changes with the width
+
     def compose(self) -> ComposeResult:
         if not self._bindings_ready:
             return
@@ -42,7 +37,13 @@ class KeyFooter(Footer):
                 seen.add(binding.action)
                 shown.append((_rank(binding.id, n), binding, enabled, tooltip))
         shown.sort(key=lambda item: item[0])
+        palette = self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE
+        room = self.size.width - (len("^p palette") + 3 if palette else 0)
         for _, binding, enabled, tooltip in shown:
+            cells = len(self.app.get_key_display(binding)) + len(binding.description) + 2
+            if self.size.width and cells > room:
+                break  # a cut-off key helps no one: the rest are in F1 and the palette
+            room -= cells
             yield FooterKey(
                 binding.key,
                 self.app.get_key_display(binding),
@@ -51,7 +52,7 @@ class KeyFooter(Footer):
                 disabled=not enabled,
                 tooltip=tooltip,
             ).data_bind(compact=Footer.compact)
-        if self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE:
+        if palette:
             entry = active.get(self.app.COMMAND_PALETTE_BINDING)
             if entry is not None:
                 _, binding, enabled, tooltip = entry

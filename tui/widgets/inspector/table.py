@@ -29,7 +29,7 @@ COLUMNS: list[tuple[str, str, int | None, str | None]] = [
     ("used", "used", 4, "used"),
     ("updated", "changed", 8, "updated"),
 ]
-DROP_ORDER = ("tags", "confidence", "used", "importance", "section")  # first dropped when narrow
+DROP_ORDER = ("confidence", "used", "importance", "tags", "section")  # first dropped when narrow
 MIN_TEXT = 40  # the memory text keeps at least this many cells before a column is dropped
 MAX_TEXT = 160
 CELL_PADDING = 2  # DataTable's cell_padding on both sides
