@@ -22,6 +22,7 @@ SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 45), id="160x45"
 @pytest.fixture
 def chat_app(redis_url, fake_llm, monkeypatch) -> MemchatApp:
     monkeypatch.setenv("MEMCHAT_WORKER__EMBEDDED", "false")
+    monkeypatch.setattr("tui.app.HEALTH_SECONDS", 3600.0)  # the shots set the health fields
     return MemchatApp(worker=False)
 
 

@@ -74,6 +74,9 @@ class ConversationList(OptionList):
     def action_request(self, action: str) -> None:
         self.parent_sidebar().request(action)
 
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.parent_sidebar().fit_titles)
+
     def parent_sidebar(self) -> Sidebar:
         return self.query_ancestor(Sidebar)
 
@@ -146,12 +149,10 @@ class Sidebar(Vertical):
         ol = self.option_list
         return max(0, ol.scrollable_content_region.width - 2)
 
-    def on_resize(self) -> None:
-        # the titles take the room the (proportional) sidebar has: redraw when it changes
+    def fit_titles(self) -> None:
+        """The titles take the room the (proportional) sidebar has: redraw when it changed."""
         if self.items and self._width() != self._line_width:
-            self.call_after_refresh(
-                lambda: self.show(self.items, title=self.title, searching=self.searching)
-            )
+            self.show(self.items, title=self.title, searching=self.searching)
 
     def highlight_current(self) -> None:
         if self.searching or not self.query("#conversations"):
