@@ -106,7 +106,7 @@ class CleanupMixin(_Widget):
                     then()
 
             loaded = self.table.memories
-            details = [one_line(loaded[i].content, 70) for i in ids if i in loaded]
+            details = [one_line(loaded[i].content, 60) for i in ids if i in loaded]
             self.app.push_screen(
                 ConfirmDialog(
                     f"{verb} {_plural(len(ids))}?",

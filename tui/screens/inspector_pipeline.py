@@ -90,7 +90,7 @@ class PipelineTab(Vertical):
             for f in snap["failed"]:
                 table.add_row(
                     f.get("name", "?"),
-                    plain(one_line(str(f.get("args", "")), 30)),  # never markup
+                    plain(one_line(_args(f.get("args")), 30)),  # never markup
                     plain(one_line(f.get("error", ""), 50)),
                     ago(f.get("at")),
                     key=f.get("id"),
@@ -134,3 +134,10 @@ class PipelineTab(Vertical):
         self.app.call_from_thread(self.app.notify, f"Queued {n} task(s) again.", timeout=3)
         time.sleep(0.1)
         self.app.call_from_thread(self.reload)
+
+
+def _args(args) -> str:
+    """A task's arguments as words ("3f2a…, 12"), not a Python list."""
+    if isinstance(args, (list, tuple)):
+        return ", ".join(str(a) for a in args)
+    return "" if args is None else str(args)
