@@ -53,7 +53,7 @@ class NoModelConfigured(AssistantError):
         return (
             "No LLM configured. Either `export MEMCHAT_MODEL=openai/gpt-4o-mini` and "
             "`export OPENAI_API_KEY=...`; or run `ollama pull llama3.2` and "
-            '`export MEMCHAT_MODEL=ollama/llama3.2`; or put `model = "openai/gpt-4o-mini"` in '
+            '`export MEMCHAT_MODEL=ollama_chat/llama3.2`; or put `model = "openai/gpt-4o-mini"` in '
             "config.toml; or for an OpenAI-compatible server set MEMCHAT_API_BASE=http://host:port/v1 "
             "(and MEMCHAT_MODEL)."
         )

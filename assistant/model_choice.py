@@ -203,3 +203,77 @@ def detect_models(
     if probe_ollama:
         out.extend(f"ollama_chat/{n}" for n in ollama_models())
     return list(dict.fromkeys(out))
+
+
+# --------------------------------------------------------------------------- reachability
+@dataclass
+class Reachability:
+    """A cheap look at whether a model's server answers (``memchat doctor``): ``status`` is
+    "OK", "WARN" or "FAIL"; ``detail`` says what was tried and what came back. ``checked`` is
+    False for hosted providers, which are not probed (a real request costs money)."""
+
+    status: str
+    detail: str
+    checked: bool = True
+
+
+def describe_source(source: str) -> str:
+    """``ModelChoice.source`` in words: where the model setting came from."""
+    if source.startswith("env:"):
+        var = source[4:]
+        return (
+            f"environment variable {var}"
+            if var.startswith("MEMCHAT_")
+            else f"detected from {var} in the environment"
+        )
+    return {
+        "ollama": "detected from a local Ollama",
+        "config": "config file",
+        "conversation": "this conversation",
+    }.get(source, source)
+
+
+def probe(choice: ModelChoice, *, timeout: float = 2.0) -> Reachability:
+    """GET ``<api_base>/models`` (Ollama: ``/api/tags``) with a short timeout. Only servers
+    given by an API base (OpenAI-compatible servers, Ollama) are probed; hosted providers
+    without one are reported as not checked."""
+    base = (choice.api_base or "").rstrip("/")
+    if not base:
+        return Reachability(
+            "OK", "hosted provider: not probed (its key is checked on first use)", False
+        )
+    ollama = choice.provider in ("ollama", "ollama_chat")
+    url = base + ("/api/tags" if ollama else "/models")
+    req = urllib.request.Request(url)  # noqa: S310 - the configured server
+    key = choice.api_key or os.environ.get(PROVIDER_KEY_VARS.get(choice.provider, ""), "")
+    if key and not ollama:
+        req.add_header("Authorization", f"Bearer {key}")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
+            body = resp.read(1_000_000)
+    except urllib.error.HTTPError as e:
+        if e.code in (401, 403):
+            return Reachability("WARN", f"the server answered {e.code}: the API key was refused")
+        if e.code == 404:
+            return Reachability("OK", f"the server answers (it has no model list at {url})")
+        return Reachability("WARN", f"the server answered HTTP {e.code} to GET {url}")
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        return Reachability(
+            "FAIL",
+            f"cannot reach the server ({reason}); `memchat ask` and the app will fail until it "
+            "answers: start the server or fix MEMCHAT_API_BASE / api_base",
+        )
+    try:
+        data = json.loads(body or b"{}")
+        items = data.get("models" if ollama else "data") or []
+        names = [str(m.get("name" if ollama else "id")) for m in items if isinstance(m, dict)]
+    except (ValueError, AttributeError):
+        return Reachability("OK", "the server answers")
+    wanted = choice.model.split("/", 1)[1] if provider_of(choice.model) else choice.model
+    if names and wanted not in names and not (ollama and f"{wanted}:latest" in names):
+        shown = ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
+        return Reachability(
+            "WARN", f"the server answers but does not list {wanted!r} (it has: {shown})"
+        )
+    return Reachability("OK", "the server answers" + (f" and lists {wanted!r}" if names else ""))

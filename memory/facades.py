@@ -17,6 +17,7 @@ from memory.models import (
     BrowsePage,
     BrowseQuery,
     Decision,
+    ForgetPreview,
     Memory,
     Proposal,
     ReviewItem,
@@ -259,6 +260,12 @@ class Forgetting(_Bound):
 
         return forget_about(self._store, text, include_messages=include_messages)
 
+    def preview_about(self, text: str, *, include_messages: bool = True) -> ForgetPreview:
+        """What :meth:`about` would remove, changing nothing."""
+        from memory.curation.forget import preview_about
+
+        return preview_about(self._store, text, include_messages=include_messages)
+
     def profile(self) -> dict[str, int]:
         from memory.curation.forget import forget_profile
 
@@ -267,6 +274,13 @@ class Forgetting(_Bound):
 
 class Transfer(_Bound):
     """Export, import and backup (secrets never leave: they are redacted before storage)."""
+
+    @staticmethod
+    def import_formats() -> str:
+        """What an import file may hold, in words (for the error when it holds something else)."""
+        from memory.transfer.files import IMPORT_FORMATS
+
+        return IMPORT_FORMATS
 
     @staticmethod
     def read_import(path: Path) -> ImportReport:
@@ -281,6 +295,34 @@ class Transfer(_Bound):
         from memory.transfer.backup import restore
 
         return restore(path, home, force=force)
+
+    @staticmethod
+    def restore_copies(home: Path) -> list[Path]:
+        """What earlier restores kept aside in ``home`` (``*.before-restore-<time>``)."""
+        from memory.transfer.backup import restore_copies
+
+        return restore_copies(home)
+
+    @staticmethod
+    def remove_restore_copies(home: Path) -> list[Path]:
+        """Delete what :meth:`restore_copies` lists; returns what was removed."""
+        from memory.transfer.backup import remove_restore_copies
+
+        return remove_restore_copies(home)
+
+    @staticmethod
+    def list_backups(home: Path) -> list[Path]:
+        """Backup folders in ``<home>/backups``."""
+        from memory.transfer.backup import list_backups
+
+        return list_backups(home)
+
+    @staticmethod
+    def size_of(path: Path) -> int:
+        """Bytes in a file or folder (for listing backups)."""
+        from memory.transfer.backup import size_of
+
+        return size_of(path)
 
     @staticmethod
     def write_text(path: Path, text: str) -> None:

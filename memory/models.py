@@ -428,3 +428,23 @@ class TurnEnd:
     extract_upto: str | None = None
     titled: bool = False
     llm_title: bool = False
+
+
+@dataclass
+class ForgetPreview:
+    """What ``Forgetting.about(text)`` would remove, found without changing anything (for a
+    confirmation that shows it, and ``memory forget --about TEXT --dry-run``).
+
+    ``memories`` / ``summaries`` / ``messages``: (id, text) pairs; ``conversations``: ids of
+    conversations whose title or system prompt would be blanked (they stay). Short-term copies
+    (prompt history, session state) are cleaned too but not listed."""
+
+    text: str
+    memories: list[tuple[str, str]] = field(default_factory=list)
+    summaries: list[tuple[str, str]] = field(default_factory=list)
+    messages: list[tuple[str, str]] = field(default_factory=list)
+    conversations: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.memories or self.summaries or self.messages or self.conversations)

@@ -264,7 +264,7 @@ class MemchatApp(App):
             store.health.ping()
         except Exception as e:  # noqa: BLE001
             log.debug("health ping failed: %s", e)
-        worker = ""
+        worker, tasks, to_review = "", None, 0
         try:
             from tasks import api as tasks_api
 
@@ -273,14 +273,22 @@ class MemchatApp(App):
             redis_up = st.url is not None and not st.degraded
             if redis_up and self._consumer is None and not other:
                 self._ensure_consumer()  # the worker that ran the pipeline is gone: take over
-            alive = "worker ok" if self._consumer is not None or other else "no worker"
-            worker = f"{alive} · {tasks_api.pending_count(store)} pending"
+            worker = "worker ok" if self._consumer is not None or other else "no worker"
+            tasks = tasks_api.pending_count(store)
         except Exception:  # noqa: BLE001 - the pipeline is optional here
             pass
-        self.call_from_thread(self._show_memory_health, worker)
+        try:
+            to_review = store.count_memories(status="pending")  # the Review tab's first queue
+        except Exception as e:  # noqa: BLE001
+            log.debug("review count failed: %s", e)
+        self.call_from_thread(self._show_memory_health, worker, tasks, to_review)
 
-    def _show_memory_health(self, worker: str | None = None) -> None:
+    def _show_memory_health(
+        self, worker: str | None = None, tasks: int | None = None, to_review: int = 0
+    ) -> None:
         self._show_short_term(worker)
+        self.chat.status.tasks = tasks
+        self.chat.status.to_review = to_review
         self.chat.refresh_sidebar()  # titles made by the background pipeline
 
     def _show_short_term(self, worker: str | None = None) -> None:
@@ -340,21 +348,30 @@ class MemchatApp(App):
         )
 
     def copy_text(self, text: str, what: str = "text") -> None:
-        """System clipboard when a helper exists, OSC 52 always; never raises."""
-        ok = False
+        """System clipboard when a helper exists, OSC 52 always; never raises. The toast says
+        which: OSC 52 alone cannot be confirmed (the terminal may ignore it)."""
+        system = osc = False
         try:
-            ok = _system_copy(text)
+            system = _system_copy(text)
         except Exception as e:  # noqa: BLE001
             log.debug("system clipboard failed: %s", e)
         try:
             self.copy_to_clipboard(text)
-            ok = True
+            osc = True
         except Exception as e:  # noqa: BLE001
             log.debug("OSC 52 copy failed: %s", e)
-        self.notify(
-            f"Copied the {what}." if ok else f"Could not copy the {what}.",
-            severity="information" if ok else "error",
-        )
+        if system:
+            self.notify(f"Copied the {what}.")
+        elif osc:
+            self.notify(
+                f"Sent the {what} to the terminal's clipboard (OSC 52); no clipboard tool "
+                "(wl-copy, xclip, xsel, pbcopy) was found, so it works only if your terminal "
+                "allows OSC 52.",
+                severity="warning",
+                timeout=6,
+            )
+        else:
+            self.notify(f"Could not copy the {what}.", severity="error")
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

@@ -22,6 +22,7 @@ EXIT_FAILURE, EXIT_USAGE, EXIT_CONFIG, EXIT_PROVIDER = 1, 2, 3, 4
 _SUBCOMMANDS = {
     "ask": "tui.cli_ask:ask",
     "backup": "tui.cli_data:backup_cmd",
+    "backups": "tui.cli_data:backups_cmd",
     "chat": "tui.cli_chat:chat",
     "config": "tui.cli_doctor:config_cmd",
     "doctor": "tui.cli_doctor:doctor",
@@ -34,7 +35,36 @@ _SUBCOMMANDS = {
 }
 
 
+def hoist_profile(args: list[str]) -> list[str]:
+    """Move ``--profile NAME`` / ``--profile=NAME`` given after a subcommand to the front, so
+    ``memchat memory list --profile work`` means ``memchat --profile work memory list``.
+    Nothing after a ``--`` is touched (it is data, e.g. a prompt)."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "--":
+            rest += args[i:]
+            break
+        if a == "--profile" and i + 1 < len(args):
+            front += args[i : i + 2]
+            i += 2
+            continue
+        if a.startswith("--profile="):
+            front.append(a)
+        else:
+            rest.append(a)
+        i += 1
+    return front + rest
+
+
 class LazyGroup(click.Group):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if ctx.parent is None:
+            args = hoist_profile(list(args))
+        return super().parse_args(ctx, args)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(_SUBCOMMANDS))
 

@@ -11,7 +11,7 @@ import click
 
 from memory.models import SECTIONS
 from tui.cli import open_store
-from tui.output import console, print_json
+from tui.output import console, plural, print_json
 
 
 @click.command("export")
@@ -74,6 +74,7 @@ def import_cmd(file: Path, skip_invalid: bool, as_json: bool) -> None:
     if len(report.errors) > 50:
         click.echo(f"... and {len(report.errors) - 50} more bad records", err=True)
     if report.errors and not skip_invalid:
+        click.echo(Transfer.import_formats(), err=True)
         click.echo(
             f"memchat: {len(report.errors)} bad record(s); nothing imported "
             "(fix them, or pass --skip-invalid to import the rest)",
@@ -125,13 +126,72 @@ def restore_cmd(path: Path, force: bool) -> None:
     settings = load_settings()
     manifest = Transfer.restore(path, settings.home, force=force)
     profiles = ", ".join(
-        f"{p} ({c.get('memories', 0)} memories)" for p, c in manifest["profiles"].items()
+        f"{p} ({plural(c.get('memories', 0), 'memory', 'memories')})"
+        for p, c in manifest["profiles"].items()
     )
     click.echo(f"restored into {settings.home}: {profiles or 'no data'}")
+    kept = Transfer.restore_copies(settings.home)
+    if kept:
+        click.echo(
+            f"the replaced data is kept aside ({len(kept)} files/folders named *.before-restore-*); "
+            "`memchat backups` lists them, `memchat backups --remove-restore-copies` removes them"
+        )
     with open_store(start_redis=False) as store:
         if store.vectors is not None:
             n = store.reindex() if hasattr(store, "reindex") else 0
             click.echo(f"vector index rebuilt: {n} items")
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} B"
+
+
+@click.command("backups")
+@click.option(
+    "--remove-restore-copies",
+    is_flag=True,
+    help="Delete the *.before-restore-* copies that `memchat restore --force` kept aside.",
+)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def backups_cmd(remove_restore_copies: bool, yes: bool) -> None:
+    """List backups in the data dir and the copies restores kept aside (and remove those).
+
+    \b
+      memchat backups
+      memchat backups --remove-restore-copies
+    """
+    from memory.config import load_settings
+    from memory.facades import Transfer
+
+    home = load_settings().home
+    copies = Transfer.restore_copies(home)
+    if remove_restore_copies:
+        if not copies:
+            click.echo("no copies kept by restore")
+            return
+        for p in copies:
+            click.echo(f"  {p}  {_size(Transfer.size_of(p))}")
+        if not yes:
+            click.confirm(
+                f"Delete these {len(copies)} copies kept by restore? This cannot be undone",
+                abort=True,
+            )
+        removed = Transfer.remove_restore_copies(home)
+        click.echo(f"removed {len(removed)} restore copies")
+        return
+    backups = Transfer.list_backups(home)
+    click.echo(f"backups in {home / 'backups'}: {len(backups) or 'none'}")
+    for p in backups:
+        click.echo(f"  {p.name}  {_size(Transfer.size_of(p))}")
+    click.echo(f"copies kept by restore in {home}: {len(copies) or 'none'}")
+    for p in copies:
+        click.echo(f"  {p.name}  {_size(Transfer.size_of(p))}")
+    if copies:
+        click.echo("remove them with `memchat backups --remove-restore-copies`")
 
 
 @click.command("profiles")
@@ -149,7 +209,8 @@ def profiles_cmd(as_json: bool) -> None:
     for r in rows:
         mark = "*" if r["profile"] == current else " "
         click.echo(
-            f"{mark} {r['profile']:<20} {r['memories'] or 0:>7} memories {r['messages'] or 0:>7} messages"
+            f"{mark} {r['profile']:<20} {plural(r['memories'] or 0, 'memory', 'memories'):>16} "
+            f"{plural(r['messages'] or 0, 'message'):>14}"
         )
 
 
@@ -171,9 +232,11 @@ def forget_all_cmd(everything: bool, yes: bool) -> None:
         counts = store.forgetting.profile()
         kept = store.forgetting.backups_with_profile()
     click.echo(
-        f"forgot profile {store.profile!r}: {counts.get('memories', 0)} memories, "
-        f"{counts.get('messages', 0)} messages, {counts.get('conversations', 0)} conversations, "
-        f"{counts.get('redis_keys', 0)} short-term keys"
+        f"forgot profile {store.profile!r}: "
+        f"{plural(counts.get('memories', 0), 'memory', 'memories')}, "
+        f"{plural(counts.get('messages', 0), 'message')}, "
+        f"{plural(counts.get('conversations', 0), 'conversation')}, "
+        f"{plural(counts.get('redis_keys', 0), 'short-term key')}"
     )
     if kept:
         click.echo(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -34,15 +35,22 @@ def _vectors(store) -> Check:
 def _model(settings) -> Check:
     try:
         from assistant.errors import AssistantError
-        from assistant.llm import resolve_model
+        from assistant.model_choice import describe_source, probe, resolve_model
     except ModuleNotFoundError:
         return "WARN", "model", "assistant layer not installed"
     try:
-        choice = resolve_model(settings.model, settings.api_base)
+        source = "config"
+        if settings.model and os.environ.get("MEMCHAT_MODEL", "").strip() == settings.model.strip():
+            source = "env:MEMCHAT_MODEL"  # the settings loader read it from the environment
+        choice = resolve_model(settings.model, settings.api_base, source=source)
     except AssistantError as e:
         return "WARN", "model", str(e)
     base = f" via {choice.api_base}" if choice.api_base else ""
-    return "OK", "model", f"{choice.model}{base} (from {choice.source})"
+    reach = probe(choice)
+    where = f"{choice.model}{base} (from {describe_source(choice.source)})"
+    if not reach.checked:
+        return "OK", "model", f"{where}; {reach.detail}"
+    return reach.status, "model", f"{where}: {reach.detail}"
 
 
 def _worker(store) -> Check | None:
@@ -58,6 +66,27 @@ def _worker(store) -> Check | None:
         "worker",
         "no background worker running; the chat app runs one, or start `memchat worker`",
     )
+
+
+def _backups(settings) -> Check | None:
+    """Copies that `memchat restore --force` kept aside hold the old data (forgotten memories
+    included) until removed: say so, and how."""
+    from memory.facades import Transfer
+
+    copies = Transfer.restore_copies(settings.home)
+    backups = Transfer.list_backups(settings.home)
+    if copies:
+        size = sum(Transfer.size_of(p) for p in copies) / 1e6
+        return (
+            "WARN",
+            "backups",
+            f"{len(copies)} copies kept by restore ({size:.1f} MB, *.before-restore-*) still "
+            "hold the replaced data; `memchat backups` lists them, "
+            "`memchat backups --remove-restore-copies` removes them",
+        )
+    if backups:
+        return "OK", "backups", f"{len(backups)} in {settings.home / 'backups'} (`memchat backups`)"
+    return None
 
 
 def run_checks(settings) -> list[Check]:
@@ -92,6 +121,7 @@ def run_checks(settings) -> list[Check]:
         attempt("vectors", lambda: _vectors(store))
         attempt("model", lambda: _model(settings))
         attempt("worker", lambda: _worker(store))
+    attempt("backups", lambda: _backups(settings))
     return checks
 
 

@@ -6,7 +6,7 @@ import click
 
 from memory.models import SECTIONS
 from tui.cli import open_store
-from tui.output import console, print_json, safe, when
+from tui.output import console, plural, print_json, safe, when
 
 
 @click.group()
@@ -150,26 +150,39 @@ def store_index(store) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def list_(section: str | None, limit: int, show_all: bool, as_json: bool) -> None:
     """List memories, pinned first, then most recently changed."""
+    status = None if show_all else "active"
     with open_store(start_redis=False) as store:
-        rows = store.list_memories(
-            section=section, limit=limit, status=None if show_all else "active"
-        )
-        total = store.count_memories(section=section)
+        rows = store.list_memories(section=section, limit=limit, status=status)
+        total = store.count_memories(section=section, status=status)
+        by_status: dict[str, int] = {}
+        if show_all:
+            for st in ("active", "pending", "deleted"):
+                by_status[st] = store.count_memories(section=section, status=st)
     if as_json:
         print_json(rows)
         return
     from rich.table import Table
 
-    t = Table(
-        title=f"{len(rows)} of {total} memories · profile {store.profile}", title_justify="left"
-    )
-    for col in ("id", "section", "memory", "tags", "updated"):
+    counts = f"{len(rows)} of {plural(total, 'memory', 'memories')}"
+    if len(rows) == total:
+        counts = plural(total, "memory", "memories")
+    if show_all:
+        counts += " (" + ", ".join(f"{n} {st}" for st, n in by_status.items() if n) + ")"
+    t = Table(title=f"{counts} · profile {store.profile}", title_justify="left")
+    cols = ["id", "section", "memory", "tags", "updated"]
+    if show_all:
+        cols.insert(1, "status")
+    for col in cols:
         t.add_column(col, overflow="fold" if col == "memory" else "ellipsis")
     for m in rows:
         mark = "📌 " if m.pinned else ""
-        t.add_row(
-            m.id[:8], m.section, mark + safe(m.content, 100), ",".join(m.tags), when(m.updated_at)
-        )
+        status_text = "superseded" if m.superseded_by else m.status
+        row = [m.id[:8], m.section, mark + safe(m.content, 100), ",".join(m.tags)]
+        row.append(when(m.updated_at))
+        if show_all:
+            row.insert(1, status_text)
+        style = "dim" if status_text in ("deleted", "superseded") else None
+        t.add_row(*row, style=style)
     console().print(t)
 
 
@@ -266,8 +279,16 @@ def pin(memory_id: str, off: bool) -> None:
     "--keep-messages", is_flag=True, help="With --about: keep chat turns (they may teach it again)."
 )
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--dry-run", is_flag=True, help="With --about: list what would be forgotten; change nothing."
+)
 def forget(
-    memory_id: str | None, about: str | None, now_: bool, keep_messages: bool, yes: bool
+    memory_id: str | None,
+    about: str | None,
+    now_: bool,
+    keep_messages: bool,
+    yes: bool,
+    dry_run: bool,
 ) -> None:
     """Forget a memory, or everything about a topic.
 
@@ -275,15 +296,29 @@ def forget(
     memchat memory forget 1a2b3c          soft delete (undo with `memory restore`)
     memchat memory forget 1a2b3c --now    remove from SQLite, history, vectors, Redis
     memchat memory forget --about "Ziggy" remove every memory and chat turn about it
+    memchat memory forget --about "Ziggy" --dry-run   only list what that would remove
     """
     if bool(memory_id) == bool(about):
         raise click.UsageError("give a memory id or --about TEXT")
-    with open_store() as store:
+    if dry_run and not about:
+        raise click.UsageError("--dry-run goes with --about TEXT")
+    with open_store(start_redis=not dry_run) as store:
         if about:
+            preview = store.forgetting.preview_about(about, include_messages=not keep_messages)
+            if dry_run or not yes:
+                show_forget_preview(preview, store.profile)
+            if dry_run:
+                click.echo("dry run: nothing was changed")
+                return
+            if preview.empty:
+                click.echo(
+                    f"nothing in memories, chats or titles mentions {about!r}; "
+                    "short-term copies (prompt history, session state) are cleaned anyway"
+                )
             if not yes:
                 click.confirm(
-                    f"Forget everything about {about!r} in profile {store.profile!r}, in every tier? "
-                    "This cannot be undone",
+                    f"Forget all of this about {about!r} in profile {store.profile!r}, in every "
+                    "tier? This cannot be undone",
                     abort=True,
                 )
             report = store.forgetting.about(about, include_messages=not keep_messages)
@@ -306,6 +341,26 @@ def forget(
             "`memchat memory forget --about TEXT` removes those too",
             err=True,
         )
+
+
+def show_forget_preview(preview, profile: str, limit: int = 20) -> None:
+    """Count and list what ``forget --about`` removes (the first ``limit`` of each kind)."""
+    click.echo(
+        f"In profile {profile!r}, forgetting {preview.text!r} removes "
+        f"{plural(len(preview.memories), 'memory', 'memories')}, "
+        f"{plural(len(preview.summaries), 'summary', 'summaries')} and "
+        f"{plural(len(preview.messages), 'chat message')}, and blanks "
+        f"{plural(len(preview.conversations), 'conversation title/system prompt', 'conversation titles/system prompts')}:"
+    )
+    for label, items in (
+        ("memory", preview.memories),
+        ("summary", preview.summaries),
+        ("message", preview.messages),
+    ):
+        for item_id, text in items[:limit]:
+            click.echo(f"  {label:<8} {item_id[:8]}  {safe(text, 90)}")
+        if len(items) > limit:
+            click.echo(f"  … and {len(items) - limit} more {label} rows")
 
 
 @memory.command("restore")

@@ -44,7 +44,7 @@ def _ago(ts: float | None) -> str:
 
 def _print_status(snap: dict) -> None:
     from tasks.status import describe
-    from tui.output import safe
+    from tui.output import describe_outcome, safe
 
     if not snap.get("available"):
         click.echo(f"pipeline unavailable: {snap.get('reason')}")
@@ -77,7 +77,11 @@ def _print_status(snap: dict) -> None:
             f"{safe(str(t.get('error')), 160)}  (retry: memchat worker --retry-failed {t.get('id', '')[:8]})"
         )
     for name, job in sorted(snap["jobs"].items()):
-        outcome = job.get("result") if job.get("ok") else f"FAILED {job.get('error')}"
+        outcome = (
+            describe_outcome(name, job.get("result"))
+            if job.get("ok", True)
+            else f"FAILED {job.get('error')}"
+        )
         click.echo(f"job:       {name:<15} {_ago(job.get('at')):<10} {safe(str(outcome), 160)}")
     s = snap["stats"]
     if s:
@@ -85,9 +89,10 @@ def _print_status(snap: dict) -> None:
             f"totals:    {s.get('extract_runs', 0):.0f} extractions, "
             f"{s.get('extract_prompt_tokens', 0) + s.get('summary_prompt_tokens', 0):.0f} prompt + "
             f"{s.get('extract_completion_tokens', 0) + s.get('summary_completion_tokens', 0):.0f} completion tokens, "
-            f"${s.get('extract_cost', 0) + s.get('summary_cost', 0):.4f}; memories "
-            f"+{s.get('memories_add', 0):.0f} ~{s.get('memories_update', 0):.0f} "
-            f">{s.get('memories_supersede', 0):.0f} ={s.get('memories_noop', 0):.0f}"
+            f"${s.get('extract_cost', 0) + s.get('summary_cost', 0):.4f}; memories: "
+            f"{s.get('memories_add', 0):.0f} added, {s.get('memories_update', 0):.0f} updated, "
+            f"{s.get('memories_supersede', 0):.0f} superseded, "
+            f"{s.get('memories_noop', 0):.0f} already known"
         )
 
 
@@ -173,15 +178,18 @@ def worker(
                 print_json(result)
             else:
                 click.echo(
-                    f"processed {result['tasks']} task(s); re-queued {result['recovered']} orphan(s)"
+                    f"processed {result['tasks']} task(s); re-queued {result['recovered']} "
+                    "orphaned task(s)"
                     + (
                         f"; queued {result['deferred']} job(s) kept while Redis was down"
                         if result.get("deferred")
                         else ""
                     )
                 )
+                from tui.output import describe_outcome
+
                 for name, outcome in result["jobs"].items():
-                    click.echo(f"  {name}: {outcome}")
+                    click.echo(f"  {name}: {describe_outcome(name, outcome)}")
             return
         from tasks.consumer import run_headless
 

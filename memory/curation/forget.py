@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from memory.curation import places
-from memory.models import now
+from memory.models import ForgetPreview, now
 from memory.sqlite import fts
 
 log = logging.getLogger("memchat.forget")
@@ -501,6 +501,31 @@ def forget_about(store, text: str, *, include_messages: bool = True) -> ForgetRe
     return _finish(store, report)
 
 
+def preview_about(store, text: str, *, include_messages: bool = True) -> ForgetPreview:
+    """What :func:`forget_about` would remove from memories, chat turns and conversation
+    titles, found the same way (the same places, the same matching) and changing nothing."""
+    needle = text.strip()
+    if not needle:
+        raise ValueError("say what to forget")
+    mentions = _mentions(needle)
+    preview = ForgetPreview(text=needle)
+    kinds = {"memory", "blank"} | ({"message"} if include_messages else set())
+    for table in places.SQLITE_TABLES:
+        if table.on_match not in kinds:
+            continue
+        for r in store.db.query(f"SELECT * FROM {table.name} WHERE profile = ?", (store.profile,)):
+            if not any(mentions(r[c]) for c in table.columns):
+                continue
+            if table.on_match == "memory":
+                into = preview.summaries if r["section"] == "summaries" else preview.memories
+                into.append((r["id"], r["content"] or ""))
+            elif table.on_match == "message":
+                preview.messages.append((r["id"], r["content"] or ""))
+            else:
+                preview.conversations.append(r["id"])
+    return preview
+
+
 def forget_profile(store) -> dict[str, int]:
     """Remove every trace of ``store.profile`` from SQLite, Chroma and Redis."""
     counts: dict[str, int] = {}
@@ -523,18 +548,29 @@ def forget_profile(store) -> dict[str, int]:
 
 def describe(report: ForgetReport) -> str:
     """One line: what was forgotten."""
-    parts = [f"{len(report.memories)} memories"]
+
+    def count(n: int, one: str, many: str) -> str:
+        return f"{n} {one if n == 1 else many}"
+
+    parts = [count(len(report.memories), "memory", "memories")]
     if report.summaries:
-        parts.append(f"{len(report.summaries)} summaries quoting them")
+        parts.append(count(len(report.summaries), "summary", "summaries") + " quoting them")
     if report.messages:
-        parts.append(f"{len(report.messages)} chat messages")
+        parts.append(count(len(report.messages), "chat message", "chat messages"))
     if report.conversations:
-        parts.append(f"{len(report.conversations)} conversation titles/system prompts (blanked)")
+        parts.append(
+            count(
+                len(report.conversations),
+                "conversation title/system prompt",
+                "conversation titles/system prompts",
+            )
+            + " (blanked)"
+        )
     cleaned = report.history + report.short_term + report.redis_keys
     if cleaned:
         parts.append(f"{cleaned} history, prompt-history and short-term entries")
     if report.log_lines:
-        parts.append(f"{report.log_lines} log lines")
+        parts.append(count(report.log_lines, "log line", "log lines"))
     return "forgot " + ", ".join(parts)
 
 

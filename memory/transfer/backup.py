@@ -199,3 +199,36 @@ def restore(path: Path, home: Path, *, force: bool = False) -> dict:
 
     dbmod._migrated.discard(str(target.resolve()))  # a restored older schema gets upgraded on open
     return manifest
+
+
+def restore_copies(home: Path) -> list[Path]:
+    """What restores kept aside in ``home`` (``*.before-restore-<time>``: the replaced
+    database with its -wal/-shm, and the replaced vector index), oldest first."""
+    return sorted(
+        Path(home).glob("*.before-restore-*"), key=lambda p: p.name.split("-restore-")[-1]
+    )
+
+
+def remove_restore_copies(home: Path) -> list[Path]:
+    """Delete what :func:`restore_copies` lists; returns what was removed."""
+    removed = []
+    for p in restore_copies(home):
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
+        removed.append(p)
+    return removed
+
+
+def list_backups(home: Path) -> list[Path]:
+    """Backup folders in ``<home>/backups`` (made by ``memchat backup`` without a path)."""
+    root = Path(home) / "backups"
+    return sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+
+
+def size_of(path: Path) -> int:
+    """Bytes in a file or a folder tree."""
+    if path.is_file():
+        return path.stat().st_size
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())

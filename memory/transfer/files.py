@@ -170,6 +170,15 @@ class ImportReport:
     skipped_existing: int = 0
 
 
+IMPORT_FORMATS = (
+    "memchat imports JSON objects, one memory each, in either of two shapes:\n"
+    '  memchat\'s own (what `memchat memory export` writes): {"content": "Takes coffee black", '
+    '"section": "preferences", "tags": ["drinks"]}  (only "content" is required)\n'
+    '  key/value: {"category": "preferences", "key": "coffee", "value": "black"}\n'
+    'as JSONL (one object a line), a JSON array of objects, or {"memories": [...]}.'
+)
+
+
 def _reason(e: ValidationError) -> str:
     first = e.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "record"
@@ -184,6 +193,17 @@ def _validate(n: int, obj: Any, report: ImportReport) -> None:
         return
     if not isinstance(obj, dict):
         report.errors.append((n, f"expected a JSON object, got {type(obj).__name__}"))
+        return
+    known = set(MemoryRecord.model_fields) | set(SeedRecord.model_fields)
+    if not known & set(obj):  # e.g. {"coffee": "black"}: neither shape at all
+        keys = ", ".join(f'"{k}"' for k in list(obj)[:4]) or "no fields"
+        report.errors.append(
+            (
+                n,
+                f'not a memory: it has {keys}, but a memchat memory needs "content" and a '
+                'key/value one "category", "key" and "value"',
+            )
+        )
         return
     try:
         seed = "category" in obj and "content" not in obj

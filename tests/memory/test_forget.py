@@ -198,7 +198,7 @@ def test_cli_forget_about_in_a_fresh_process_leaves_no_byte(home):
     assert files_containing(home, canary)
     gone = memchat("memory", "forget", "--about", canary, "--yes")
     assert gone.returncode == 0, gone.stderr
-    assert "1 memories" in gone.stdout and "1 chat messages" in gone.stdout
+    assert "1 memory," in gone.stdout and "1 chat message" in gone.stdout
 
     assert files_containing(home, canary) == []
     with MemoryStore(load_settings()) as s:

@@ -18,6 +18,8 @@ from tui.app import MemchatApp
 @pytest.fixture
 def app(redis_url, monkeypatch) -> MemchatApp:
     monkeypatch.setenv("MEMCHAT_WORKER__EMBEDDED", "false")
+    # no health check mid-shot: after 10 s it would add "no worker · 0 tasks" to some shots
+    monkeypatch.setattr("tui.app.HEALTH_SECONDS", 3600.0)
     return MemchatApp(worker=False)
 
 

@@ -300,7 +300,7 @@ async def test_inspector_draws_a_hostile_memory_inertly(inspector_app):
         tab = screen.longterm
         assert_inert(app)
         table = shown_in(app, tab.table)
-        assert "csi ␛[31mRED␛[0m [/x] [bold red]not mar…" in table  # one line, no markup
+        assert "csi ␛[31mRED␛[0m [/x] [bold red]not markup…" in table  # one line, no markup
         assert "[/x],[b]t…" in table
         body = tab.detail.query_one("#detail-body")
         detail = shown_in(app, body)

@@ -12,13 +12,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer
 
 from tui.screens.chat_extras import ExtrasMixin
 from tui.screens.chat_memory import MemoryMixin
 from tui.screens.chat_session import INCOGNITO_TEXT, SessionMixin
 from tui.screens.chat_turns import TurnsMixin
 from tui.screens.dialogs import TextDialog
+from tui.widgets.footer import KeyFooter
 from tui.widgets.prompt import PromptInput
 from tui.widgets.sidebar import Sidebar, SidebarItem
 from tui.widgets.status import StatusBar
@@ -32,9 +32,9 @@ class ChatScreen(TurnsMixin, MemoryMixin, SessionMixin, ExtrasMixin):
         Binding("escape", "stop", "Stop", id="stop"),
         Binding("ctrl+n", "new_conversation", "New chat", id="new_conversation"),
         Binding("ctrl+r", "regenerate", "Regenerate", id="regenerate"),
-        Binding("ctrl+g", "edit_last", "Edit last", id="edit_last"),
+        Binding("ctrl+g", "edit_last", "Edit last", id="edit_last", show=False),
         Binding("ctrl+o", "pick_model", "Model", id="pick_model"),
-        Binding("ctrl+s", "edit_persona", "Persona", id="system_prompt"),
+        Binding("ctrl+s", "edit_persona", "Persona", id="system_prompt", show=False),
         Binding("f3", "switch_profile", "Profile", id="switch_profile"),
         Binding("f4", "toggle_incognito", "Incognito", id="incognito"),
         Binding("ctrl+f", "search", "Search", id="search", show=False),
@@ -62,7 +62,7 @@ class ChatScreen(TurnsMixin, MemoryMixin, SessionMixin, ExtrasMixin):
                 yield Transcript(id="transcript")
                 yield PromptInput(id="prompt")
         yield StatusBar(id="status")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.prompt.focus()

@@ -129,7 +129,9 @@ class TurnsMixin(Screen):
             self._user_view = views[last_user] if mode == "regenerate" else None
         if mode != "regenerate":
             self._user_view = await self.transcript.add(MessageView("user", text))
-        self._reply_view = await self.transcript.add(MessageView("assistant", "", status="partial"))
+        self._reply_view = await self.transcript.add(
+            MessageView("assistant", "", status="streaming")
+        )
         self._turn_no += 1
         self._cancel = threading.Event()
         self.status.activity = "streaming… (Esc stops)"
@@ -321,6 +323,10 @@ class TurnsMixin(Screen):
     def _finished(self, event: TurnFinished) -> None:
         if event.turn != self._turn_no:
             return
+        view = self._reply_view
+        if view is not None and view.status == "streaming":  # ended without a stored reply
+            stopped = self._cancel is not None and self._cancel.is_set()
+            view.set_status("cancelled" if stopped else "failed")
         self._cancel = None
         self._reply_view = self._user_view = None
         self.status.activity = ""

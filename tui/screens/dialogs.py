@@ -25,14 +25,34 @@ class ConfirmDialog(ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "No", id="confirm_no"),
     ]
 
-    def __init__(self, question: str, *, yes: str = "Delete", no: str = "Cancel") -> None:
+    SHOWN = 8  # detail lines listed before "… and N more"
+
+    def __init__(
+        self,
+        question: str,
+        *,
+        yes: str = "Delete",
+        no: str = "Cancel",
+        details: list[str] | None = None,
+        more: int = 0,
+    ) -> None:
+        """``details``: one line per thing the action affects (shown, up to SHOWN of them);
+        ``more``: how many others it affects that are not in ``details``."""
         super().__init__(classes="dialog-screen")
         self.question = question
         self.yes, self.no = yes, no
+        self.details = list(details or [])
+        self.more = more
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
+        with Vertical(classes="dialog wide"):
             yield Label(self.question, classes="dialog-question")
+            if self.details:
+                lines = [f"• {visible(d)}" for d in self.details[: self.SHOWN]]
+                hidden = len(self.details) - len(lines) + self.more
+                if hidden > 0:
+                    lines.append(f"… and {hidden:,} more")
+                yield Label("\n".join(lines), id="confirm-details", markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield Button(f"{self.yes} (y)", variant="error", id="yes")
                 yield Button(f"{self.no} (n)", id="no")

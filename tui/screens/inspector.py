@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Footer, TabbedContent, TabPane
+from textual.widgets import TabbedContent, TabPane
 
 from tui.screens.inspector_longterm import LongTermTab
 from tui.screens.inspector_pipeline import PipelineTab
@@ -24,6 +24,7 @@ from tui.screens.inspector_review import ReviewTab
 from tui.screens.inspector_shortterm import ShortTermTab
 from tui.screens.inspector_stats import StatsTab, format_stats
 from tui.screens.inspector_vectors import VectorsTab
+from tui.widgets.footer import KeyFooter
 
 if TYPE_CHECKING:
     from textual import getters
@@ -43,7 +44,7 @@ class InspectorScreen(Screen):
     if TYPE_CHECKING:
         app = getters.app(MemchatApp)
     BINDINGS = [
-        Binding("f2,escape", "close", "Back to chat", id="inspector_close"),
+        Binding("f2,escape", "close", "Chat", id="inspector_close"),
         Binding("f1", "help", "Help", id="help"),
         Binding("f5", "refresh", "Refresh", show=False, id="inspector_refresh"),
         *[
@@ -72,7 +73,7 @@ class InspectorScreen(Screen):
                 yield PipelineTab(id="pl")
             with TabPane("Stats", id="stats"):
                 yield StatsTab(id="sx")
-        yield Footer()
+        yield KeyFooter()
 
     @property
     def longterm(self) -> LongTermTab:

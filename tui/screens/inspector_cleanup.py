@@ -105,8 +105,16 @@ class CleanupMixin(_Widget):
                 if ok:
                     then()
 
+            loaded = self.table.memories
+            details = [one_line(loaded[i].content, 60) for i in ids if i in loaded]
             self.app.push_screen(
-                ConfirmDialog(f"{verb} {_plural(len(ids))}?", yes=yes or verb), answered
+                ConfirmDialog(
+                    f"{verb} {_plural(len(ids))}?",
+                    yes=yes or verb,
+                    details=details,
+                    more=len(ids) - len(details),
+                ),
+                answered,
             )
         else:
             then()

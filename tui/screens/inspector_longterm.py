@@ -69,6 +69,11 @@ class LongTermTab(CleanupMixin, Vertical):
             yield MemoryTable(id="lt-table")
             yield DetailPane(id="lt-detail")
 
+    NARROW = 120  # below this many columns the detail pane goes under the table
+
+    def on_resize(self, event) -> None:
+        self.set_class(event.size.width < self.NARROW, "narrow")
+
     def on_mount(self) -> None:
         self.table.focus()
         if self.store is not None:
@@ -152,7 +157,13 @@ class LongTermTab(CleanupMixin, Vertical):
         }.get(self.order, f"by {self.order}")
         if self.order not in ("score", "newest") and not q.descending:
             order += " (reversed)"
-        parts = [f"{len(t.ids):,} of {t.total:,} memories", order]
+        noun = "memory" if t.total == 1 else "memories"
+        shown = (
+            f"{t.total:,} {noun}"
+            if len(t.ids) == t.total
+            else f"{len(t.ids):,} of {t.total:,} {noun}"
+        )
+        parts = [shown, order]
         if q.semantic and q.text:
             parts.append("ranked by hybrid recall (r: plain search)")
         if t.marked:

@@ -15,6 +15,7 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Label, Static
 
+from tui.output import describe_outcome
 from tui.widgets.delivery import while_shown
 from tui.widgets.inspector.format import ago, one_line
 from tui.widgets.safe_text import plain
@@ -89,7 +90,7 @@ class PipelineTab(Vertical):
             for f in snap["failed"]:
                 table.add_row(
                     f.get("name", "?"),
-                    plain(one_line(str(f.get("args", "")), 30)),  # never markup
+                    plain(one_line(_args(f.get("args")), 30)),  # never markup
                     plain(one_line(f.get("error", ""), 50)),
                     ago(f.get("at")),
                     key=f.get("id"),
@@ -99,12 +100,13 @@ class PipelineTab(Vertical):
         for col in ("job", "when", "ok", "result"):
             jobs.add_column(col, no_wrap=col != "result")
         for name, j in sorted(snap["jobs"].items()):
-            result = j.get("result") or j.get("error") or ""
+            ok = j.get("ok", True)
+            result = describe_outcome(name, j.get("result")) if ok else str(j.get("error") or "")
             jobs.add_row(
                 name,
                 ago(j.get("at")),
                 "✓" if j.get("ok", True) else "✗",
-                plain(one_line(str(result), 70)),
+                plain(one_line(result, 70)),
             )
         if not snap["jobs"]:
             jobs.add_row("—", "", "", "no periodic job has run yet")
@@ -132,3 +134,10 @@ class PipelineTab(Vertical):
         self.app.call_from_thread(self.app.notify, f"Queued {n} task(s) again.", timeout=3)
         time.sleep(0.1)
         self.app.call_from_thread(self.reload)
+
+
+def _args(args) -> str:
+    """A task's arguments as words ("3f2a…, 12"), not a Python list."""
+    if isinstance(args, (list, tuple)):
+        return ", ".join(str(a) for a in args)
+    return "" if args is None else str(args)

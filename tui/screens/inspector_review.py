@@ -31,7 +31,7 @@ log = logging.getLogger("memchat.tui.inspector")
 
 QUEUE_LIMIT = 300  # items shown per queue
 QUEUE_LABELS = {
-    "pending": "pending",
+    "pending": "to review",
     "duplicates": "duplicate?",
     "conflicts": "conflict?",
     "contradictions": "contradiction",
@@ -45,6 +45,14 @@ WHAT_YES = {
     "contradictions": "the newer fact is right",
     "stale": "keep it",
     "low_confidence": "confirm it",
+}
+# What a decision did, for the toast: (accepted, rejected).
+DONE = {
+    "pending": ("Kept the memory.", "Dropped the memory."),
+    "duplicates": ("Merged the two memories.", "Kept both: not duplicates."),
+    "contradictions": ("Kept the newer fact.", "Kept the older fact."),
+    "stale": ("Kept the memory.", "Deleted the stale memory."),
+    "low_confidence": ("Confirmed the memory.", "Deleted the memory."),
 }
 WHAT_NO = {
     "pending": "drop it",
@@ -186,10 +194,8 @@ class ReviewTab(Vertical):
         except Exception as e:  # noqa: BLE001
             self.app.call_from_thread(self.app.notify, f"Could not do that: {e}", severity="error")
             return
-        verb = (WHAT_YES if yes else WHAT_NO)[item.queue]
-        self.app.call_from_thread(
-            self.app.notify, f"{QUEUE_LABELS[item.queue]}: {verb}.", timeout=3
-        )
+        done = DONE[item.queue][0 if yes else 1]
+        self.app.call_from_thread(self.app.notify, done, timeout=3)
         self.app.call_from_thread(self.reload)
 
     def action_accept(self) -> None:

@@ -82,7 +82,7 @@ class MemoryRow(Static, can_focus=True):
     BINDINGS = [
         Binding("p", "pin", "Pin/unpin", id="memory_pin"),
         Binding("f,delete", "forget", "Forget", id="memory_forget"),
-        Binding("u", "restore", "Undo forget", id="memory_restore", show=False),
+        Binding("u", "restore", "Undo forget", id="memory_restore"),
         Binding("o", "open_source", "Open source", id="memory_open_source"),
         Binding("up", "move(-1)", "Previous", show=False),
         Binding("down", "move(1)", "Next", show=False),
@@ -122,6 +122,14 @@ class MemoryRow(Static, can_focus=True):
         if item is not None:
             self.item = item
         self.refresh(layout=True)
+        self.refresh_bindings()  # the footer offers f (forget) or u (undo), whichever applies
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "restore":
+            return self.item.forgotten
+        if action == "forget":
+            return not self.item.forgotten
+        return True
 
     def action_pin(self) -> None:
         if self.item.kind == "memory" and not self.item.missing:

@@ -116,7 +116,9 @@ class MessageView(Vertical, can_focus=True):
         label = "memchat"
         if self.model:
             label += f" · {self.model}"
-        if self.status == "cancelled":
+        if self.status == "streaming":  # live: nothing is wrong, the reply is on its way
+            label += " · writing…" if self.text else " · thinking…"
+        elif self.status == "cancelled":
             label += " · stopped"
         elif self.status in ("partial", "failed"):
             label += f" · {self.status}"
@@ -149,7 +151,10 @@ class MessageView(Vertical, can_focus=True):
             return
         if self._stream is None:
             self._stream = Markdown.get_stream(self.body)
+        first = not self.text
         self.text += chunk
+        if first and self.status == "streaming":
+            self.set_status("streaming")  # "thinking…" becomes "writing…"
         await self._stream.write(for_markdown(chunk))
 
     async def finish(self, text: str | None = None) -> None:

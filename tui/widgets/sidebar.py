@@ -29,7 +29,7 @@ def ago(ts: float, now: float | None = None) -> str:
     return f"{int(s // 86400)}d"
 
 
-TITLE_WIDTH = 18
+TITLE_WIDTH = 18  # the title's width when the list's width is not known yet
 
 
 @dataclass
@@ -43,11 +43,16 @@ class SidebarItem:
     message_id: str | None = None
     archived: bool = False
 
-    def prompt(self) -> Text:
+    def prompt(self, width: int | None = None) -> Text:
+        """``width``: the cells the line may take (the title gets what the time leaves)."""
         t = Text(no_wrap=True, overflow="ellipsis")
         title = visible(self.title or "", keep="") or "New chat"
-        if len(title) > TITLE_WIDTH:
-            title = title[: TITLE_WIDTH - 1].rstrip() + "…"
+        room = TITLE_WIDTH
+        if width:
+            room = width - len(f"  {ago(self.when)}") - (len(" (archived)") if self.archived else 0)
+        room = max(8, room)
+        if len(title) > room:
+            title = title[: room - 1].rstrip() + "…"
         t.append(title, style="bold" if not self.snippet else "")
         if self.archived:
             t.append(" (archived)", style="dim")
@@ -83,6 +88,9 @@ class ConversationList(OptionList):
     def action_request(self, action: str) -> None:
         self.parent_sidebar().request(action)
 
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.parent_sidebar().fit_titles)
+
     def parent_sidebar(self) -> Sidebar:
         return self.query_ancestor(Sidebar)
 
@@ -113,6 +121,8 @@ class Sidebar(Vertical):
         self.items: list[SidebarItem] = []
         self.current_id: str | None = None
         self.searching = False
+        self.title = "Conversations"
+        self._line_width = 0
 
     def compose(self) -> ComposeResult:
         yield Label("Conversations", id="list-title")
@@ -135,11 +145,28 @@ class Sidebar(Vertical):
             return
         self.items = items
         self.searching = searching
+        self.title = title
         self.query_one("#list-title", Label).update(title)
         ol = self.option_list
+        highlighted = ol.highlighted
+        self._line_width = width = self._width()
         ol.clear_options()
-        ol.add_options([Option(it.prompt(), id=f"{i}") for i, it in enumerate(items)])
+        ol.add_options([Option(it.prompt(width), id=f"{i}") for i, it in enumerate(items)])
+        if searching and highlighted is not None and highlighted < len(items):
+            ol.highlighted = highlighted
         self.highlight_current()
+
+    def _width(self) -> int:
+        """The cells an option's line has (the list's width less its padding and scrollbar)."""
+        if not self.query("#conversations"):
+            return 0
+        ol = self.option_list
+        return max(0, ol.scrollable_content_region.width - 2)
+
+    def fit_titles(self) -> None:
+        """The titles take the room the (proportional) sidebar has: redraw when it changed."""
+        if self.items and self._width() != self._line_width:
+            self.show(self.items, title=self.title, searching=self.searching)
 
     def highlight_current(self) -> None:
         if self.searching or not self.query("#conversations"):

@@ -16,23 +16,44 @@ from textual.widgets import DataTable
 from memory.models import Memory
 from tui.widgets.inspector.format import ago, one_line
 
-# (column key, label, width, sort key in memory.curation.browse)
+# (column key, label, width, sort key in memory.curation.browse); the memory text column
+# takes whatever width the others leave (see MemoryTable.fit_columns).
 COLUMNS: list[tuple[str, str, int | None, str | None]] = [
     ("mark", "✓", 1, None),
     ("pin", "📌", 2, None),
     ("section", "section", 11, "section"),
-    ("text", "memory", 40, "text"),
+    ("text", "memory", None, "text"),
     ("tags", "tags", 10, None),
     ("importance", "imp", 4, "importance"),
     ("confidence", "conf", 4, "confidence"),
     ("used", "used", 4, "used"),
     ("updated", "changed", 8, "updated"),
 ]
+DROP_ORDER = ("confidence", "used", "importance", "tags", "section")  # first dropped when narrow
+MIN_TEXT = 40  # the memory text keeps at least this many cells before a column is dropped
+MAX_TEXT = 160
+CELL_PADDING = 2  # DataTable's cell_padding on both sides
 NEAR_END = 30  # rows from the last loaded one at which the next page is requested
 
 
-def cells(m: Memory, marked: bool, width: int = 40) -> list:
-    """Plain Text cells: never parsed as markup (memory text may contain "[red]"), and cheap to measure."""
+def fit(width: int) -> tuple[list[str], int]:
+    """The columns that fit in ``width`` cells and the width of the memory text column."""
+    keys = [k for k, *_ in COLUMNS]
+    widths = {k: w for k, _l, w, _s in COLUMNS}
+
+    def fixed(ks: list[str]) -> int:
+        return sum((widths[k] or 0) + CELL_PADDING for k in ks if k != "text") + CELL_PADDING
+
+    for drop in DROP_ORDER:
+        if width - fixed(keys) >= MIN_TEXT:
+            break
+        keys.remove(drop)
+    return keys, max(12, min(MAX_TEXT, width - fixed(keys)))
+
+
+def cells(m: Memory, marked: bool, width: int = 40) -> dict[str, Text]:
+    """Plain Text cells by column key: never parsed as markup (memory text may contain
+    "[red]"), and cheap to measure."""
     status = (
         ""
         if m.status == "active" and not m.superseded_by
@@ -40,17 +61,17 @@ def cells(m: Memory, marked: bool, width: int = 40) -> list:
     )
     text = Text(status, style="italic", no_wrap=True)
     text.append(one_line(m.content, width - len(status)))
-    return [
-        Text("●", style="bold") if marked else Text(""),
-        Text("📌" if m.pinned else ""),
-        Text(m.section),
-        text,
-        Text(one_line(",".join(m.tags), 10)),
-        Text(f"{m.importance:.2f}"[1:] if m.importance < 1 else "1.0"),
-        Text(f"{m.confidence:.2f}"[1:] if m.confidence < 1 else "1.0"),
-        Text(str(m.access_count)),
-        Text(ago(m.updated_at).replace(" ago", "")),
-    ]
+    return {
+        "mark": Text("●", style="bold") if marked else Text(""),
+        "pin": Text("📌" if m.pinned else ""),
+        "section": Text(m.section),
+        "text": text,
+        "tags": Text(one_line(",".join(m.tags), 10)),
+        "importance": Text(f"{m.importance:.2f}"[1:] if m.importance < 1 else "1.0"),
+        "confidence": Text(f"{m.confidence:.2f}"[1:] if m.confidence < 1 else "1.0"),
+        "used": Text(str(m.access_count)),
+        "updated": Text(ago(m.updated_at).replace(" ago", "")),
+    }
 
 
 class MemoryTable(DataTable):
@@ -84,10 +105,39 @@ class MemoryTable(DataTable):
         self.marked: set[str] = set()
         self.total = 0
         self.loading_more = False
+        self.columns_shown: list[str] = []
+        self.text_width = MIN_TEXT
 
     def on_mount(self) -> None:
-        for key, label, width, _sort in COLUMNS:
-            self.add_column(label, key=key, width=width)
+        self.fit_columns()
+
+    def on_resize(self) -> None:
+        self.fit_columns()
+
+    def fit_columns(self) -> None:
+        """Show the columns that fit the table's width, the memory text taking the rest, so
+        no column is clipped at the right edge; rebuilt only when the fit changes."""
+        width = self.scrollable_content_region.width or self.size.width
+        if not width:
+            width = 100
+        shown, text_width = fit(width - 1)  # one cell for the vertical scrollbar's gap
+        if (shown, text_width) == (self.columns_shown, self.text_width) and self.columns:
+            return
+        self.columns_shown, self.text_width = shown, text_width
+        labels = {k: (label, w) for k, label, w, _s in COLUMNS}
+        cursor = self.cursor_row
+        self.clear(columns=True)
+        for key in shown:
+            label, w = labels[key]
+            self.add_column(label, key=key, width=text_width if key == "text" else w)
+        for mid in self.ids:
+            self._add(self.memories[mid])
+        if self.ids:
+            self.move_cursor(row=min(max(cursor, 0), len(self.ids) - 1), scroll=False)
+
+    def _add(self, m: Memory) -> None:
+        row = cells(m, m.id in self.marked, self.text_width)
+        self.add_row(*(row[k] for k in self.columns_shown), key=m.id)
 
     # ------------------------------------------------------------------ data
     @property
@@ -119,15 +169,16 @@ class MemoryTable(DataTable):
                 continue
             self.ids.append(m.id)
             self.memories[m.id] = m
-            self.add_row(*cells(m, m.id in self.marked), key=m.id)
+            self._add(m)
         self.loading_more = False
 
     def update_memory(self, m: Memory) -> None:
         if m.id not in self.memories:
             return
         self.memories[m.id] = m
-        for (key, *_), value in zip(COLUMNS, cells(m, m.id in self.marked), strict=True):
-            self.update_cell(m.id, key, value)
+        for key, value in cells(m, m.id in self.marked, self.text_width).items():
+            if key in self.columns_shown:
+                self.update_cell(m.id, key, value)
 
     def set_marked(self, ids: set[str]) -> None:
         changed = (self.marked ^ ids) & set(self.memories)
