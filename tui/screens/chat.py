@@ -94,6 +94,12 @@ class ChatScreen(TurnsMixin, MemoryMixin, SessionMixin):
             self.prompt.prompt_history = store.commands(500)
         except Exception as e:  # noqa: BLE001
             log.warning("no prompt history: %s", e)
+        try:  # what was typed and not sent when the app last closed
+            draft = store.take_draft()
+            if draft and not self.prompt.text.strip():
+                self.prompt.set_prompt(draft)
+        except Exception as e:  # noqa: BLE001
+            log.warning("no draft: %s", e)
         self.run_queued()
 
     def refresh_model(self) -> None:
