@@ -157,6 +157,44 @@ class Health:
             "FIXED", "redis", f"removed {', '.join(stale)}; the embedded server was restarted"
         )
 
+    def backups(self) -> HealthCheck | None:
+        """The newest whole backup, and any left unfinished by a killed `memchat backup`."""
+        from memory.transfer.backup import complete_backups, unfinished_backups
+
+        root = self._settings.home / "backups"
+        whole = complete_backups(root)
+        left = [str(p) for p, running in unfinished_backups(root) if not running]
+        if left:
+            return HealthCheck(
+                "WARN",
+                "backups",
+                f"{len(left)} unfinished backup(s) (interrupted, not restorable): "
+                + ", ".join(left)
+                + "; `memchat doctor --fix` removes them",
+            )
+        if not whole:
+            return None
+        return HealthCheck("OK", "backups", f"{len(whole)} backup(s), newest {whole[-1]}")
+
+    def fix_backups(self) -> HealthCheck | None:
+        """Remove the folders of interrupted backups (not one a live process is writing)."""
+        import shutil
+
+        from memory.transfer.backup import unfinished_backups
+
+        left = [
+            p for p, running in unfinished_backups(self._settings.home / "backups") if not running
+        ]
+        if not left:
+            return None
+        for p in left:
+            shutil.rmtree(p, ignore_errors=True)
+        return HealthCheck(
+            "FIXED",
+            "backups",
+            f"removed {len(left)} unfinished backup(s): " + ", ".join(map(str, left)),
+        )
+
     def fix_wal(self) -> HealthCheck:
         row = self._db.query("PRAGMA wal_checkpoint(TRUNCATE)")[0]
         busy, frames, done = (int(v) for v in row.values())

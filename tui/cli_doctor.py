@@ -92,6 +92,7 @@ def run_checks(settings) -> list[Check]:
         attempt("vectors", lambda: _vectors(store))
         attempt("model", lambda: _model(settings))
         attempt("worker", lambda: _worker(store))
+        attempt("backups", store.health.backups)
     return checks
 
 
@@ -165,6 +166,7 @@ def run_fixes(settings) -> list[Check]:
         attempt("sqlite", store.health.fix_wal)
         attempt("vectors", lambda: _fix_vectors(store))
         attempt("worker", lambda: _fix_tasks(store))
+        attempt("backups", store.health.fix_backups)
     return fixes
 
 
@@ -189,6 +191,7 @@ def doctor(as_json: bool, fix: bool) -> None:
       vectors    index outbox replayed; a profile whose vector count differs from SQLite
                  is rebuilt
       worker     failed pipeline tasks requeued
+      backups    folders of interrupted backups removed
 
     \b
       memchat doctor
