@@ -70,6 +70,52 @@ def replay(store=None) -> int:
     return n
 
 
+CATCH_UP_KEY_TTL = 120  # as tasks.api.DEBOUNCE_KEY_TTL: a queued extraction holds this key
+
+
+def catch_up(store) -> int:
+    """Queue extraction for every conversation (all profiles) with turns newer than its
+    extraction mark, unless one is queued already; returns how many were queued.
+
+    SQLite is the system of record: a job the queue lost with its Redis data (a damaged AOF
+    moved aside, a deleted ``redis/`` folder, a Redis flushed) is found again here, at every
+    worker start, instead of at the next idle catch-up half an hour later. Extraction is
+    idempotent (it starts after the mark), so a job queued twice does its work once.
+    """
+    from tasks.extract import debounce_key, extract, pending_turns
+
+    r = queue.redis()
+    n = 0
+    for profile in store.profiles():
+        ps = queue.store_for(profile)
+        for conv in ps.list_conversations(archived=None, limit=1_000_000):
+            if not pending_turns(ps, conv.id):
+                continue
+            # The key a queued extraction holds (tasks.api.enqueue_after_turn): set, one is
+            # waiting already.
+            if not r.set(debounce_key(profile, conv.id), "", nx=True, ex=CATCH_UP_KEY_TTL):
+                continue
+            extract.schedule(
+                (profile, conv.id, None),
+                delay=0,
+                retries=queue.retries(),
+                retry_delay=queue.retry_delay(),
+            )
+            n += 1
+    if n:
+        log.warning("queued extraction for %d conversation(s) with turns not extracted", n)
+    return n
+
+
+def catch_up_quietly(store) -> int:
+    """:func:`catch_up` that never raises (a worker starts whatever it finds)."""
+    try:
+        return catch_up(store)
+    except Exception as e:  # noqa: BLE001
+        log.warning("could not check for turns left unextracted: %s", e)
+        return 0
+
+
 def replay_if_any(store) -> int:
     """:func:`replay`, after a cheap check that something is waiting."""
     try:
@@ -80,4 +126,4 @@ def replay_if_any(store) -> int:
     return replay(store)
 
 
-__all__ = ["defer", "replay", "replay_if_any"]
+__all__ = ["catch_up", "catch_up_quietly", "defer", "replay", "replay_if_any"]
