@@ -85,11 +85,12 @@ def catch_up(store) -> int:
     from tasks.extract import debounce_key, extract, pending_turns
 
     r = queue.redis()
+    known = _extractions_known()
     n = 0
     for profile in store.profiles():
         ps = queue.store_for(profile)
         for conv in ps.list_conversations(archived=None, limit=1_000_000):
-            if not pending_turns(ps, conv.id):
+            if (profile, conv.id) in known or not pending_turns(ps, conv.id):
                 continue
             # The key a queued extraction holds (tasks.api.enqueue_after_turn): set, one is
             # waiting already.
@@ -105,6 +106,22 @@ def catch_up(store) -> int:
     if n:
         log.warning("queued extraction for %d conversation(s) with turns not extracted", n)
     return n
+
+
+def _extractions_known() -> set[tuple[str, str]]:
+    """(profile, conversation) of every extraction the queue holds: queued, scheduled, or
+    running (a dead consumer's running task is re-queued by queue.recover_orphans)."""
+    import json
+
+    tasks = [*queue.huey.pending(), *queue.huey.scheduled()]
+    found = {
+        (t.args[0], t.args[1]) for t in tasks if t.name.endswith("extract") and len(t.args) > 1
+    }
+    for raw in queue.redis().hgetall(queue.INFLIGHT).values():
+        d = json.loads(raw)
+        if str(d.get("name", "")).endswith("extract") and len(d.get("args") or []) > 1:
+            found.add((d["args"][0], d["args"][1]))
+    return found
 
 
 def catch_up_quietly(store) -> int:
