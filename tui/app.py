@@ -549,9 +549,10 @@ class MemchatApp(App):
                 log.warning("stopping the embedded worker: %s", e)
         if self.store is not None:
             if chat is not None:
-                # the turn's thread stores the reply as cut off (incognito: then it is deleted)
+                # the turn's thread stores the reply as cut off; an incognito one is waited for
+                # longer, as it is deleted next
                 await asyncio.to_thread(
-                    chat.turn_idle.wait, TURN_STOP_WAIT if self.exit_signal else 5
+                    chat.turn_idle.wait, 5 if chat._incognito_ids else TURN_STOP_WAIT
                 )
                 if chat._incognito_ids:  # an incognito chat is not kept
                     chat.discard_incognito()
