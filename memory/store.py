@@ -74,8 +74,15 @@ def _connect_short_term(
         url = server.ensure_running()
         server.attach()
     except ShortTermUnavailable as e:
-        warnings.append(f"{e}; short-term memory is kept in SQLite meanwhile")
-        return ResilientShortTerm(None, fallback, "sqlite"), None, warnings
+        from memory.shortterm.embedded_server import DamagedAOF
+
+        damaged = isinstance(e, DamagedAOF)  # its message says what to do, SQLite included
+        warnings.append(
+            str(e) if damaged else f"{e}; short-term memory is kept in SQLite meanwhile"
+        )
+        short = ResilientShortTerm(None, fallback, "sqlite")
+        short.degraded_reason, short.startup_error = str(e), e
+        return short, None, warnings
     return (
         ResilientShortTerm(RedisShortTerm(url), fallback, "embedded", restart=server.attach),
         server,
@@ -332,6 +339,21 @@ class MemoryStore:
 
     def get_temporary(self, key: str) -> str | None:
         return self.short.get_temp(self.profile, key)
+
+    DRAFT_KEY = "prompt-draft"
+    DRAFT_TTL = 30 * 86400.0
+
+    def save_draft(self, text: str) -> None:
+        """Keep a prompt typed and not sent (the app closing) for :meth:`take_draft`; a
+        temporary value, so redacted like one and reached by forget."""
+        self.set_temporary(self.DRAFT_KEY, text, self.DRAFT_TTL)
+
+    def take_draft(self) -> str | None:
+        """The kept draft, once (it is removed)."""
+        text = self.get_temporary(self.DRAFT_KEY)
+        if text is not None:
+            self.short.delete_temp(self.profile, self.DRAFT_KEY)
+        return text
 
     def temporaries(self) -> list[tuple[str, str, float | None]]:
         return self.short.temp_items(self.profile)
@@ -756,6 +778,15 @@ class MemoryStore:
         from memory.health import fix_permissions
 
         return fix_permissions(settings.home)
+
+    @staticmethod
+    def repair_damaged_aof(settings: Settings) -> HealthCheck | None:
+        """When the embedded Redis refuses its damaged append-only file: move the file aside
+        and start the server afresh (needs no open store; then open one and call
+        ``store.health.rebuild_short_term()``). None when there is nothing to repair."""
+        from memory.health import repair_damaged_aof
+
+        return repair_damaged_aof(settings)
 
     @staticmethod
     def stale_server_files(settings: Settings) -> list[str]:

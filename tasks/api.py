@@ -96,6 +96,14 @@ def pending_count(store) -> int:
     return int(s.get("queued", 0)) + int(s.get("scheduled", 0)) + int(s.get("deferred", 0))
 
 
+def catch_up(store) -> int:
+    """Queue extraction again for conversations with turns not yet extracted (jobs a lost
+    queue held); 0 without Redis. See tasks.outbox.catch_up."""
+    if not _bound(store):
+        return 0
+    return outbox.catch_up(store)
+
+
 def retry_failed(store, task_id: str | None = None) -> int:
     if not _bound(store):
         return 0
@@ -103,6 +111,7 @@ def retry_failed(store, task_id: str | None = None) -> int:
 
 
 __all__ = [
+    "catch_up",
     "enqueue_after_turn",
     "enqueue_summary",
     "pending_count",

@@ -1,5 +1,7 @@
 """Running the huey consumer: embedded in the TUI (threads), headless (`memchat worker`), or once.
 
+At start every consumer also queues extraction again for conversations whose turns are newer
+than their extraction mark (tasks.outbox.catch_up): SQLite, not the queue, is the record.
 Every consumer beats a heartbeat into Redis (so `doctor`, `--status` and the TUI can tell a
 worker is alive) and, at start and every few seconds, re-queues the in-flight tasks of
 consumers that died (see tasks.queue).
@@ -134,6 +136,7 @@ class EmbeddedConsumer:
     def start(self) -> EmbeddedConsumer:
         queue.recover_orphans()
         outbox.replay_if_any(self.store)
+        outbox.catch_up_quietly(self.store)  # jobs the queue lost with its Redis data
         self.heart.start()
         self.consumer.start()
         return self
@@ -181,6 +184,7 @@ def run_headless(store, *, workers: int | None = None, periodic: bool = True) ->
     if recovered:
         log.warning("re-queued %d task(s) left by a dead worker", recovered)
     outbox.replay_if_any(store)
+    outbox.catch_up_quietly(store)  # jobs the queue lost with its Redis data
     consumer = _HeadlessConsumer(huey, **_options(n, periodic))
     threading.Thread(target=_warm_up, name="memchat-warm-up", daemon=True).start()
     heart = _Heart("headless", n)
@@ -207,6 +211,7 @@ def run_once(store, *, periodic: bool = True) -> dict:
     try:
         recovered = queue.recover_orphans()
         deferred = outbox.replay_if_any(store)
+        outbox.catch_up_quietly(store)  # jobs the queue lost with its Redis data
         while True:
             for task in huey.read_schedule():
                 huey.enqueue(task)

@@ -70,6 +70,69 @@ def replay(store=None) -> int:
     return n
 
 
+CATCH_UP_KEY_TTL = 120  # as tasks.api.DEBOUNCE_KEY_TTL: a queued extraction holds this key
+
+
+def catch_up(store) -> int:
+    """Queue extraction for every conversation (all profiles) with turns newer than its
+    extraction mark, unless one is queued already; returns how many were queued.
+
+    SQLite is the system of record: a job the queue lost with its Redis data (a damaged AOF
+    moved aside, a deleted ``redis/`` folder, a Redis flushed) is found again here, at every
+    worker start, instead of at the next idle catch-up half an hour later. Extraction is
+    idempotent (it starts after the mark), so a job queued twice does its work once.
+    """
+    from tasks.extract import debounce_key, extract, pending_turns
+
+    r = queue.redis()
+    known = _extractions_known()
+    n = 0
+    for profile in store.profiles():
+        ps = queue.store_for(profile)
+        for conv in ps.list_conversations(archived=None, limit=1_000_000):
+            if (profile, conv.id) in known or not pending_turns(ps, conv.id):
+                continue
+            # The key a queued extraction holds (tasks.api.enqueue_after_turn): set, one is
+            # waiting already.
+            if not r.set(debounce_key(profile, conv.id), "", nx=True, ex=CATCH_UP_KEY_TTL):
+                continue
+            extract.schedule(
+                (profile, conv.id, None),
+                delay=0,
+                retries=queue.retries(),
+                retry_delay=queue.retry_delay(),
+            )
+            n += 1
+    if n:
+        log.warning("queued extraction for %d conversation(s) with turns not extracted", n)
+    return n
+
+
+def _extractions_known() -> set[tuple[str, str]]:
+    """(profile, conversation) of every extraction the queue holds: queued, scheduled, or
+    running (a dead consumer's running task is re-queued by queue.recover_orphans)."""
+    import json
+
+    tasks = [*queue.huey.pending(), *queue.huey.scheduled()]
+    found = {
+        (t.args[0], t.args[1]) for t in tasks if t.name.endswith("extract") and len(t.args) > 1
+    }
+    for raw in queue.redis().hgetall(queue.INFLIGHT).values():
+        d = json.loads(raw)
+        if str(d.get("name", "")).endswith("extract") and len(d.get("args") or []) > 1:
+            found.add((d["args"][0], d["args"][1]))
+    return found
+
+
+def catch_up_quietly(store) -> int:
+    """:func:`catch_up` that never raises (a worker starts whatever it finds)."""
+    try:
+        return catch_up(store)
+    except Exception as e:  # noqa: BLE001
+        log.warning("could not check for turns left unextracted: %s", e)
+        return 0
+
+
 def replay_if_any(store) -> int:
     """:func:`replay`, after a cheap check that something is waiting."""
     try:
@@ -80,4 +143,4 @@ def replay_if_any(store) -> int:
     return replay(store)
 
 
-__all__ = ["defer", "replay", "replay_if_any"]
+__all__ = ["catch_up", "catch_up_quietly", "defer", "replay", "replay_if_any"]

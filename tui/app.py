@@ -13,6 +13,8 @@ when the first screen is shown; ``MEMCHAT_EXIT_ON_FIRST_SCREEN=1`` then exits.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import logging
 import os
 import resource
@@ -43,6 +45,71 @@ def _inspector() -> type[Screen]:
 
 
 HEALTH_SECONDS = 10.0
+# A closed terminal (SIGHUP) or a kill (SIGTERM) ends the app within about this long: the reply
+# streaming is cut (and kept), the worker stops at once (its task is re-run later), memory is
+# closed. Past EXIT_DEADLINE a watchdog ends the process whatever is still running.
+EXIT_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
+SIGNAL_WORKER_STOP = 0.5
+TURN_STOP_WAIT = 1.0
+EXIT_DEADLINE = 2.5
+
+
+class _DaemonExecutor(concurrent.futures.ThreadPoolExecutor):
+    """The loop's executor for thread workers: one daemon thread per call, never joined.
+
+    asyncio.run joins the default executor's threads when the app ends, so a thread still
+    importing litellm (seconds) or blocked for good (a ``call_from_thread`` into an app that is
+    gone) kept the process alive with no terminal. Whatever a worker thread has left to do
+    when the app has closed memory is not worth waiting for: SQLite keeps every write atomic,
+    and the worker's tasks are idempotent and re-run.
+    """
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[override]
+        future: concurrent.futures.Future = concurrent.futures.Future()
+
+        def run() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as e:  # noqa: BLE001 - handed to whoever awaits it
+                future.set_exception(e)
+
+        threading.Thread(target=run, name="memchat-work", daemon=True).start()
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        pass  # nothing to join: the threads are daemons
+
+
+def _exit_now(code: int, cleanup_timeout: float | None = None) -> None:
+    """Exit without the interpreter's teardown (seconds of freeing litellm, chromadb and
+    onnxruntime, and Textual's output thread can hang on a terminal that is gone). The atexit
+    handlers run first, at most ``cleanup_timeout`` s: they release an embedded Redis this
+    process still holds (the last user shuts it down)."""
+    import atexit
+
+    cleanup = threading.Thread(target=atexit._run_exitfuncs, name="memchat-atexit", daemon=True)
+    cleanup.start()
+    cleanup.join(cleanup_timeout)
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass  # the terminal is gone
+    os._exit(code)
+
+
+def _watchdog(sig: int, deadline: float) -> None:
+    """End the process if a clean exit after ``sig`` takes longer than ``deadline`` seconds."""
+
+    def run() -> None:
+        time.sleep(deadline)
+        log.warning("still running %.1fs after signal %d: exiting now", deadline, sig)
+        _exit_now(128 + sig, cleanup_timeout=1.0)
+
+    threading.Thread(target=run, name="memchat-exit-watchdog", daemon=True).start()
 
 
 class MemchatApp(App):
@@ -70,6 +137,9 @@ class MemchatApp(App):
         self.library_ready = False
         self.vectors_ready = False
         self._first_screen_seen = False
+        self.exit_signal: int | None = None  # SIGHUP/SIGTERM that is ending the app
+        self._draft_at_exit: str | None = None  # the unsent prompt, read as the app closes
+        self.backend_settled = threading.Event()  # the store is open (or failed to open)
 
     def get_default_screen(self) -> Screen:
         self._chat_screen = ChatScreen()  # kept: at unmount the screen stack is already empty
@@ -84,18 +154,50 @@ class MemchatApp(App):
         raise LookupError("no chat screen")
 
     def on_mount(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(_DaemonExecutor())
         if not self.is_headless:
-            # A closed terminal (SIGHUP) or a kill (SIGTERM) exits like ctrl+q: the embedded
-            # worker stops, memory is synced and the private Redis shuts down if unused.
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGHUP, signal.SIGTERM):
+            # A closed terminal (SIGHUP) or a kill (SIGTERM) exits like ctrl+q, only faster:
+            # the partial reply and the draft are kept, the embedded worker stops, memory is
+            # synced and the private Redis shuts down if unused.
+            for sig in EXIT_SIGNALS:
                 try:
-                    loop.add_signal_handler(sig, self.exit)
+                    loop.add_signal_handler(sig, self._exit_on_signal, sig)
                 except (NotImplementedError, RuntimeError, ValueError):
                     pass
         if self.start == "inspector":
             self.push_screen(_inspector()())
         self.call_after_refresh(self._first_screen_shown)
+
+    def _exit_on_signal(self, sig: int) -> None:
+        if self.exit_signal is None:
+            self.exit_signal = sig
+            log.info("signal %d: closing", sig)
+            # Closing now: a second hangup or kill (a closed terminal sends more than one) is
+            # ignored instead of killing the process halfway. The handlers are taken from the
+            # loop, whose close would otherwise restore the default (die) action.
+            loop = asyncio.get_running_loop()
+            for other in EXIT_SIGNALS:
+                with contextlib.suppress(Exception):
+                    loop.remove_signal_handler(other)
+                    signal.signal(other, signal.SIG_IGN)
+            _watchdog(sig, EXIT_DEADLINE)
+            self._capture_draft()
+        self.exit(return_code=128 + sig)
+
+    async def action_quit(self) -> None:
+        self._capture_draft()
+        await super().action_quit()
+
+    def _capture_draft(self) -> None:
+        """Read the prompt while it is still mounted; on_unmount keeps it (_keep_draft)."""
+        chat = getattr(self, "_chat_screen", None)
+        if chat is None or self._draft_at_exit is not None:
+            return
+        try:
+            self._draft_at_exit = "" if chat.incognito else chat.prompt.expanded(chat.prompt.text)
+        except Exception as e:  # noqa: BLE001 - e.g. the screen is not composed yet
+            log.debug("no draft to keep: %s", e)
 
     def _first_screen_shown(self) -> None:
         if self._first_screen_seen:
@@ -123,6 +225,16 @@ class MemchatApp(App):
             settings = load_settings()
             setup_logging(settings.log_dir)  # before anything can log (never onto the screen)
             store = MemoryStore(settings)
+        except Exception as e:  # noqa: BLE001 - show it; the app stays open
+            self.backend_settled.set()
+            log.exception("could not open memory")
+            self.call_from_thread(self._backend_failed, str(e))
+            return
+        self.backend_settled.set()
+        if self._exit:  # closed while memory was opening: a store nobody will close
+            store.close()
+            return
+        try:
             assistant = Assistant(store, llm_titles=settings.ui.llm_titles)
             problem = assistant.configuration_problem()
         except Exception as e:  # noqa: BLE001 - show it; the app stays open
@@ -141,6 +253,9 @@ class MemchatApp(App):
     async def _backend_ready(
         self, settings: Any, store: Any, assistant: Any, problem: str | None
     ) -> None:
+        if self._exit or self.exit_signal is not None:  # the app is closing: nothing to show
+            store.close()
+            return
         self.settings, self.store, self.assistant, self.model_problem = (
             settings,
             store,
@@ -247,7 +362,7 @@ class MemchatApp(App):
         if not self.run_worker_inside or self.store is None:
             return
         with self._consumer_lock:
-            if self._consumer is not None:
+            if self._consumer is not None or self._exit:  # none is started as the app closes
                 return
             try:
                 from tasks.consumer import start_embedded
@@ -468,23 +583,51 @@ class MemchatApp(App):
         yield SystemCommand("Help: keys", "Every key (F1)", self.action_help)
 
     async def on_unmount(self) -> None:
-        if self._consumer is not None:
+        chat = getattr(self, "_chat_screen", None)
+        if chat is not None and chat._cancel is not None:
+            chat._cancel.set()  # the reply streaming stops; what came so far is kept
+        # Under the lock: a consumer being started right now is stopped too (none starts later).
+        with self._consumer_lock:
+            consumer = self._consumer
+        if consumer is not None:
             try:
-                self._consumer.stop(timeout=2)
+                consumer.stop(timeout=SIGNAL_WORKER_STOP if self.exit_signal else 2)
             except Exception as e:  # noqa: BLE001
                 log.warning("stopping the embedded worker: %s", e)
         if self.store is not None:
-            chat = getattr(self, "_chat_screen", None)
             if chat is not None:
-                if chat._cancel is not None:
-                    chat._cancel.set()
-                if chat._incognito_ids:  # an incognito chat is not kept: wait for its turn, delete
-                    await asyncio.to_thread(chat.turn_idle.wait, 5)
+                # the turn's thread stores the reply as cut off; an incognito one is waited for
+                # longer, as it is deleted next
+                await asyncio.to_thread(
+                    chat.turn_idle.wait, 5 if chat._incognito_ids else TURN_STOP_WAIT
+                )
+                if chat._incognito_ids:  # an incognito chat is not kept
                     chat.discard_incognito()
+                self._keep_draft()
             try:
                 (self.root_store or self.store).close()
             except Exception as e:  # noqa: BLE001
                 log.warning("closing memory: %s", e)
+
+    def _keep_draft(self) -> None:
+        """What was typed and not sent comes back in the prompt at the next start (not from
+        an incognito chat)."""
+        try:
+            text = (self._draft_at_exit or "").strip()
+            if text:
+                self.store.save_draft(text)
+        except Exception as e:  # noqa: BLE001
+            log.warning("could not keep the draft: %s", e)
+
+
+def run_app(start: str = "chat") -> None:
+    """Run the app. Ended by a signal, the process exits with 128 + the signal as soon as
+    memory is closed (see _exit_now)."""
+    app = MemchatApp(start=start)
+    app.run()
+    if app.exit_signal is not None:
+        app.backend_settled.wait(TURN_STOP_WAIT)  # a store still opening gets attached first
+        _exit_now(128 + app.exit_signal)
 
 
 def help_sections() -> list[tuple[str, list[Binding]]]:

@@ -17,9 +17,9 @@ import click
 
 
 def _run(start: str) -> None:
-    from tui.app import MemchatApp
+    from tui.app import run_app
 
-    MemchatApp(start=start).run()
+    run_app(start)
 
 
 @click.group(invoke_without_command=True)

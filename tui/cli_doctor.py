@@ -68,25 +68,22 @@ def _worker(store) -> Check | None:
     )
 
 
-def _backups(settings) -> Check | None:
+def _restore_copies(settings) -> Check | None:
     """Copies that `memchat restore --force` kept aside hold the old data (forgotten memories
-    included) until removed: say so, and how."""
+    included) until removed: say so, and how. (The backups themselves: store.health.backups.)"""
     from memory.facades import Transfer
 
     copies = Transfer.restore_copies(settings.home)
-    backups = Transfer.list_backups(settings.home)
-    if copies:
-        size = sum(Transfer.size_of(p) for p in copies) / 1e6
-        return (
-            "WARN",
-            "backups",
-            f"{len(copies)} copies kept by restore ({size:.1f} MB, *.before-restore-*) still "
-            "hold the replaced data; `memchat backups` lists them, "
-            "`memchat backups --remove-restore-copies` removes them",
-        )
-    if backups:
-        return "OK", "backups", f"{len(backups)} in {settings.home / 'backups'} (`memchat backups`)"
-    return None
+    if not copies:
+        return None
+    size = sum(Transfer.size_of(p) for p in copies) / 1e6
+    return (
+        "WARN",
+        "restore copies",
+        f"{len(copies)} copies kept by restore ({size:.1f} MB, *.before-restore-*) still "
+        "hold the replaced data; `memchat backups` lists them, "
+        "`memchat backups --remove-restore-copies` removes them",
+    )
 
 
 def run_checks(settings) -> list[Check]:
@@ -121,7 +118,8 @@ def run_checks(settings) -> list[Check]:
         attempt("vectors", lambda: _vectors(store))
         attempt("model", lambda: _model(settings))
         attempt("worker", lambda: _worker(store))
-    attempt("backups", lambda: _backups(settings))
+        attempt("backups", store.health.backups)
+    attempt("restore copies", lambda: _restore_copies(settings))
     return checks
 
 
@@ -162,9 +160,16 @@ def _fix_tasks(store) -> Check | None:
     if store.short_term_status().degraded:
         return "WARN", "worker", "no Redis: failed pipeline tasks cannot be requeued"
     n = tasks_api.retry_failed(store)
+    # Jobs the queue lost (its AOF damaged or deleted) are queued again from SQLite.
+    caught_up = tasks_api.catch_up(store)
+    done = []
     if n:
-        return "FIXED", "worker", f"requeued {n} failed pipeline tasks"
-    return "OK", "worker", "no failed pipeline tasks"
+        done.append(f"requeued {n} failed pipeline tasks")
+    if caught_up:
+        done.append(f"queued extraction for {caught_up} conversation(s) with turns not extracted")
+    if done:
+        return "FIXED", "worker", "; ".join(done)
+    return "OK", "worker", "no failed pipeline tasks; nothing left unextracted"
 
 
 def run_fixes(settings) -> list[Check]:
@@ -186,15 +191,27 @@ def run_fixes(settings) -> list[Check]:
     attempt("data dir", lambda: MemoryStore.repair_data_dir(settings))
     stale: list[str] = []
     attempt("redis", lambda: stale.extend(MemoryStore.stale_server_files(settings)))
+    aof_moved: list[Check] = []
+
+    def damaged_aof() -> Check | None:
+        fixed = MemoryStore.repair_damaged_aof(settings)
+        if fixed is not None and fixed[0] == "FIXED":
+            aof_moved.append(fixed)
+        return fixed
+
+    attempt("redis", damaged_aof)
     try:
         store = MemoryStore(settings)
     except MemchatError as e:
         return [*fixes, ("FAIL", "sqlite", str(e))]
     with store:
         attempt("redis", lambda: store.health.fix_redis(stale))
+        if aof_moved:  # Redis starts empty: its state comes back from SQLite
+            attempt("redis", store.health.rebuild_short_term)
         attempt("sqlite", store.health.fix_wal)
         attempt("vectors", lambda: _fix_vectors(store))
         attempt("worker", lambda: _fix_tasks(store))
+        attempt("backups", store.health.fix_backups)
     return fixes
 
 
@@ -214,11 +231,14 @@ def doctor(as_json: bool, fix: bool) -> None:
     \b
     --fix first repairs, one FIXED/OK line each:
       data dir   folders 700, files 600
-      redis      stale pidfile/socket of a crashed embedded server removed, server restarted
+      redis      stale pidfile/socket of a crashed embedded server removed, server restarted;
+                 a damaged append-only file moved aside, short-term memory rebuilt from SQLite
       sqlite     WAL checkpointed and truncated
       vectors    index outbox replayed; a profile whose vector count differs from SQLite
                  is rebuilt
-      worker     failed pipeline tasks requeued
+      worker     failed pipeline tasks requeued; extraction queued again for conversations
+                 with turns not extracted (jobs a lost queue held)
+      backups    folders of interrupted backups removed
 
     \b
       memchat doctor

@@ -8,9 +8,9 @@ import sys
 
 def main() -> None:
     if len(sys.argv) == 1:
-        from tui.app import MemchatApp
+        from tui.app import run_app
 
-        MemchatApp().run()
+        run_app()
         return
     from tui.cli import main as cli_main
 

@@ -22,6 +22,7 @@ import errno
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -36,6 +37,24 @@ from redis.retry import Retry
 from memory.errors import DataDirError, ShortTermUnavailable
 from memory.fsutil import private_dir
 from memory.proc import pid_alive
+
+# What Valkey/Redis log when they refuse to load a damaged append-only file, with its name.
+_BAD_AOF = re.compile(
+    r"(?:Bad file format|Unexpected end of file|Unrecoverable error) reading the append only"
+    r" file:? ?(?P<file>[^\s:]*)"
+    r"|(?P<other>(?:The AOF manifest file|Invalid AOF manifest|AOF manifest file)[^\n]*)",
+    re.IGNORECASE,
+)
+AOF_DIR = "appendonlydir"
+
+
+class DamagedAOF(ShortTermUnavailable):
+    """The embedded server refused to start because its append-only file is damaged."""
+
+    def __init__(self, message: str, path: Path):
+        super().__init__(message)
+        self.path = path
+
 
 CLIENT_PREFIX = "memchat-"
 SOCKET_NAME = "valkey.sock"
@@ -244,10 +263,57 @@ class EmbeddedRedis:
         while pid is not None and pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.01)
 
+    def _log_size(self) -> int:
+        try:
+            return self.logfile.stat().st_size
+        except OSError:
+            return 0
+
+    def _damaged_aof(self, log_from: int) -> DamagedAOF | None:
+        """The server's log since ``log_from`` says it refused a damaged AOF: which file."""
+        try:
+            with open(self.logfile, "rb") as f:
+                f.seek(log_from)
+                text = f.read().decode(errors="replace")
+        except OSError:
+            return None
+        m = _BAD_AOF.search(text)
+        if m is None:
+            return None
+        aof_dir = self.redis_dir / AOF_DIR
+        path = aof_dir / m["file"] if m["file"] else aof_dir
+        return DamagedAOF(
+            f"the embedded Redis did not start: its append-only file {path} is damaged"
+            f" (log: {self.logfile}). Short-term memory is kept in SQLite meanwhile; nothing"
+            " long-term is lost. Fix: `memchat doctor --fix` moves the damaged files aside and"
+            " starts the server afresh: short-term memory is rebuilt from SQLite and the"
+            " background jobs are queued again",
+            path,
+        )
+
+    def move_aof_aside(self) -> Path | None:
+        """Move the append-only files to ``appendonlydir.damaged-<time>`` (kept for a look,
+        never read again) so the server starts empty; returns where they went, or None."""
+        with self._locked():
+            src = self.redis_dir / AOF_DIR
+            if not src.exists():
+                return None
+            pid = self._read_pid()
+            if pid is not None and self._is_our_server(pid):
+                self._terminate(pid)
+            dest = self.redis_dir / f"{AOF_DIR}.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
+            n = 1
+            while dest.exists():
+                n += 1
+                dest = dest.with_name(f"{dest.name.split('~')[0]}~{n}")
+            src.rename(dest)
+            return dest
+
     def _start(self, timeout: float) -> None:
         binary = find_server_binary()
         if binary is None:
             raise ShortTermUnavailable(INSTALL_HINT)
+        log_from = self._log_size()
         args = [
             binary,
             "--port",
@@ -283,12 +349,16 @@ class EmbeddedRedis:
         except (OSError, subprocess.SubprocessError) as exc:
             raise ShortTermUnavailable(f"cannot start {binary}: {exc}") from exc
         if proc.returncode != 0:
+            damaged = self._damaged_aof(log_from)
+            if damaged is not None:
+                raise damaged
             detail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-5:])
             raise ShortTermUnavailable(
                 f"the Redis/Valkey server failed to start: {detail or self._log_tail()}"
                 f" (log: {self.logfile}); or set REDIS_URL"
             )
         started = time.monotonic()
+        exited = False
         while True:
             state = self._ping()
             if state:
@@ -299,13 +369,21 @@ class EmbeddedRedis:
                 break
             pid = self._read_pid()
             if pid is not None and not pid_alive(pid):
+                exited = True
                 break
-            time.sleep(0.005)
+            if pid is None and waited > 0.2 and self._damaged_aof(log_from) is not None:
+                exited = True  # it refused its AOF before even writing its pidfile
+                break
+            time.sleep(0.005 if waited < 0.2 else 0.05)
         pid = self._read_pid()
         if pid is not None and self._is_our_server(pid):
             self._terminate(pid)
+        damaged = self._damaged_aof(log_from)
+        if damaged is not None:
+            raise damaged
+        how = "exited as it started" if exited else f"did not start within {timeout:g}s"
         raise ShortTermUnavailable(
-            f"the Redis/Valkey server did not start within {timeout:g}s: {self._log_tail()}"
+            f"the Redis/Valkey server {how}: {self._log_tail()}"
             f" (log: {self.logfile}); or set REDIS_URL"
         )
 

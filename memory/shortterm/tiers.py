@@ -320,6 +320,7 @@ class ResilientShortTerm:
         self.configured_mode = mode  # "redis-url", "embedded" or "sqlite"
         self.restart = restart
         self.degraded_reason: str | None = None if primary else "no Redis server available"
+        self.startup_error: Exception | None = None  # why the embedded server did not start
         self._down_since: float | None = None if primary else time.monotonic()
         self._down_wall: float | None = None
         self._lock = threading.RLock()
@@ -358,8 +359,17 @@ class ResilientShortTerm:
         log.warning("Redis is back; short-term memory written meanwhile was replayed")
         return True
 
-    def _replay(self, primary: RedisShortTerm) -> None:
-        since = self._down_wall or 0.0
+    def rebuild_from_sqlite(self) -> int:
+        """Write every SQLite copy of short-term data (session state, temporaries, prompt
+        history) into Redis -- after it lost its data (a damaged AOF moved aside). Returns how
+        many entries there were; 0 when Redis is not in use."""
+        if self.primary is None or self.degraded:
+            return 0
+        with self._lock:
+            return self._replay(self.primary, since=0.0)
+
+    def _replay(self, primary: RedisShortTerm, since: float | None = None) -> int:
+        since = (self._down_wall or 0.0) if since is None else since
         rows = self.fallback.db.query(
             "SELECT profile, key, value, expires_at FROM kv WHERE updated_at >= ? "
             "AND (expires_at IS NULL OR expires_at > ?)",
@@ -380,6 +390,7 @@ class ResilientShortTerm:
                 self.fallback._del(profile, "commands")
             elif key == "prefs":
                 primary.drop_prefs_cache(profile)
+        return len(rows)
 
     def _backend(self):
         if self.primary is None:

@@ -87,7 +87,9 @@ def _storage_error(path: Path, e: sqlite3.Error) -> StorageError:
             "close other memchat windows or workers and try again (nothing was lost)"
         )
     if "malformed" in text or "not a database" in text or "corrupt" in text:
-        backups = sorted((path.parent / "backups").glob("memchat-*"))
+        from memory.transfer.backup import complete_backups
+
+        backups = complete_backups(path.parent / "backups")  # never one that was cut short
         how = (
             f"`memchat restore --force {backups[-1]}` (your newest backup)"
             if backups

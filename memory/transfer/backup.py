@@ -12,6 +12,8 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import os
+import re
 import shutil
 import sqlite3
 import time
@@ -24,6 +26,9 @@ from memory.sqlite.migrations import LATEST
 
 MANIFEST = "manifest.json"
 FORMAT = 1
+# A backup is written under this name beside its destination and renamed when complete, so a
+# backup killed halfway never looks like one (it is hidden, and has no manifest).
+_PARTIAL = re.compile(r"^\.(?P<name>.+)\.partial-(?P<pid>\d+)$")
 
 
 class BackupError(MemchatError):
@@ -45,22 +50,63 @@ def default_backup_dir(home: Path) -> Path:
 def backup(store, dest: Path | None = None) -> Path:
     """Write a backup of ``store``'s data dir (all profiles) into ``dest``; returns the folder.
 
-    A backup that cannot be finished (a full disk, say) is removed again, and the manifest is
-    written last, so a folder with a manifest is always a whole backup.
+    The backup is written to a hidden ``.<name>.partial-<pid>`` folder beside ``dest`` and
+    renamed to ``dest`` only when complete (manifest written last), so ``dest`` is either a
+    whole backup or absent: a backup killed halfway, or one that fails (a full disk), never
+    shows up where backups are looked for. A failed one is removed again.
     """
+    default = dest is None
     dest = Path(dest) if dest else default_backup_dir(store.settings.home)
-    if dest.exists() and any(dest.iterdir()):
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise BackupError(f"{dest} is not empty; choose a new folder for the backup")
-    created = not dest.exists()
-    private_dir(dest)
+    if default:
+        private_dir(dest.parent)
+    else:
+        _make_parents(dest.parent)
+    work = dest.parent / f".{dest.name}.partial-{os.getpid()}"
+    shutil.rmtree(work, ignore_errors=True)
     try:
-        _write_backup(store, dest)
+        work.mkdir(mode=0o700)
+        _write_backup(store, work)
+        os.rename(work, dest)  # atomic; replaces an empty folder the user made for it
     except BaseException as e:
-        _discard(dest, created)
+        shutil.rmtree(work, ignore_errors=True)
         if isinstance(e, (OSError, sqlite3.Error)):
             raise _write_error(store.settings.db_path, dest, e) from None
         raise
     return dest
+
+
+def _make_parents(folder: Path) -> None:
+    """Create ``folder`` and its missing parents owner-only; an existing one is left as it is
+    (a folder the user chose is not memchat's to chmod)."""
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
+    try:
+        for p in reversed(missing):
+            p.mkdir(exist_ok=True, mode=0o700)
+    except OSError as e:
+        raise BackupError(f"cannot create {folder}: {e.strerror or e}") from None
+
+
+def complete_backups(root: Path) -> list[Path]:
+    """The whole backups in folder ``root`` (those with a manifest), oldest first."""
+    try:
+        folders = [p for p in Path(root).iterdir() if p.is_dir() and not p.name.startswith(".")]
+    except OSError:
+        return []
+    return sorted(p for p in folders if (p / MANIFEST).is_file())
+
+
+def unfinished_backups(root: Path) -> list[tuple[Path, bool]]:
+    """Folders of backups that were interrupted (killed) in ``root``, each with whether the
+    process writing it still runs (then it is not unfinished yet)."""
+    from memory.proc import pid_alive
+
+    try:
+        found = [(p, _PARTIAL.match(p.name)) for p in Path(root).iterdir() if p.is_dir()]
+    except OSError:
+        return []
+    return sorted((p, pid_alive(int(m["pid"]))) for p, m in found if m)
 
 
 def _write_backup(store, dest: Path) -> None:
@@ -103,18 +149,6 @@ def _write_backup(store, dest: Path) -> None:
         "chroma": (dest / "chroma").exists(),
     }
     write_private_atomically(dest / MANIFEST, [json.dumps(manifest, indent=2)])
-
-
-def _discard(dest: Path, created: bool) -> None:
-    """Remove an unfinished backup: the folder if we made it, else what we put in it."""
-    if created:
-        shutil.rmtree(dest, ignore_errors=True)
-        return
-    for child in dest.iterdir():
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child, ignore_errors=True)
-        else:
-            child.unlink(missing_ok=True)
 
 
 def _write_error(source: Path, dest: Path, e: OSError | sqlite3.Error) -> BackupError:
@@ -222,9 +256,9 @@ def remove_restore_copies(home: Path) -> list[Path]:
 
 
 def list_backups(home: Path) -> list[Path]:
-    """Backup folders in ``<home>/backups`` (made by ``memchat backup`` without a path)."""
-    root = Path(home) / "backups"
-    return sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    """Whole backup folders in ``<home>/backups`` (made by ``memchat backup`` without a path);
+    an interrupted one is never listed (see complete_backups)."""
+    return complete_backups(Path(home) / "backups")
 
 
 def size_of(path: Path) -> int:

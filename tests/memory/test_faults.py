@@ -94,3 +94,62 @@ def test_logs_go_to_a_private_file_with_secrets_redacted(home):
     assert "extraction failed" in text and "RuntimeError" in text
     assert key not in text
     assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_backup_killed_halfway_is_never_offered(home):
+    """A real `memchat backup` SIGKILLed while it copies: no folder that looks like a backup is
+    left, the damaged-database message names the last whole backup, and doctor --fix removes
+    what the killed one left."""
+    import signal
+    import sqlite3
+    import time
+
+    from memory.transfer.backup import backup, complete_backups
+
+    with MemoryStore(load_settings(), start_redis=False) as s:
+        s.add_memory("keep me")
+        whole = backup(s, home / "backups" / "memchat-20260101-000000")
+    db = home / "memchat.db"
+    con = sqlite3.connect(db)  # ballast, so the copy takes long enough to be cut
+    con.execute("CREATE TABLE ballast (b BLOB)")
+    con.executemany("INSERT INTO ballast VALUES (randomblob(?))", [(1 << 20,)] * 120)
+    con.commit()
+    con.close()
+
+    p = subprocess.Popen(
+        [sys.executable, "-m", "tui", "backup"],
+        env=os.environ.copy(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            copying = [
+                d
+                for d in (home / "backups").iterdir()
+                if d != whole and (d / "memchat.db").exists()
+            ]
+            if copying or p.poll() is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.002)
+        assert copying, "the backup finished before it could be killed"
+        p.send_signal(signal.SIGKILL)
+    finally:
+        p.kill()
+        p.wait()
+
+    assert complete_backups(home / "backups") == [whole]
+    assert [d for d in (home / "backups").iterdir() if not d.name.startswith(".")] == [whole]
+    with MemoryStore(load_settings(), start_redis=False) as s:
+        check = s.health.backups()
+        assert check is not None and check.status == "WARN" and "unfinished" in check.detail
+        fixed = s.health.fix_backups()
+        assert fixed is not None and fixed.status == "FIXED"
+        assert list((home / "backups").iterdir()) == [whole]
+
+    for side in ("memchat.db-wal", "memchat.db-shm"):
+        (home / side).unlink(missing_ok=True)
+    db.write_bytes(b"this is not sqlite at all" * 100)
+    r = memchat("memory", "list")
+    assert f"memchat restore --force {whole}` (your newest backup)" in r.stderr, r.stderr

