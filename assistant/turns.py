@@ -102,6 +102,7 @@ class Answer:
                     context_conversation_id=self.conv.id,
                     context_project=self.conv.project,
                 ),
+                relevance_floor=-1,  # only what clears memory.relevance_floor enters the prompt
             )
         except Exception as e:  # noqa: BLE001 - a reply without memories beats no reply
             log.warning("recall failed, answering without memories: %s", e)

@@ -51,6 +51,14 @@ class MemorySettings(BaseModel):
     token_budget: int = Field(
         1000, ge=0, le=100_000, description="Most prompt tokens spent on memories."
     )
+    relevance_floor: float = Field(
+        0.3,
+        ge=0.0,
+        le=1.0,
+        description="A recalled memory enters the prompt only when its learned probability of "
+        "being relevant is at least this (0 keeps every hit; see docs/benchmarks.md for how the "
+        "default was measured). A prompt with nothing relevant gets no memory block.",
+    )
     retention_days: int | None = Field(
         None, ge=1, description="Drop unpinned memories not used for this long."
     )
