@@ -47,6 +47,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--work", default="/tmp/memchat-relevance")
     p.add_argument("--out", default=str(ROOT / "memory" / "recall" / "relevance_weights.json"))
     p.add_argument("--l2", type=float, default=1.0)
+    p.add_argument(
+        "--drop",
+        default="candidates,lex_raw",
+        help="features given no weight: their scale depends on the store's size (every LoCoMo "
+        "store is about the same size, so cross-validation cannot see them fail elsewhere)",
+    )
     p.add_argument("--floor", type=float, default=None, help="default floor to record")
     p.add_argument("--no-write", action="store_true")
     p.add_argument("--no-recall-eval", action="store_true", help="skip the real-recall CV")
@@ -85,6 +91,36 @@ def ingest_all(root, data: dict[str, dict], work: Path) -> dict[str, dict[str, s
     return dias
 
 
+def ingest_observations(root, data: dict[str, dict], work: Path) -> dict[str, dict[str, list]]:
+    """Each conversation's LoCoMo observations (facts extracted per session, each naming its
+    evidence turns) stored as memories in a profile of their own: the kind of item memchat's
+    extraction files. memory id -> evidence dia ids, per conversation; once per work dir."""
+    marker = work / "obs.json"
+    if marker.exists():
+        return json.loads(marker.read_text())
+    out: dict[str, dict[str, list]] = {}
+    for stem, d in data.items():
+        conv = d.get("conversation", d)
+        store = root.for_profile(f"locomo-obs-{stem}")
+        ids: dict[str, list] = {}
+        n = 1
+        while f"session_{n}" in conv:
+            ts = lr.session_time(conv[f"session_{n}_date_time"])
+            for facts in (d.get(f"session_{n}_observation") or {}).values():
+                for fact in facts:
+                    text, ev = fact[0], fact[1] if len(fact) > 1 else []
+                    evs = sorted(lr.evidence_ids(ev if isinstance(ev, list) else [ev]))
+                    if text.strip() and evs:
+                        m = store.add_memory(text, created_at=ts, updated_at=ts)
+                        ids[m.id] = evs
+            n += 1
+        store.index_pending()
+        out[stem] = ids
+        print(f"observations {stem}: {len(ids)}", file=sys.stderr)
+    marker.write_text(json.dumps(out))
+    return out
+
+
 def questions(d: dict) -> list[tuple[str, str, set[str]]]:
     out = []
     for qa in d["qa"]:
@@ -94,7 +130,7 @@ def questions(d: dict) -> list[tuple[str, str, set[str]]]:
     return out
 
 
-def extract(root, data, dias, work: Path) -> dict[str, np.ndarray]:
+def extract(root, data, dias, obs, work: Path) -> dict[str, np.ndarray]:
     cache = work / "features.npz"
     from memory.recall import score
     from memory.recall.hybrid import candidate_features
@@ -104,23 +140,28 @@ def extract(root, data, dias, work: Path) -> dict[str, np.ndarray]:
         if list(z["names"]) == list(score.FEATURES):
             return dict(z)
     stems = list(data)
-    X, y, qid, conv, store_conv, neg = [], [], [], [], [], []
+    X, y, qid, conv, store_conv, neg, facts = [], [], [], [], [], [], []
     n = 0
     t = time.perf_counter()
     for i, stem in enumerate(stems):
         for j, other in ((i, stem), ((i + 1) % len(stems), stems[(i + 1) % len(stems)])):
-            store = root.for_profile(f"locomo-{other}")
-            dia = dias[other]
-            for question, _cat, gold in questions(data[stem]):
-                for kind, item_id, _fused, x in candidate_features(store, question):
-                    X.append([x[f] for f in score.FEATURES])
-                    rel = j == i and kind == "message" and dia.get(item_id) in gold
-                    y.append(1.0 if rel else 0.0)
-                    qid.append(n)
-                    conv.append(i)
-                    store_conv.append(j)
-                    neg.append(j != i)
-                n += 1
+            for is_obs in (False, True):
+                store = root.for_profile(f"locomo-{'obs-' if is_obs else ''}{other}")
+                dia, ev = dias[other], obs[other]
+                for question, _cat, gold in questions(data[stem]):
+                    for kind, item_id, _fused, x in candidate_features(store, question):
+                        X.append([x[f] for f in score.FEATURES])
+                        if kind == "message":
+                            rel = dia.get(item_id) in gold
+                        else:
+                            rel = bool(gold & set(ev.get(item_id, ())))
+                        y.append(1.0 if rel and j == i else 0.0)
+                        qid.append(n)
+                        conv.append(i)
+                        store_conv.append(j)
+                        neg.append(j != i)
+                        facts.append(is_obs)
+                    n += 1
         print(f"features {stem}: {n} queries, {time.perf_counter() - t:.0f}s", file=sys.stderr)
     out = {
         "X": np.asarray(X, dtype=np.float64),
@@ -129,10 +170,14 @@ def extract(root, data, dias, work: Path) -> dict[str, np.ndarray]:
         "conv": np.asarray(conv),
         "store_conv": np.asarray(store_conv),
         "neg": np.asarray(neg),
+        "facts": np.asarray(facts),
         "names": np.asarray(score.FEATURES),
     }
     np.savez_compressed(cache, **out)
     return out
+
+
+DROP: set[str] = set()
 
 
 def fit(X: np.ndarray, y: np.ndarray, l2: float):
@@ -143,9 +188,9 @@ def fit(X: np.ndarray, y: np.ndarray, l2: float):
     scale = X.std(axis=0)
     # A feature (nearly) constant in training (importance, pins, recency and kind: LoCoMo has
     # chat turns only, all years old) gets no weight: it must not explode on other data.
-    dead = scale < 1e-3
+    dead = (scale < 1e-3) | np.isin(np.asarray(FEAT), sorted(DROP))
     scale[dead] = 1.0
-    Z = np.hstack([(X - mean) / scale, np.ones((len(X), 1))])
+    Z = np.hstack([np.clip((X - mean) / scale, -CLIP, CLIP), np.ones((len(X), 1))])
     Z[:, :-1][:, dead] = 0.0
     w = np.zeros(Z.shape[1])
     reg = np.full(Z.shape[1], l2)
@@ -168,7 +213,8 @@ def fit(X: np.ndarray, y: np.ndarray, l2: float):
 
 
 def predict(m, X: np.ndarray) -> np.ndarray:
-    z = ((X - np.asarray(m.mean)) / np.asarray(m.scale)) @ np.asarray(m.coef) + m.intercept
+    Z = np.clip((X - np.asarray(m.mean)) / np.asarray(m.scale), -CLIP, CLIP)
+    z = Z @ np.asarray(m.coef) + m.intercept
     return 1 / (1 + np.exp(-np.clip(z, -30, 30)))
 
 
@@ -216,6 +262,7 @@ def recall_eval(root, data, dias, stems, model_for: dict[int, object] | None, fl
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    DROP.update(f for f in args.drop.split(",") if f)
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     data = load_data(Path(args.data))
@@ -225,7 +272,8 @@ def main(argv=None) -> None:
         if root.vectors is None:
             sys.exit("no embedding model: set MEMCHAT_EMBEDDING_MODEL")
         dias = ingest_all(root, data, work)
-        F = extract(root, data, dias, work)
+        obs = ingest_observations(root, data, work)
+        F = extract(root, data, dias, obs, work)
         X, y, qid, conv, sconv, neg = (
             F["X"],
             F["y"],
@@ -242,10 +290,13 @@ def main(argv=None) -> None:
             test = (conv == i) | (sconv == i)
             folds[i] = fit(X[train], y[train], args.l2)
             p_cv[test & (conv == i)] = predict(folds[i], X[test & (conv == i)])
-        # held-out candidate-level figures
-        on = ~neg
-        report["heldout_auc"] = round(auc(p_cv[on], y[on]), 4)
-        report["heldout_auc_fusion"] = round(auc(X[on, list(FEAT).index("fused")], y[on]), 4)
+        facts = F["facts"]
+        # held-out candidate-level figures, for chat turns and for stored facts
+        fused_col = list(FEAT).index("fused")
+        for name, part in (("turns", ~facts), ("facts", facts)):
+            on = ~neg & part
+            report[f"heldout_auc_{name}"] = round(auc(p_cv[on], y[on]), 4)
+            report[f"heldout_auc_{name}_fusion"] = round(auc(X[on, fused_col], y[on]), 4)
         eps = 1e-9
         report["heldout_logloss"] = round(
             float(-np.mean(y * np.log(p_cv + eps) + (1 - y) * np.log(1 - p_cv + eps))),
@@ -260,26 +311,23 @@ def main(argv=None) -> None:
         report["calibration_deciles"] = cal
         # the floor, per query: does an off-topic query (asked in another conversation) have
         # any candidate above it; does an on-topic query keep a relevant candidate above it
-        top_neg = {}
-        top_pos_rel = {}
-        for q in np.unique(qid):
-            sel = qid == q
-            if neg[sel][0]:
-                top_neg[q] = p_cv[sel].max()
-            else:
-                r = y[sel] == 1
-                top_pos_rel[q] = p_cv[sel][r].max() if r.any() else 0.0
-        report["floor_table"] = {
-            str(f): {
-                "offtopic_injects_any": round(
-                    float(np.mean([v >= f for v in top_neg.values()])), 4
-                ),
-                "ontopic_keeps_an_evidence_candidate": round(
-                    float(np.mean([v >= f for v in top_pos_rel.values()])), 4
-                ),
-            }
-            for f in FLOORS
-        }
+        table: dict = {}
+        for name, want in (("turns", False), ("facts", True)):
+            top_neg, top_pos = [], []
+            for q in np.unique(qid[facts == want]):
+                sel = qid == q
+                if neg[sel][0]:
+                    top_neg.append(p_cv[sel].max())
+                else:
+                    r = y[sel] == 1
+                    if r.any():
+                        top_pos.append(p_cv[sel][r].max())
+            for f in FLOORS:
+                table.setdefault(str(f), {})[name] = {
+                    "offtopic_injects_any": round(float(np.mean(np.asarray(top_neg) >= f)), 4),
+                    "ontopic_keeps_evidence": round(float(np.mean(np.asarray(top_pos) >= f)), 4),
+                }
+        report["floor_table"] = table
         if not args.no_recall_eval:
             t = time.perf_counter()
             report["cv_learned"] = recall_eval(root, data, dias, stems, folds, FLOORS)
@@ -303,13 +351,16 @@ def main(argv=None) -> None:
                 f"{int(y.sum())} relevant",
                 "script": "bench/train_relevance.py",
                 "l2": args.l2,
-                "heldout_auc": report["heldout_auc"],
+                "dropped": sorted(DROP),
+                "heldout_auc_turns": report["heldout_auc_turns"],
+                "heldout_auc_facts": report["heldout_auc_facts"],
             }
             Path(args.out).write_text(json.dumps(final.to_json(**meta), indent=1) + "\n")
             print(f"wrote {args.out}", file=sys.stderr)
     print(json.dumps(report, indent=None if args.json else 1))
 
 
+from memory.recall.score import CLIP  # noqa: E402
 from memory.recall.score import FEATURES as FEAT  # noqa: E402
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ class MemorySettings(BaseModel):
         1000, ge=0, le=100_000, description="Most prompt tokens spent on memories."
     )
     relevance_floor: float = Field(
-        0.3,
+        0.15,
         ge=0.0,
         le=1.0,
         description="A recalled memory enters the prompt only when its learned probability of "

@@ -7,6 +7,10 @@
    2023", "in March 2024"; memory.recall.timeexpr), the turns of that span are searched too,
    lexically and by exact similarity, as extra lists in the fusion.
 2. Fuse by reciprocal rank, then nudge with recency, importance, pins and use (memory.recall.ranking).
+   With the learned weights (memory.recall.score) each candidate's ranks, scores, similarity,
+   date match, neighbours and fusion score become a calibrated probability of being relevant:
+   hits are ordered by it, and a prompt's recall drops those below ``memory.relevance_floor``.
+   Without usable weights the fusion orders and nothing is dropped.
 3. Re-check every candidate against its SQLite row -- the vector tier can lag -- and apply the
    filters there; superseded, expired, deleted and pending memories never come back.
 4. A chat turn comes back as a small window (the turns around it in its conversation): the
@@ -156,13 +160,15 @@ _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="memchat-recall")
 
 def _vector_hits(
     store, vec, query: str, k: int, f: RecallFilters, dated: list[tuple[float, float]]
-) -> tuple[list[tuple[str, float]], list[list[tuple[str, float]]]]:
-    """The nearest vectors, and for each date span the query names, its turns by similarity."""
+) -> tuple[list[tuple[str, float]], list[list[tuple[str, float]]], object]:
+    """The nearest vectors, for each date span the query names its turns by similarity, and
+    the query's vector (None when there is none)."""
+    qv = None
     try:
         _drain_small_outbox(store, f)
         qv = vec.embed_query(store.profile, query)
         if qv is None:
-            return [], []
+            return [], [], None
         hits = vec.query_vector(store.profile, qv, k)
         spans = []
         for since, until in dated:
@@ -172,10 +178,12 @@ def _vector_hits(
                 spans.append(near[:k])
     except Exception as e:  # noqa: BLE001 - the lexical tier still answers
         log.warning("vector recall failed, using lexical recall only: %s", e)
-        return [], []
-    return [(c, s) for c, s in hits if s >= MIN_SIM], [
-        [(c, s) for c, s in near if s >= MIN_SIM] for near in spans
-    ]
+        return [], [], None
+    return (
+        [(c, s) for c, s in hits if s >= MIN_SIM],
+        [[(c, s) for c, s in near if s >= MIN_SIM] for near in spans],
+        qv,
+    )
 
 
 def _candidates(
@@ -252,7 +260,7 @@ def _candidates(
         for since, until in dated:
             ranked("message", turns(since, until), W_DATED, top, ranks=("dated_rank",))
     if pending is not None:
-        vhits, spans = pending.result()
+        vhits, spans, qv = pending.result()
         for hits, weight, r in [(vhits, W_VECTOR, "vec_rank")] + [
             (h, W_DATED, "dated_rank") for h in spans
         ]:
@@ -261,9 +269,26 @@ def _candidates(
                 c.vector = max(c.vector, sim)
                 _rank(c, r, rank)
             lists.append(([cid for cid, _ in hits], weight))
+        if qv is not None:
+            _exact_similarity(store, vec, qv, cands)
     for cid, fused in ranking.rrf(lists).items():
         cands[split_id(cid)].fused = fused
     return cands, dated
+
+
+def _exact_similarity(store, vec, qv, cands: dict[tuple[str, str], _Cand]) -> None:
+    """The query's similarity to the candidates the nearest-vector search did not return (found
+    lexically or pinned): an exact look-up over that small set, a feature of the learned score.
+    The approximate search can miss a close vector (a fact at 0.62 behind turns at 0.29 was
+    seen), and "no similarity" must not read as "dissimilar". The fusion's lists are unchanged."""
+    missing = [chroma_id(c.kind, c.id) for c in cands.values() if c.vector == 0.0]
+    if not missing:
+        return
+    try:
+        for cid, sim in vec.similarities(store.profile, qv, missing):
+            cands[split_id(cid)].vector = max(0.0, float(sim))
+    except Exception as e:  # noqa: BLE001 - a feature less, not a failed recall
+        log.warning("exact similarity of lexical candidates failed: %s", e)
 
 
 def _rank(c: _Cand, attr: str, rank: int) -> None:

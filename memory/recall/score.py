@@ -25,6 +25,8 @@ from pathlib import Path
 log = logging.getLogger("memchat.recall")
 
 VERSION = 1
+CLIP = 4.0  # standardised features are clipped to ±CLIP: a store unlike the training data
+# (three memories, a 100k-row BM25 index) cannot push one feature's vote without bound
 WEIGHTS_PATH = Path(__file__).with_name("relevance_weights.json")
 
 # Every candidate's features, in the order the weights use. Ranks enter as 1/rank (0 = not in
@@ -68,7 +70,7 @@ class Model:
     def probability(self, x: dict[str, float]) -> float:
         z = self.intercept
         for name, m, s, w in zip(FEATURES, self.mean, self.scale, self.coef, strict=True):
-            z += w * (x.get(name, 0.0) - m) / s
+            z += w * max(-CLIP, min(CLIP, (x.get(name, 0.0) - m) / s))
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
     def to_json(self, **meta: object) -> dict:
