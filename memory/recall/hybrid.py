@@ -188,8 +188,9 @@ def _vector_hits(
 
 def _candidates(
     store, query: str, f: RecallFilters
-) -> tuple[dict[tuple[str, str], _Cand], list[tuple[float, float]]]:
-    """Every retriever's candidates with their fused score, and the date spans searched."""
+) -> tuple[dict[tuple[str, str], _Cand], list[tuple[float, float]], bool]:
+    """Every retriever's candidates with their fused score, the date spans searched, and
+    whether the vector side answered (the learned score needs its similarities)."""
     k = FETCH_FILTERED if _restrictive(f) else FETCH
     cands: dict[tuple[str, str], _Cand] = {}
     lists: list[tuple[list[str], float]] = []
@@ -259,6 +260,7 @@ def _candidates(
         )
         for since, until in dated:
             ranked("message", turns(since, until), W_DATED, top, ranks=("dated_rank",))
+    qv = None
     if pending is not None:
         vhits, spans, qv = pending.result()
         for hits, weight, r in [(vhits, W_VECTOR, "vec_rank")] + [
@@ -273,7 +275,7 @@ def _candidates(
             _exact_similarity(store, vec, qv, cands)
     for cid, fused in ranking.rrf(lists).items():
         cands[split_id(cid)].fused = fused
-    return cands, dated
+    return cands, dated, qv is not None
 
 
 def _exact_similarity(store, vec, qv, cands: dict[tuple[str, str], _Cand]) -> None:
@@ -474,9 +476,10 @@ def _features(
 
 def _scored(
     store, query: str, f: RecallFilters
-) -> tuple[list[tuple[float, _Cand, dict[str, float]]], list[tuple[float, float]]]:
-    """Every kept candidate with its hand-set fusion score and its parts, best first."""
-    cands, dated = _candidates(store, query, f)
+) -> tuple[list[tuple[float, _Cand, dict[str, float]]], list[tuple[float, float]], bool]:
+    """Every kept candidate with its hand-set fusion score and its parts, best first; the
+    date spans; whether the vector side answered."""
+    cands, dated, vectors = _candidates(store, query, f)
     _load_rows(store, cands)
     t_now = now()
     # 1.0 = first in every list a candidate could be in
@@ -527,7 +530,7 @@ def _scored(
             )
         )
     scored.sort(key=lambda t: t[0], reverse=True)
-    return scored, dated
+    return scored, dated, vectors
 
 
 def candidate_features(
@@ -535,7 +538,7 @@ def candidate_features(
 ) -> list[tuple[str, str, float, dict[str, float]]]:
     """(kind, id, hand-set fusion score, features) of every candidate, best first by the
     fusion: what ``bench/train_relevance.py`` learns from."""
-    scored, dated = _scored(store, query, filters or RecallFilters())
+    scored, dated, _ = _scored(store, query, filters or RecallFilters())
     feats = _features(store, query, scored, dated)
     return [(c.kind, c.id, final, x) for (final, c, _), x in zip(scored, feats, strict=True)]
 
@@ -583,15 +586,17 @@ def _recall(
     f = filters or RecallFilters()
     if limit <= 0 or not query.strip() or (token_budget is not None and token_budget <= 0):
         return [], []
-    scored, dated = _scored(store, query, f)
-    model = score.model() if scored else None
+    scored, dated, vectors = _scored(store, query, f)
+    # The score was learned with similarities: on lexical recall alone (no embedding model, the
+    # vector tier down) every probability would read as "unlike the query", so the fusion
+    # orders and no floor applies, as without weights.
+    model = score.model() if scored and vectors else None
     prob: dict[tuple[str, str], float] = {}
     if model is not None:
         feats = _features(store, query, scored, dated)
-        for (_, c, parts), x in zip(scored, feats, strict=True):
+        for (_, c, _), x in zip(scored, feats, strict=True):
             p = model.probability(x)
             prob[(c.kind, c.id)] = p
-            parts["relevance"] = round(p, 4)
         if model.order_by == "probability":
             scored.sort(key=lambda t: prob[(t[1].kind, t[1].id)], reverse=True)
     covered: set[str] = set()

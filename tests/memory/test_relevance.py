@@ -107,3 +107,15 @@ def test_parse_rejects_non_finite_and_accepts_its_own_output():
     bad["coef"] = [float("nan")] * len(score.FEATURES)
     with pytest.raises(ValueError):
         score.parse(bad)
+
+
+def test_lexical_only_recall_uses_the_fusion_and_no_floor(monkeypatch, tmp_path):
+    """Without the vector side the learned score would see no similarity anywhere and drop
+    every hit: recall falls back to the fusion instead."""
+    monkeypatch.setenv("MEMCHAT_EMBEDDING_MODEL", str(tmp_path / "missing"))
+    score.reset()
+    with MemoryStore(start_redis=False) as s:
+        assert s.vectors is None
+        s.add_memory("My cat is called Ziggy")
+        hits = s.recall("what is my cat called?", token_budget=None, relevance_floor=-1)
+        assert [(h.text, h.relevance) for h in hits] == [("My cat is called Ziggy", None)]
