@@ -94,7 +94,7 @@ def parse(data: object) -> Model:
     if list(data.get("features", ())) != list(FEATURES):
         raise ValueError("made for another feature list")
     n = len(FEATURES)
-    cols = []
+    cols: list[tuple[float, ...]] = []
     for key in ("mean", "scale", "coef"):
         v = [float(x) for x in data[key]]
         if len(v) != n or not all(math.isfinite(x) for x in v):
@@ -106,7 +106,14 @@ def parse(data: object) -> Model:
     order_by = str(data.get("order_by", "probability"))
     if not math.isfinite(b) or order_by not in ("probability", "fusion"):
         raise ValueError("bad intercept or order_by")
-    return Model(*cols, intercept=b, order_by=order_by, floor=float(data.get("floor", 0.5)))
+    return Model(
+        mean=cols[0],
+        scale=cols[1],
+        coef=cols[2],
+        intercept=b,
+        order_by=order_by,
+        floor=float(data.get("floor", 0.5)),
+    )
 
 
 def load(path: Path) -> Model | None:
