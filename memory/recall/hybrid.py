@@ -187,7 +187,7 @@ def _vector_hits(
 
 
 def _candidates(
-    store, query: str, f: RecallFilters
+    store, query: str, f: RecallFilters, exact: bool
 ) -> tuple[dict[tuple[str, str], _Cand], list[tuple[float, float]], bool]:
     """Every retriever's candidates with their fused score, the date spans searched, and
     whether the vector side answered (the learned score needs its similarities)."""
@@ -271,7 +271,7 @@ def _candidates(
                 c.vector = max(c.vector, sim)
                 _rank(c, r, rank)
             lists.append(([cid for cid, _ in hits], weight))
-        if qv is not None:
+        if qv is not None and exact:
             _exact_similarity(store, vec, qv, cands)
     for cid, fused in ranking.rrf(lists).items():
         cands[split_id(cid)].fused = fused
@@ -475,11 +475,11 @@ def _features(
 
 
 def _scored(
-    store, query: str, f: RecallFilters
+    store, query: str, f: RecallFilters, exact: bool
 ) -> tuple[list[tuple[float, _Cand, dict[str, float]]], list[tuple[float, float]], bool]:
     """Every kept candidate with its hand-set fusion score and its parts, best first; the
     date spans; whether the vector side answered."""
-    cands, dated, vectors = _candidates(store, query, f)
+    cands, dated, vectors = _candidates(store, query, f, exact)
     _load_rows(store, cands)
     t_now = now()
     # 1.0 = first in every list a candidate could be in
@@ -538,7 +538,7 @@ def candidate_features(
 ) -> list[tuple[str, str, float, dict[str, float]]]:
     """(kind, id, hand-set fusion score, features) of every candidate, best first by the
     fusion: what ``bench/train_relevance.py`` learns from."""
-    scored, dated, _ = _scored(store, query, filters or RecallFilters())
+    scored, dated, _ = _scored(store, query, filters or RecallFilters(), True)
     feats = _features(store, query, scored, dated)
     return [(c.kind, c.id, final, x) for (final, c, _), x in zip(scored, feats, strict=True)]
 
@@ -586,11 +586,13 @@ def _recall(
     f = filters or RecallFilters()
     if limit <= 0 or not query.strip() or (token_budget is not None and token_budget <= 0):
         return [], []
-    scored, dated, vectors = _scored(store, query, f)
+    model = score.model()
+    # (exact similarities are a feature of the learned score only: the fusion does not pay them)
+    scored, dated, vectors = _scored(store, query, f, model is not None)
     # The score was learned with similarities: on lexical recall alone (no embedding model, the
     # vector tier down) every probability would read as "unlike the query", so the fusion
     # orders and no floor applies, as without weights.
-    model = score.model() if scored and vectors else None
+    model = model if scored and vectors else None
     prob: dict[tuple[str, str], float] = {}
     if model is not None:
         feats = _features(store, query, scored, dated)
