@@ -118,7 +118,12 @@ class Answer:
         carried = {h.id for h in always}
         limit = self.store.settings.memory.recall_limit
         try:
-            hits = self.store.recall(self.text, limit=limit + len(carried), filters=self._filters())
+            hits = self.store.recall(
+                self.text,
+                limit=limit + len(carried),
+                filters=self._filters(),
+                relevance_floor=-1,  # only what clears memory.relevance_floor enters the prompt
+            )
         except Exception as e:  # noqa: BLE001 - a reply without memories beats no reply
             log.warning("recall failed, answering without memories: %s", e)
             return []

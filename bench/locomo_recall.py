@@ -12,6 +12,11 @@ Evidence recall@k = the fraction of a question's evidence turns covered by the p
 scored the same way, its budget packing counting each turn's text.
 
     python bench/locomo_recall.py [--data ../shared/locomo] [--conversations 26,30] [--json]
+
+Recall orders hits by the learned relevance score shipped in memory/recall/ when its weights
+load. Those weights were fitted on this same dev split, so this script's figures with them are
+in-sample; the cross-validated figures (each conversation scored by weights fitted without
+it) come from bench/train_relevance.py. MEMCHAT_RELEVANCE_FUSION=1 runs the hand-set fusion.
 """
 
 from __future__ import annotations
@@ -135,8 +140,11 @@ def run(args: argparse.Namespace) -> dict:
         "MEMCHAT_EMBEDDING_MODEL", str(ROOT.parent / "shared" / "models" / "all-MiniLM-L6-v2")
     )
     os.environ["MEMCHAT_CONFIG"] = str(Path(home) / "config.toml")
+    from memory.recall import score
     from memory.store import MemoryStore
 
+    if os.environ.get("MEMCHAT_RELEVANCE_FUSION"):
+        score.use(None)
     ours, base = [], []
     t0 = time.perf_counter()
     ingest_s = query_s = 0.0

@@ -122,13 +122,13 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
-def timed_recalls(store, queries: list[str]) -> list[float]:
+def timed_recalls(store, queries: list[str], floor: float | None = None) -> list[float]:
     for q in queries[:10]:  # warm caches, model and collection handles
-        store.recall(q, limit=8, token_budget=1000)
+        store.recall(q, limit=8, token_budget=1000, relevance_floor=floor)
     out = []
     for q in queries:
         t = time.perf_counter()
-        store.recall(q, limit=8, token_budget=1000)
+        store.recall(q, limit=8, token_budget=1000, relevance_floor=floor)
         out.append((time.perf_counter() - t) * 1000)
     return out
 
@@ -210,8 +210,18 @@ def run_size(
             res.update(breakdown(store, texts))
         if ingest_only:
             return res
-        lat = timed_recalls(store, queries)
+        from memory.recall import score
+
+        # the learned score, as a prompt recalls (with the floor), then the hand-set fusion
+        # alone (no weights), the same queries in the same process
+        lat = timed_recalls(store, queries, store.settings.memory.relevance_floor)
         res["recall_p50_ms"], res["recall_p95_ms"] = round(pct(lat, 50), 1), round(pct(lat, 95), 1)
+        res["learned_score"] = score.model() is not None
+        score.use(None)
+        fus = timed_recalls(store, queries)
+        score.reset()
+        res["fusion_only_p50_ms"] = round(pct(fus, 50), 1)
+        res["fusion_only_p95_ms"] = round(pct(fus, 95), 1)
         t_embed = []
         for q in queries[:50]:
             t = time.perf_counter()

@@ -80,6 +80,14 @@ class MemorySettings(BaseModel):
         description="Prompt tokens for the notes that go into every prompt (preferences and "
         "pinned memories), before and apart from recalled ones; 0 turns them off.",
     )
+    relevance_floor: float = Field(
+        0.15,
+        ge=0.0,
+        le=1.0,
+        description="A recalled memory enters the prompt only when its learned probability of "
+        "being relevant is at least this (0 keeps every hit; see docs/benchmarks.md for how the "
+        "default was measured). A prompt with nothing relevant gets no memory block.",
+    )
     retention_days: int | None = Field(
         None, ge=1, description="Drop unpinned memories not used for this long."
     )

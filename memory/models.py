@@ -162,6 +162,19 @@ class RecallHit:
     tokens: int = 0
     memory: Memory | None = None
     message: Message | None = None
+    # The learned, calibrated probability that this hit is relevant to the query
+    # (memory.recall.score); None when recall ran on the hand-set fusion (no usable weights).
+    relevance: float | None = None
+
+
+@dataclass
+class RecallConsidered:
+    """What a recall put forward (``used``, best first) and the candidates it left out because
+    their probability of being relevant is below ``floor`` (``below_floor``, best first)."""
+
+    used: list[RecallHit]
+    below_floor: list[RecallHit]
+    floor: float | None
 
 
 @dataclass

@@ -25,6 +25,7 @@ from memory.models import (
     HistoryEntry,
     Memory,
     Message,
+    RecallConsidered,
     RecallFilters,
     RecallHit,
     ReplyVersion,
@@ -693,20 +694,63 @@ class MemoryStore:
         limit: int | None = None,
         token_budget: int | None = -1,
         filters: RecallFilters | None = None,
+        relevance_floor: float | None = None,
     ) -> list[RecallHit]:
         """Memories and past turns relevant to ``query``, best first, each with scores and provenance.
 
         ``token_budget=-1`` uses the configured budget; ``None`` means no budget.
+        ``relevance_floor`` drops hits whose learned probability of being relevant
+        (``RecallHit.relevance``) is below it: ``-1`` uses ``memory.relevance_floor`` (what a
+        prompt does), ``None`` keeps every hit (search).
         """
         from memory.recall.hybrid import recall
 
+        limit, token_budget, relevance_floor = self._recall_args(
+            limit, token_budget, relevance_floor
+        )
+        return recall(
+            self,
+            query,
+            limit=limit,
+            token_budget=token_budget,
+            filters=filters or RecallFilters(),
+            relevance_floor=relevance_floor,
+        )
+
+    def recall_considered(
+        self,
+        query: str,
+        *,
+        limit: int | None = None,
+        token_budget: int | None = -1,
+        filters: RecallFilters | None = None,
+        relevance_floor: float | None = -1,
+    ) -> RecallConsidered:
+        """What :meth:`recall` returns, and the best candidates it left out below the floor
+        (each with its probability): why a memory was or was not in a prompt."""
+        from memory.recall.hybrid import recall_considered
+
+        limit, token_budget, floor = self._recall_args(limit, token_budget, relevance_floor)
+        used, below = recall_considered(
+            self,
+            query,
+            limit=limit,
+            token_budget=token_budget,
+            filters=filters or RecallFilters(),
+            relevance_floor=floor,
+        )
+        return RecallConsidered(used=used, below_floor=below, floor=floor)
+
+    def _recall_args(
+        self, limit: int | None, token_budget: int | None, floor: float | None
+    ) -> tuple[int, int | None, float | None]:
         if limit is None:
             limit = self.settings.memory.recall_limit
         if token_budget == -1:
             token_budget = self.settings.memory.token_budget
-        return recall(
-            self, query, limit=limit, token_budget=token_budget, filters=filters or RecallFilters()
-        )
+        if floor == -1:
+            floor = self.settings.memory.relevance_floor
+        return limit, token_budget, floor
 
     def always_on(
         self, *, filters: RecallFilters | None = None, token_budget: int | None = -1

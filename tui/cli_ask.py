@@ -19,7 +19,7 @@ import threading
 
 import click
 
-from memory.models import Message, RecallHit, TurnEnd, TurnEvent
+from memory.models import Message, RecallFilters, RecallHit, TurnEnd, TurnEvent
 from tui.cli import EXIT_CONFIG, EXIT_USAGE, open_store
 from tui.output import safe, when
 
@@ -90,20 +90,52 @@ def _source(store, hit: RecallHit) -> str:
     return f"{how}, {when(hit.created_at)}"
 
 
-def _show_memories(store, hits: list[RecallHit], reply: Message | None) -> None:
+def _show_memories(
+    store, hits: list[RecallHit], reply: Message | None, question: str, conv
+) -> None:
     used = {u.id for u in reply.used_memories} if reply is not None else {h.id for h in hits}
     shown = [h for h in hits if h.id in used]
     err = sys.stderr
     if not shown:
-        click.echo("memories used: none", err=True)
-        return
-    click.echo(f"memories used ({len(shown)}):", err=True)
+        click.echo("no memory used", err=True)
+    else:
+        click.echo(f"memories used ({len(shown)}):", err=True)
     for h in shown:
-        label = h.memory.id[:8] if h.memory is not None else h.id[:8]
-        section = "conversation" if h.kind == "message" else h.section
-        click.echo(f"  {h.score:6.3f}  {label}  [{section}] {safe(h.text, 90)}", err=True)
+        click.echo(f"  {_row(h)}", err=True)
         click.echo(f"          source: {_source(store, h)}", err=True)
+    # what recall considered and left out, and why (the same recall the turn made)
+    try:
+        considered = store.recall_considered(
+            question,
+            filters=RecallFilters(
+                exclude_conversation_id=conv.id,
+                context_conversation_id=conv.id,
+                context_project=conv.project,
+            ),
+        )
+    except Exception as e:  # noqa: BLE001 - the explanation is best effort
+        click.echo(f"(could not list what was left out: {safe(str(e), 120)})", err=True)
+        err.flush()
+        return
+    floor = considered.floor
+    below = [h for h in considered.below_floor if h.id not in used]
+    over = [h for h in considered.used if h.id not in used]
+    if below or over:
+        click.echo("considered, left out:", err=True)
+    for h in below:
+        p = h.relevance if h.relevance is not None else 0.0
+        click.echo(f"  {_row(h)}", err=True)
+        click.echo(f"          below the relevance floor ({p:.3f} < {floor:.2f})", err=True)
+    for h in over:
+        click.echo(f"  {_row(h)}", err=True)
+        click.echo("          did not fit the prompt's budget", err=True)
     err.flush()
+
+
+def _row(h: RecallHit) -> str:
+    label = h.memory.id[:8] if h.memory is not None else h.id[:8]
+    section = "conversation" if h.kind == "message" else h.section
+    return f"{h.score:6.3f}  {label}  [{section}] {safe(h.text, 90)}"
 
 
 def _enqueue(store, end: TurnEnd) -> None:
@@ -210,7 +242,7 @@ def ask(
             out.write("\n")
             out.flush()
         if show_memories and (final is None or final.kind == "done"):
-            _show_memories(store, hits, final.message if final else None)
+            _show_memories(store, hits, final.message if final else None, question, conv)
         if final is None or final.kind == "error":
             error = final.error if final else "the reply ended without an answer"
             click.echo(f"memchat: {error}", err=True)

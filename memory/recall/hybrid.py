@@ -7,6 +7,10 @@
    2023", "in March 2024"; memory.recall.timeexpr), the turns of that span are searched too,
    lexically and by exact similarity, as extra lists in the fusion.
 2. Fuse by reciprocal rank, then nudge with recency, importance, pins and use (memory.recall.ranking).
+   With the learned weights (memory.recall.score) each candidate's ranks, scores, similarity,
+   date match, neighbours and fusion score become a calibrated probability of being relevant:
+   hits are ordered by it, and a prompt's recall drops those below ``memory.relevance_floor``.
+   Without usable weights the fusion orders and nothing is dropped.
 3. Re-check every candidate against its SQLite row -- the vector tier can lag -- and apply the
    filters there; superseded, expired, deleted and pending memories never come back.
 4. A chat turn comes back as a small window (the turns around it in its conversation): the
@@ -17,11 +21,12 @@
 from __future__ import annotations
 
 import logging
+import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from memory.models import Memory, Message, Provenance, RecallFilters, RecallHit, now
-from memory.recall import ranking, timeexpr
+from memory.recall import ranking, score, timeexpr
 from memory.sqlite.rows import row_to_message
 from memory.vectors.indexer import EPISODE, MAX_ATTEMPTS, chroma_id, day, replay_outbox, split_id
 
@@ -48,6 +53,12 @@ class _Cand:
     vector: float = 0.0
     lexical: float = 0.0
     context: float = 0.0  # lexical, the turn read with the two before it
+    lex_raw: float = 0.0  # the raw BM25 score of the lexical list
+    # 1-based rank in each list (0 = not in it): features of the learned score (recall.score)
+    lex_rank: int = 0
+    ctx_rank: int = 0
+    vec_rank: int = 0
+    dated_rank: int = 0
     memory: Memory | None = None
     message: Message | None = None
 
@@ -149,13 +160,15 @@ _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="memchat-recall")
 
 def _vector_hits(
     store, vec, query: str, k: int, f: RecallFilters, dated: list[tuple[float, float]]
-) -> tuple[list[tuple[str, float]], list[list[tuple[str, float]]]]:
-    """The nearest vectors, and for each date span the query names, its turns by similarity."""
+) -> tuple[list[tuple[str, float]], list[list[tuple[str, float]]], object]:
+    """The nearest vectors, for each date span the query names its turns by similarity, and
+    the query's vector (None when there is none)."""
+    qv = None
     try:
         _drain_small_outbox(store, f)
         qv = vec.embed_query(store.profile, query)
         if qv is None:
-            return [], []
+            return [], [], None
         hits = vec.query_vector(store.profile, qv, k)
         spans = []
         for since, until in dated:
@@ -165,16 +178,19 @@ def _vector_hits(
                 spans.append(near[:k])
     except Exception as e:  # noqa: BLE001 - the lexical tier still answers
         log.warning("vector recall failed, using lexical recall only: %s", e)
-        return [], []
-    return [(c, s) for c, s in hits if s >= MIN_SIM], [
-        [(c, s) for c, s in near if s >= MIN_SIM] for near in spans
-    ]
+        return [], [], None
+    return (
+        [(c, s) for c, s in hits if s >= MIN_SIM],
+        [[(c, s) for c, s in near if s >= MIN_SIM] for near in spans],
+        qv,
+    )
 
 
 def _candidates(
-    store, query: str, f: RecallFilters
-) -> tuple[dict[tuple[str, str], _Cand], list[tuple[float, float]]]:
-    """Every retriever's candidates with their fused score, and the date spans searched."""
+    store, query: str, f: RecallFilters, exact: bool
+) -> tuple[dict[tuple[str, str], _Cand], list[tuple[float, float]], bool]:
+    """Every retriever's candidates with their fused score, the date spans searched, and
+    whether the vector side answered (the learned score needs its similarities)."""
     k = FETCH_FILTERED if _restrictive(f) else FETCH
     cands: dict[tuple[str, str], _Cand] = {}
     lists: list[tuple[list[str], float]] = []
@@ -182,11 +198,22 @@ def _candidates(
     def cand(kind: str, item_id: str) -> _Cand:
         return cands.setdefault((kind, item_id), _Cand(kind, item_id))
 
-    def ranked(kind: str, hits: list, weight: float, top: float = 0.0, attr="lexical") -> float:
+    def ranked(
+        kind: str,
+        hits: list,
+        weight: float,
+        top: float = 0.0,
+        attr="lexical",
+        ranks: tuple[str, ...] = ("lex_rank",),
+    ) -> float:
         top = top or max((s for _, s in hits), default=0.0) or 1.0
-        for obj, s in hits:
+        for rank, (obj, s) in enumerate(hits, start=1):
             c = cand(kind, obj.id)
             setattr(c, attr, max(getattr(c, attr), s / top))
+            if attr == "lexical":
+                c.lex_raw = max(c.lex_raw, s)
+            for r in ranks:
+                _rank(c, r, rank)
             if kind == "memory":
                 c.memory = obj
             else:
@@ -204,7 +231,7 @@ def _candidates(
         # A memory is its own context: its lexical rank counts for both lexical lists of a turn,
         # so a fact and a chat turn that rank alike score alike.
         found = store.memories.search(store.profile, query, limit=k)
-        ranked("memory", found, W_LEXICAL + W_CONTEXT)
+        ranked("memory", found, W_LEXICAL + W_CONTEXT, ranks=("lex_rank", "ctx_rank"))
         pins = _pinned_ids(store)
         for i in pins:
             cand("memory", i)
@@ -229,19 +256,46 @@ def _candidates(
             ),
             W_CONTEXT,
             attr="context",
+            ranks=("ctx_rank",),
         )
         for since, until in dated:
-            ranked("message", turns(since, until), W_DATED, top)
+            ranked("message", turns(since, until), W_DATED, top, ranks=("dated_rank",))
+    qv = None
     if pending is not None:
-        vhits, spans = pending.result()
-        for hits, weight in [(vhits, W_VECTOR)] + [(h, W_DATED) for h in spans]:
-            for cid, sim in hits:
+        vhits, spans, qv = pending.result()
+        for hits, weight, r in [(vhits, W_VECTOR, "vec_rank")] + [
+            (h, W_DATED, "dated_rank") for h in spans
+        ]:
+            for rank, (cid, sim) in enumerate(hits, start=1):
                 c = cand(*split_id(cid))
                 c.vector = max(c.vector, sim)
+                _rank(c, r, rank)
             lists.append(([cid for cid, _ in hits], weight))
-    for cid, score in ranking.rrf(lists).items():
-        cands[split_id(cid)].fused = score
-    return cands, dated
+        if qv is not None and exact:
+            _exact_similarity(store, vec, qv, cands)
+    for cid, fused in ranking.rrf(lists).items():
+        cands[split_id(cid)].fused = fused
+    return cands, dated, qv is not None
+
+
+def _exact_similarity(store, vec, qv, cands: dict[tuple[str, str], _Cand]) -> None:
+    """The query's similarity to the candidates the nearest-vector search did not return (found
+    lexically or pinned): an exact look-up over that small set, a feature of the learned score.
+    The approximate search can miss a close vector (a fact at 0.62 behind turns at 0.29 was
+    seen), and "no similarity" must not read as "dissimilar". The fusion's lists are unchanged."""
+    missing = [chroma_id(c.kind, c.id) for c in cands.values() if c.vector == 0.0]
+    if not missing:
+        return
+    try:
+        for cid, sim in vec.similarities(store.profile, qv, missing):
+            cands[split_id(cid)].vector = max(0.0, float(sim))
+    except Exception as e:  # noqa: BLE001 - a feature less, not a failed recall
+        log.warning("exact similarity of lexical candidates failed: %s", e)
+
+
+def _rank(c: _Cand, attr: str, rank: int) -> None:
+    old = getattr(c, attr)
+    setattr(c, attr, rank if old == 0 else min(old, rank))
 
 
 def _on(c: _Cand, dated: list[tuple[float, float]]) -> bool:
@@ -341,14 +395,91 @@ def _memory_hit(m: Memory, scores: dict[str, float], score: float) -> RecallHit:
     )
 
 
-def recall(
-    store, query: str, *, limit: int, token_budget: int | None, filters: RecallFilters | None = None
-) -> list[RecallHit]:
-    """Ranked memories and chat-turn windows for ``query`` (see the module docstring)."""
-    f = filters or RecallFilters()
-    if limit <= 0 or not query.strip() or (token_budget is not None and token_budget <= 0):
-        return []
-    cands, dated = _candidates(store, query, f)
+def _neighbour_links(store, ids: list[str]) -> dict[str, tuple[str | None, bool, str | None]]:
+    """For chat turns: (the turn before, whether it is a question, the turn after)."""
+    if not ids:
+        return {}
+    before = (
+        "p.conversation_id = m.conversation_id AND p.role IN ('user', 'assistant') AND "
+        "(p.created_at < m.created_at OR (p.created_at = m.created_at AND p.rowid < m.rowid)) "
+        "ORDER BY p.created_at DESC, p.rowid DESC LIMIT 1"
+    )
+    after = before.replace("<", ">").replace("DESC", "ASC")
+    out: dict[str, tuple[str | None, bool, str | None]] = {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        rows = store.db.query(
+            f"SELECT m.id AS id, (SELECT p.id FROM messages p WHERE {before}) AS prev_id, "
+            f"(SELECT rtrim(p.content) LIKE '%?' FROM messages p WHERE {before}) AS prev_q, "
+            f"(SELECT p.id FROM messages p WHERE {after}) AS next_id "
+            f"FROM messages m WHERE m.id IN ({','.join('?' * len(chunk))})",
+            tuple(chunk),
+        )
+        out.update({r["id"]: (r["prev_id"], bool(r["prev_q"]), r["next_id"]) for r in rows})
+    return out
+
+
+def _features(
+    store,
+    query: str,
+    scored: list[tuple[float, _Cand, dict[str, float]]],
+    dated: list[tuple[float, float]],
+) -> list[dict[str, float]]:
+    """The learned score's inputs for each scored candidate (memory.recall.score.FEATURES)."""
+    links = _neighbour_links(store, [c.id for _, c, _ in scored if c.kind == "message"])
+    fused = {c.id: final for final, c, _ in scored if c.kind == "message"}
+    best_sim = max((c.vector for _, c, _ in scored), default=0.0)
+    q_words = math.log1p(len(ranking.words(query)))
+    n_cands = math.log1p(len(scored))
+    out = []
+    for rank, (final, c, parts) in enumerate(scored, start=1):
+        window, neigh, any_n = 1.0, 0.0, 0.0
+        if c.kind == "message" and c.message is not None:
+            prev_id, prev_q, next_id = links.get(c.id, (None, False, None))
+            own_q = c.message.content.rstrip().endswith("?")
+            for nid, question in ((prev_id, prev_q), (next_id, own_q)):
+                if nid is None:
+                    continue
+                s = fused.get(nid, 0.0)
+                if s > 0:
+                    any_n = 1.0
+                    neigh = max(neigh, min(2.0, s / final) if final > 0 else 2.0)
+                if question or s >= RELATED * final:
+                    window += 1.0
+        out.append(
+            {
+                "is_message": 1.0 if c.kind == "message" else 0.0,
+                "lex_score": c.lexical,
+                "lex_raw": math.log1p(max(0.0, c.lex_raw)),
+                "lex_rr": 1.0 / c.lex_rank if c.lex_rank else 0.0,
+                "ctx_score": c.context if c.kind == "message" else c.lexical,
+                "ctx_rr": 1.0 / c.ctx_rank if c.ctx_rank else 0.0,
+                "vec_sim": c.vector,
+                "vec_rr": 1.0 / c.vec_rank if c.vec_rank else 0.0,
+                "vec_gap": best_sim - c.vector,
+                "dated_rr": 1.0 / c.dated_rank if c.dated_rank else 0.0,
+                "date_match": parts.get("date", 0.0),
+                "recency": parts["recency"],
+                "importance": parts["importance"],
+                "pinned": parts["pinned"],
+                "window": window,
+                "neigh_best": neigh,
+                "neigh_any": any_n,
+                "fused": final,
+                "fused_rr": 1.0 / rank,
+                "query_words": q_words,
+                "candidates": n_cands,
+            }
+        )
+    return out
+
+
+def _scored(
+    store, query: str, f: RecallFilters, exact: bool
+) -> tuple[list[tuple[float, _Cand, dict[str, float]]], list[tuple[float, float]], bool]:
+    """Every kept candidate with its hand-set fusion score and its parts, best first; the
+    date spans; whether the vector side answered."""
+    cands, dated, vectors = _candidates(store, query, f, exact)
     _load_rows(store, cands)
     t_now = now()
     # 1.0 = first in every list a candidate could be in
@@ -399,15 +530,109 @@ def recall(
             )
         )
     scored.sort(key=lambda t: t[0], reverse=True)
+    return scored, dated, vectors
+
+
+def candidate_features(
+    store, query: str, filters: RecallFilters | None = None
+) -> list[tuple[str, str, float, dict[str, float]]]:
+    """(kind, id, hand-set fusion score, features) of every candidate, best first by the
+    fusion: what ``bench/train_relevance.py`` learns from."""
+    scored, dated, _ = _scored(store, query, filters or RecallFilters(), True)
+    feats = _features(store, query, scored, dated)
+    return [(c.kind, c.id, final, x) for (final, c, _), x in zip(scored, feats, strict=True)]
+
+
+def recall(
+    store,
+    query: str,
+    *,
+    limit: int,
+    token_budget: int | None,
+    filters: RecallFilters | None = None,
+    relevance_floor: float | None = None,
+) -> list[RecallHit]:
+    """Ranked memories and chat-turn windows for ``query`` (see the module docstring).
+
+    With the learned score (memory.recall.score) every hit carries its probability of being
+    relevant (``RecallHit.relevance``); ``relevance_floor`` then drops the hits below it.
+    Without the learned score (no usable weights) there is no probability and no floor."""
+    hits, _ = _recall(store, query, limit, token_budget, filters, relevance_floor, False)
+    return hits
+
+
+def recall_considered(
+    store,
+    query: str,
+    *,
+    limit: int,
+    token_budget: int | None,
+    filters: RecallFilters | None = None,
+    relevance_floor: float | None = None,
+) -> tuple[list[RecallHit], list[RecallHit]]:
+    """What :func:`recall` returns, and the best candidates it left out below the floor."""
+    return _recall(store, query, limit, token_budget, filters, relevance_floor, True)
+
+
+def _recall(
+    store,
+    query: str,
+    limit: int,
+    token_budget: int | None,
+    filters: RecallFilters | None,
+    relevance_floor: float | None,
+    keep_below: bool,
+) -> tuple[list[RecallHit], list[RecallHit]]:
+    f = filters or RecallFilters()
+    if limit <= 0 or not query.strip() or (token_budget is not None and token_budget <= 0):
+        return [], []
+    model = score.model()
+    # (exact similarities are a feature of the learned score only: the fusion does not pay them)
+    scored, dated, vectors = _scored(store, query, f, model is not None)
+    # The score was learned with similarities: on lexical recall alone (no embedding model, the
+    # vector tier down) every probability would read as "unlike the query", so the fusion
+    # orders and no floor applies, as without weights.
+    model = model if scored and vectors else None
+    prob: dict[tuple[str, str], float] = {}
+    if model is not None:
+        feats = _features(store, query, scored, dated)
+        for (_, c, _), x in zip(scored, feats, strict=True):
+            p = model.probability(x)
+            prob[(c.kind, c.id)] = p
+        if model.order_by == "probability":
+            scored.sort(key=lambda t: prob[(t[1].kind, t[1].id)], reverse=True)
     covered: set[str] = set()
     strong = {c.id: final for final, c, _ in scored if c.kind == "message"}
 
+    def relevance(c: _Cand) -> float | None:
+        return prob.get((c.kind, c.id))
+
+    def shown(final: float, c: _Cand) -> float:
+        p = relevance(c)
+        return round(p if p is not None and model and model.order_by == "probability" else final, 4)
+
+    below: list[RecallHit] = []
+
     def build():
         for final, c, scores in scored:
+            p = relevance(c)
+            low = relevance_floor is not None and p is not None and p < relevance_floor
+            if low and (not keep_below or len(below) >= limit):
+                continue
             if c.kind == "memory":
-                yield _memory_hit(c.memory, scores, round(final, 4))
+                hit = _memory_hit(c.memory, scores, shown(final, c))
             elif c.id not in covered:  # else it is already inside a better-ranked window
-                yield _message_hit(store, c, covered, scores, round(final, 4), strong)
+                if low:  # a window for the record only: it must not cover a kept turn
+                    hit = _message_hit(store, c, set(covered), scores, shown(final, c), strong)
+                else:
+                    hit = _message_hit(store, c, covered, scores, shown(final, c), strong)
+            else:
+                continue
+            hit.relevance = p
+            if low:
+                below.append(hit)
+                continue
+            yield hit
 
     hits = ranking.pack(
         ranking.collapse_duplicates(build(), lambda h: h.text),
@@ -416,4 +641,4 @@ def recall(
         limit,
     )
     store.memories.touch([h.id for h in hits if h.kind == "memory"])
-    return hits
+    return hits, below

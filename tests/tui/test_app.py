@@ -299,7 +299,7 @@ def test_memory_row_refuses_pin_for_past_messages():
     row.action_forget()
     assert posted == []
     assert summary_line(2, 100, 400) == "2 memories used · 100 tokens (25% of prompt)"
-    assert summary_line(0, None, None) == "no memories used"
+    assert summary_line(0, None, None) == "no memory used"
 
 
 async def test_keys_arriving_in_one_burst_send_the_whole_line(app, fake_llm):

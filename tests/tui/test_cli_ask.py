@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -289,3 +290,49 @@ def test_an_interrupted_answer_queues_no_extraction_a_complete_one_does(redis_ur
     assert p.returncode == 0, err
     with MemoryStore(load_settings()) as s:
         assert _pending(s) == 1  # a complete reply is extracted
+
+
+def test_relevance_floor_keeps_only_the_relevant_memory(redis_url, fake_llm, model_dir, no_tasks):
+    import time
+
+    run("memory", "add", "My cat is called Ziggy")
+    run("memory", "add", "My colleague is called Bruno and he sits next to me")
+    fake_llm.script(reply="Ziggy.")
+    r = run("ask", "what is my cat called?", "--show-memories")
+    assert r.exit_code == 0, r.stderr
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    system = fake_llm.last_messages()[0]["content"]
+    assert block_of(system) == (
+        f'<memory n="1" section="facts" date="{today}">\nMy cat is called Ziggy\n</memory>'
+    )
+    lines = r.stderr.splitlines()
+    assert lines[0] == "memories used (1):"
+    i = lines.index("considered, left out:")
+    assert "My colleague is called Bruno" in lines[i + 1]
+    assert re.match(r"^\s+below the relevance floor \(0\.\d{3} < 0\.\d\d\)$", lines[i + 2])
+
+
+def test_prompt_with_nothing_relevant_has_no_memory_block(redis_url, fake_llm, model_dir, no_tasks):
+    import time
+
+    from assistant.prompts import system_text
+
+    run("memory", "add", "My cat is called Ziggy")
+    run("memory", "add", "My colleague is called Bruno and he sits next to me")
+    fake_llm.script(reply="Paris.")
+    q = "What is the capital of France called?"
+    r = run("ask", q, "--show-memories")
+    assert r.exit_code == 0, r.stderr
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    assert fake_llm.last_messages() == [
+        {"role": "system", "content": system_text(load_settings().system_prompt, today)},
+        {"role": "user", "content": q},
+    ]
+    lines = r.stderr.splitlines()
+    assert lines[0] == "no memory used"
+    assert lines[1] == "considered, left out:"
+    assert sum("below the relevance floor" in line for line in lines) == 2
+    with MemoryStore(load_settings(), start_redis=False) as s:  # without the floor, both match
+        assert len([h for h in s.recall(q, token_budget=None) if h.kind == "memory"]) == 2
+    msgs = stored("SELECT used_memories FROM messages WHERE role = 'assistant'")
+    assert json.loads(msgs[0]["used_memories"] or "[]") == []

@@ -66,7 +66,7 @@ class MemoryItem:
 def summary_line(count: int, memory_tokens: int | None, prompt_tokens: int | None) -> str:
     """E.g. ``3 memories used · 212 tokens (14% of prompt)``."""
     if count == 0:
-        return "no memories used"
+        return "no memory used"
     noun = "memory" if count == 1 else "memories"
     line = f"{count} {noun} used"
     if memory_tokens:
