@@ -316,6 +316,7 @@ def test_prompt_with_nothing_relevant_has_no_memory_block(redis_url, fake_llm, m
     import time
 
     from assistant.prompts import system_text
+    from assistant.settings import DEFAULT_SYSTEM_PROMPT
 
     run("memory", "add", "My cat is called Ziggy")
     run("memory", "add", "My colleague is called Bruno and he sits next to me")
@@ -325,7 +326,7 @@ def test_prompt_with_nothing_relevant_has_no_memory_block(redis_url, fake_llm, m
     assert r.exit_code == 0, r.stderr
     today = time.strftime("%Y-%m-%d", time.gmtime())
     assert fake_llm.last_messages() == [
-        {"role": "system", "content": system_text(load_settings().system_prompt, today)},
+        {"role": "system", "content": system_text(DEFAULT_SYSTEM_PROMPT, today)},
         {"role": "user", "content": q},
     ]
     lines = r.stderr.splitlines()
