@@ -46,9 +46,5 @@ def load_settings(**overrides: Any) -> AssistantSettings:
 
 
 def settings_for(store: Any) -> AssistantSettings:
-    """The settings the store was opened with when they include the assistant's (the app,
-    the CLI and the worker open it so), else read for the store's data dir and profile."""
-    s = store.settings
-    if isinstance(s, AssistantSettings):
-        return s
-    return load_settings(home=s.home, profile=s.profile)
+    """The store's settings as AssistantSettings (see memory.config.settings_of)."""
+    return config.settings_of(store, AssistantSettings)

@@ -272,6 +272,15 @@ def load(cls: type[S], **overrides: Any) -> S:
         raise ConfigError(_explain(e)) from None
 
 
+def settings_of(store: Any, cls: type[S]) -> S:
+    """The settings ``store`` was opened with when they are a ``cls`` (the app, the CLI and the
+    worker open it with the whole composition), else ``cls`` read for its data dir and profile."""
+    s = store.settings
+    if isinstance(s, cls):
+        return s
+    return load(cls, home=s.home, profile=s.profile)
+
+
 def load_settings(**overrides: Any) -> Settings:
     """memory's settings from the config file and environment (see :func:`load`)."""
     return load(Settings, **overrides)

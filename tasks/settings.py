@@ -31,9 +31,5 @@ def load_settings(**overrides: Any) -> TaskSettings:
 
 
 def settings_for(store: Any) -> TaskSettings:
-    """The settings the store was opened with when they include the worker's, else read for
-    the store's data dir and profile."""
-    s = store.settings
-    if isinstance(s, TaskSettings):
-        return s
-    return load_settings(home=s.home, profile=s.profile)
+    """The store's settings as TaskSettings (see memory.config.settings_of)."""
+    return config.settings_of(store, TaskSettings)
