@@ -29,6 +29,7 @@ from huey import signals as S
 from huey.storage import RedisStorage
 
 from memory.proc import pid_alive
+from memory.secrets import redact
 
 log = logging.getLogger("memchat.tasks")
 
@@ -242,7 +243,7 @@ def _park_failed(signal, task, exc=None) -> None:
         _dumps(
             {
                 **_task_summary(task),
-                "error": f"{type(exc).__name__}: {exc}",
+                "error": redact(f"{type(exc).__name__}: {exc}")[:500],
                 "at": time.time(),
                 "data": data,
             }

@@ -114,6 +114,21 @@ def test_malformed_output_is_retried_then_parked_and_retryable(store, fake_llm, 
     assert store.count_memories() == 1
 
 
+def test_a_parked_task_keeps_no_model_text_nor_secret_in_redis(store, fake_llm, consumer):
+    """The failed-task record lives in Redis (and its AOF), where forget does not reach: it
+    names the failure, never the model's answer, and never a secret."""
+    key = "sk-proj-" + "Qx7" * 10
+    fake_llm.script(f"Sorry, Lisbon-zebra-canary! your key is {key}", default=True)
+    conv = store.new_conversation()
+    _, a = exchange(store, conv.id, "I moved to Lisbon last month")
+    api.enqueue_after_turn(store, conv.id, a.id)
+
+    failed = wait_for(lambda: queue.failed_tasks(), timeout=20)
+    assert "MalformedOutput" in failed[0]["error"]
+    raw = b"".join(queue.redis().hgetall(queue.FAILED).values())
+    assert b"zebra-canary" not in raw and b"Qx7Qx7" not in raw
+
+
 def test_incognito_conversations_are_never_extracted(store, llm):
     from assistant.assistant import Assistant
     from memory.config import load_settings
