@@ -109,6 +109,15 @@ def _storage_error(path: Path, e: sqlite3.Error) -> StorageError:
     return StorageError(f"database error in {path}: {text}")
 
 
+def _merge_fts(conn: sqlite3.Connection) -> None:
+    """Merge every FTS index's segments into one, which drops the terms of deleted rows (a
+    delete only adds a tombstone; the folded words stay in the old segments until merged)."""
+    from memory.curation.places import FTS_INDEXES
+
+    for table in FTS_INDEXES:
+        conn.execute(f"INSERT INTO {table}({table}) VALUES ('optimize')")
+
+
 class Database:
     """Thread-local sqlite-utils connections to one memchat database file."""
 
@@ -141,7 +150,9 @@ class Database:
             key = str(self.path.resolve())
             with _migrate_lock:
                 if key not in _migrated:
-                    migrations.migrate(conn)
+                    if migrations.PURGE in migrations.migrate(conn):
+                        _merge_fts(conn)  # the purged bytes leave the files
+                        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                     _migrated.add(key)
             for suffix in ("-wal", "-shm"):
                 side = Path(str(self.path) + suffix)
@@ -254,14 +265,10 @@ class Database:
         return str(self.scalar("PRAGMA quick_check"))
 
     def scrub(self) -> None:
-        """After a forget: merge every FTS index's segments into one, which drops the terms of
-        deleted rows (a delete only adds a tombstone; the folded words stay in the old
-        segments until merged), and empty the WAL. ``secure_delete`` zeroes the freed pages."""
-        from memory.curation.places import FTS_INDEXES
-
+        """After a forget: merge the FTS segments (``_merge_fts``) and empty the WAL.
+        ``secure_delete`` zeroes the freed pages."""
         with self.tx() as conn:
-            for table in FTS_INDEXES:
-                conn.execute(f"INSERT INTO {table}({table}) VALUES ('optimize')")
+            _merge_fts(conn)
         self.checkpoint()
 
     def checkpoint(self) -> None:

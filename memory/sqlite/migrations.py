@@ -328,6 +328,78 @@ def _m009_outbox_ids_never_reused(c: sqlite3.Connection) -> None:
     )
 
 
+# Where migration 12 looks for text stored before every write was redacted: frozen here (a
+# migration must do tomorrow what it did today), so not memory.curation.places.
+_M012_TEXT: tuple[tuple[str, tuple[str, ...], str | None], ...] = (
+    ("memories", ("content", "key", "value", "tags", "entity_id"), "memory"),
+    ("messages", ("content", "error"), "message"),
+    ("reply_versions", ("content",), None),
+    ("conversations", ("title", "system_prompt"), None),
+    ("kv", ("value",), None),
+    ("job_outbox", ("args",), None),
+    ("index_outbox", ("last_error",), None),
+)
+
+
+def _m012_purge_old_leaks(c: sqlite3.Connection) -> None:
+    """What versions before the storage boundary enforced every rule left behind: incognito
+    conversations written to SQLite (now never stored at all) and secrets stored unredacted.
+    The rows go or are redacted; vectors follow through the index outbox (deleted, or rebuilt
+    from the redacted text). ``Database`` merges the FTS segments and truncates the WAL after
+    (secure_delete zeroes the freed pages)."""
+    from memory.secrets import redact_stored
+
+    c.create_function("memchat_redact", 1, redact_stored, deterministic=True)
+    at = time.time()
+    gone = "SELECT id FROM conversations WHERE incognito = 1"
+    for kind, table, where in (
+        ("message", "messages", f"conversation_id IN ({gone})"),
+        ("memory", "memories", f"source_conversation_id IN ({gone})"),
+    ):
+        c.execute(
+            "INSERT INTO index_outbox (profile, kind, item_id, op, created_at)"
+            f" SELECT profile, ?, id, 'delete', ? FROM {table} WHERE {where}",
+            (kind, at),
+        )
+    c.execute(
+        "DELETE FROM memory_history WHERE memory_id IN"
+        f" (SELECT id FROM memories WHERE source_conversation_id IN ({gone}))"
+    )
+    c.execute(f"DELETE FROM memories WHERE source_conversation_id IN ({gone})")
+    for table in ("reply_versions", "messages"):
+        c.execute(f"DELETE FROM {table} WHERE conversation_id IN ({gone})")
+    c.execute(
+        "DELETE FROM kv WHERE EXISTS (SELECT 1 FROM conversations v WHERE v.incognito = 1"
+        " AND kv.key IN ('session:' || v.id, 'turns:' || v.id))"
+    )
+    c.execute(
+        "DELETE FROM job_outbox WHERE EXISTS (SELECT 1 FROM conversations v WHERE v.incognito = 1"
+        " AND instr(job_outbox.args, v.id) > 0)"
+    )
+    c.execute("DELETE FROM conversations WHERE incognito = 1")
+
+    for name, columns, vector_kind in _M012_TEXT:
+        changed = " OR ".join(f"memchat_redact({col}) IS NOT {col}" for col in columns)
+        if vector_kind:  # the vector is rebuilt from the redacted row
+            c.execute(
+                "INSERT INTO index_outbox (profile, kind, item_id, op, created_at)"
+                f" SELECT profile, ?, id, 'upsert', ? FROM {name} WHERE {changed}",
+                (vector_kind, at),
+            )
+        sets = ", ".join(f"{col} = memchat_redact({col})" for col in columns)
+        c.execute(f"UPDATE {name} SET {sets} WHERE {changed}")
+    # the audit trail is append-only, except for this one cleaning
+    c.execute("DROP TRIGGER memory_history_no_update")
+    cols = ("before", "after", "reason")
+    changed = " OR ".join(f"memchat_redact({col}) IS NOT {col}" for col in cols)
+    sets = ", ".join(f"{col} = memchat_redact({col})" for col in cols)
+    c.execute(f"UPDATE memory_history SET {sets} WHERE {changed}")
+    c.execute(
+        "CREATE TRIGGER memory_history_no_update BEFORE UPDATE ON memory_history"
+        " BEGIN SELECT RAISE(ABORT, 'memory_history is append-only'); END"
+    )
+
+
 MIGRATIONS: list[Migration] = [
     (1, "core tables: conversations, messages, memories, memory_history", _m001_core),
     (2, "FTS5 over memories and messages, kept in sync by triggers", _m002_fts),
@@ -348,9 +420,11 @@ MIGRATIONS: list[Migration] = [
         _m010_conversation_memory_off,
     ),
     (11, "earlier answers to a regenerated prompt", _m011_reply_versions),
+    (12, "incognito rows and unredacted secrets left by older versions", _m012_purge_old_leaks),
 ]
 
 LATEST = MIGRATIONS[-1][0]
+PURGE = 12  # after it, the database merges its FTS segments and truncates its WAL
 
 
 def applied(c: sqlite3.Connection) -> list[int]:
@@ -406,6 +480,9 @@ class _NoScript:
 
     def execute(self, *a, **kw):
         return self.c.execute(*a, **kw)
+
+    def create_function(self, *a, **kw):
+        return self.c.create_function(*a, **kw)
 
 
 def _run_in_transaction(c: sqlite3.Connection, step) -> None:
