@@ -100,7 +100,7 @@ class Assistant:
         choice = self.model_choice(conversation_id)
         if choice is None:
             raise NoModelConfigured(self._problem or "")
-        return LLM(choice, timeout=self.timeout)
+        return LLM(choice, timeout=self.timeout, reply_timeout=self.settings.reply_timeout_seconds)
 
     def configuration_problem(self) -> str | None:
         """Why no model is configured (one actionable line), or None when one is."""
@@ -171,7 +171,12 @@ class Assistant:
         choice = self.model_choice(conv.id)
         if choice is not None and reply is not None:
             try:
-                raw = LLM(choice, timeout=min(self.timeout, 30)).complete(
+                llm = LLM(
+                    choice,
+                    timeout=min(self.timeout, 30),
+                    reply_timeout=min(self.settings.reply_timeout_seconds, 30),
+                )
+                raw = llm.complete(
                     titles.title_messages(first_user.content, reply.content), max_tokens=24
                 )
                 title = titles.clean_title(raw) or title

@@ -12,7 +12,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -250,6 +250,30 @@ class LLM:
         except Exception:
             return False
 
+    def _within_reply_timeout(self, call: Callable[[], Any]) -> Any:
+        """``call()``, given at most ``reply_timeout`` seconds in all (the network timeout is per
+        read: a provider trickling bytes would hold a worker for good). The call goes on in a
+        daemon thread until its own read timeout ends it; its answer is dropped."""
+        limit = self.reply_timeout
+        if limit is None:
+            return call()
+        box: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                box["value"] = call()
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+                box["error"] = exc
+
+        t = threading.Thread(target=run, daemon=True, name="llm-complete")
+        t.start()
+        t.join(limit)
+        if t.is_alive():
+            raise ReplyTimedOut(model=self.model, limit=limit)
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+
     def complete(
         self,
         messages: list[dict],
@@ -265,14 +289,20 @@ class LLM:
         kw = self._kwargs(messages, max_tokens)
         if response_format is not None and self._response_format_supported(response_format):
             kw["response_format"] = response_format
-        try:
+
+        def call() -> Any:
             try:
-                resp = litellm.completion(**kw)
+                return litellm.completion(**kw)
             except lx.BadRequestError as exc:
                 if "response_format" not in kw or isinstance(exc, lx.ContextWindowExceededError):
                     raise
                 kw.pop("response_format")
-                resp = litellm.completion(**kw)
+                return litellm.completion(**kw)
+
+        try:
+            resp = self._within_reply_timeout(call)
+        except ReplyTimedOut:
+            raise
         except Exception as exc:
             raise map_error(exc, self.choice) from exc
         try:

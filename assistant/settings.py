@@ -31,9 +31,10 @@ class AssistantSettings(config.Settings):
         gt=0,
         le=86_400,
         allow_inf_nan=False,
-        description="Longest one streamed reply may take in total; a slower one is cut off, "
-        "its partial text kept (the network timeout is per read, so a provider trickling a "
-        "chunk every 25 s would otherwise never end). Env: MEMCHAT_REPLY_TIMEOUT_SECONDS.",
+        description="Longest one reply may take in total (a chat reply, and the worker's "
+        "extraction, summary and title calls); a slower chat reply is cut off with its partial "
+        "text kept (the network timeout is per read, so a provider trickling a chunk every "
+        "25 s would otherwise never end). Env: MEMCHAT_REPLY_TIMEOUT_SECONDS.",
     )
     system_prompt: str = Field(
         DEFAULT_SYSTEM_PROMPT, description="Default system prompt / persona."

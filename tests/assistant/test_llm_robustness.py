@@ -88,3 +88,31 @@ def test_a_stream_that_turns_malformed_midway_keeps_the_partial_text(fake_llm):
     assert info.value.partial == "".join(got) == "Hello th"
     assert f"{fake_llm.url} sent an invalid reply for openai/fake-model midway" in str(info.value)
     assert not isinstance(info.value, ReplyTimedOut | InvalidReply)
+
+
+def test_a_non_streamed_call_is_cut_off_at_the_reply_limit(fake_llm):
+    """Extraction, summaries and titles are single calls: a provider that stalls holds the
+    worker only until the total limit, not for good."""
+    from assistant.llm import warm_up
+
+    warm_up()
+    choice = resolve_model("openai/fake-model", fake_llm.url)
+    fake_llm.script(reply='{"memories": []}', stall=30)
+    t = time.monotonic()
+    with pytest.raises(ReplyTimedOut) as info:
+        LLM(choice, reply_timeout=1.0).complete([{"role": "user", "content": "hi"}])
+    assert time.monotonic() - t < 4
+    assert "took longer than 1s in total" in str(info.value)
+    fake_llm.script(reply='{"memories": []}')
+    assert LLM(choice, reply_timeout=5).complete([{"role": "user", "content": "hi"}]) == (
+        '{"memories": []}'
+    )
+
+
+def test_the_worker_gets_the_reply_limit(monkeypatch):
+    from assistant.assistant import Assistant
+
+    monkeypatch.setenv("MEMCHAT_MODEL", "openai/fake-model")
+    monkeypatch.setenv("MEMCHAT_REPLY_TIMEOUT_SECONDS", "7")
+    with MemoryStore(start_redis=False) as store:
+        assert Assistant(store).llm_for().reply_timeout == 7
