@@ -341,21 +341,6 @@ class MemoryStore:
     def get_temporary(self, key: str) -> str | None:
         return self.short.get_temp(self.profile, key)
 
-    DRAFT_KEY = "prompt-draft"
-    DRAFT_TTL = 30 * 86400.0
-
-    def save_draft(self, text: str) -> None:
-        """Keep a prompt typed and not sent (the app closing) for :meth:`take_draft`; a
-        temporary value, so redacted like one and reached by forget."""
-        self.set_temporary(self.DRAFT_KEY, text, self.DRAFT_TTL)
-
-    def take_draft(self) -> str | None:
-        """The kept draft, once (it is removed)."""
-        text = self.get_temporary(self.DRAFT_KEY)
-        if text is not None:
-            self.short.delete_temp(self.profile, self.DRAFT_KEY)
-        return text
-
     def temporaries(self) -> list[tuple[str, str, float | None]]:
         return self.short.temp_items(self.profile)
 

@@ -195,7 +195,8 @@ class MemchatApp(App):
         if chat is None or self._draft_at_exit is not None:
             return
         try:
-            self._draft_at_exit = "" if chat.incognito else chat.prompt.expanded(chat.prompt.text)
+            if not chat.incognito:  # nothing of an incognito chat is kept
+                self._draft_at_exit = chat.prompt.expanded(chat.prompt.text)
         except Exception as e:  # noqa: BLE001 - e.g. the screen is not composed yet
             log.debug("no draft to keep: %s", e)
 
@@ -610,12 +611,15 @@ class MemchatApp(App):
                 log.warning("closing memory: %s", e)
 
     def _keep_draft(self) -> None:
-        """What was typed and not sent comes back in the prompt at the next start (not from
-        an incognito chat)."""
+        """What was typed and not sent comes back in the prompt at the next start: the chat
+        screen keeps the draft in the session state once typing pauses; this writes the last
+        keystrokes too (an empty prompt clears it)."""
+        if self._draft_at_exit is None:
+            return
+        from tui.screens.chat_extras import session_name
+
         try:
-            text = (self._draft_at_exit or "").strip()
-            if text:
-                self.store.save_draft(text)
+            self.store.set_session_state(session_name(), draft=self._draft_at_exit)
         except Exception as e:  # noqa: BLE001
             log.warning("could not keep the draft: %s", e)
 

@@ -63,7 +63,7 @@ def _draft_kept(home: Path) -> str | None:
     from memory.store import MemoryStore
 
     with MemoryStore(load_settings()) as store:
-        return store.take_draft()
+        return store.get_session_state("app:main").get("draft")
 
 
 def test_closing_the_terminal_mid_reply_ends_the_app_keeping_reply_and_draft(

@@ -96,12 +96,6 @@ class ChatScreen(TurnsMixin, MemoryMixin, SessionMixin, ExtrasMixin):
         except Exception as e:  # noqa: BLE001
             log.warning("no prompt history: %s", e)
         self.restore_session()  # chat_extras: sidebar width, draft, open conversation
-        try:  # what was typed and not sent when the app last closed
-            draft = store.take_draft()
-            if draft and not self.prompt.text.strip():
-                self.prompt.set_prompt(draft)
-        except Exception as e:  # noqa: BLE001
-            log.warning("no draft: %s", e)
         self.run_queued()
 
     def refresh_model(self) -> None:
