@@ -190,3 +190,31 @@ async def test_an_incognito_chat_writes_no_byte_to_the_data_dir_open_or_after_qu
         assert any("aof" in f.name for f in home.rglob("*"))  # Redis is in use, with its AOF
         assert files_containing(home, CANARY) == []  # while it is open
     assert files_containing(home, CANARY) == []  # and after quitting
+
+
+async def test_each_profile_comes_back_with_its_own_open_chat_and_draft(app, fake_llm):
+    seed_two_profiles()
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(app, pilot)
+        chat = app.chat
+        home_chat = chat.sidebar.items[0].conversation_id
+        await chat.open_conversation(home_chat)
+        chat.prompt.set_prompt("a half-written thought about Miso")
+        await pilot.pause(0.8)  # typing paused: the draft is kept
+
+        await pick_profile(app, pilot, "work")
+        await wait_for(pilot, lambda: [it.title for it in chat.sidebar.items] == ["Work chat"])
+        await wait_for(pilot, lambda: not chat._restoring, what="work's session to be read")
+        assert chat.conversation_id is None  # work had no open chat: not home's
+        work_chat = chat.sidebar.items[0].conversation_id
+        await chat.open_conversation(work_chat)
+        chat.prompt.set_prompt("")
+        await pilot.pause(0.8)
+
+        await pick_profile(app, pilot, "default")
+        await wait_for(pilot, lambda: chat.conversation_id == home_chat, what="home's chat back")
+        await wait_for(pilot, lambda: chat.prompt.text == "a half-written thought about Miso")
+
+        chat.prompt.set_prompt("")
+        await pick_profile(app, pilot, "work")
+        await wait_for(pilot, lambda: chat.conversation_id == work_chat, what="work's chat back")

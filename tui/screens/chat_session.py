@@ -70,6 +70,7 @@ class SessionMixin(Screen):
         if self.streaming:
             self.app.notify("A reply is still streaming — Esc stops it first.", severity="warning")
             return
+        self.save_session()  # the profile left keeps its open chat and draft (not incognito)
         self.discard_incognito()
         self.set_incognito(False)
         self.status.activity = f"opening profile {name}…"
@@ -86,7 +87,13 @@ class SessionMixin(Screen):
         if search and search.first().value:
             search.first().value = ""  # posts an empty Search: the list comes back
         self.sidebar.searching = False
+        from tui.screens.chat_extras import session_name
+
+        # the new profile's session (its open chat, draft, model for a new chat) comes back;
+        # nothing is written to it before it has been read
+        self._restoring = True
         await self.open_conversation(None)
+        self._read_ui_state(session_name())
         self.refresh_sidebar()
         try:
             self.prompt.prompt_history = store.commands(500)
