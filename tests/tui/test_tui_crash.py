@@ -262,7 +262,7 @@ def test_sigkill_mid_stream_then_restart_keeps_both_turns_and_resumes_the_queue(
     assert len(fake_llm.chat_requests()) == 4 and _is_extraction(fake_llm.chat_requests()[3])
 
     mark = _open_first_conversation(again, shows=SECOND)
-    again.wait_for_text("partial", timeout=15, since=mark)  # the reply's header says so
+    again.wait_for_text("interrupted", timeout=15, since=mark)  # the reply's header says so
     again.wait_for_text(seen.split()[-2], timeout=15, since=mark)  # and its text is shown
 
     # Going on with the conversation: the model sees the cut reply as SQLite kept it, not

@@ -120,8 +120,10 @@ class MessageView(Vertical, can_focus=True):
             label += " · writing…" if self.text else " · thinking…"
         elif self.status == "cancelled":
             label += " · stopped"
-        elif self.status in ("partial", "failed"):
-            label += f" · {self.status}"
+        elif self.status == "partial":  # stored mid-stream; memchat ended before the reply did
+            label += " · interrupted"
+        elif self.status == "failed":
+            label += " · failed"
         if self.versions is not None:
             shown, total = self.versions
             label += f"  ‹ {shown}/{total} ›"
