@@ -7,7 +7,7 @@ including the query embedding, over queries that are partly paraphrases, partly 
 A lexical-only recall (no vector tier) runs in the same process as the baseline.
 
     python bench/recall_latency.py [--sizes 10000,100000] [--queries 200]
-        [--embedding fp32|int8] [--ingest-only] [--breakdown]
+        [--embedding fp32|int8] [--ingest-only] [--breakdown] [--reuse DATA_DIR]
 
 --embedding int8 runs the int8 copy of the model (made once into the run's data dir, before
 the clock starts). --breakdown also times the embedder alone on the same texts, and the
@@ -176,10 +176,11 @@ def run_size(
     embedding: str = "fp32",
     ingest_only: bool = False,
     split: bool = False,
+    reuse: str | None = None,
 ) -> dict[str, float | str]:
     from memory.store import MemoryStore
 
-    home = tempfile.mkdtemp(prefix=f"memchat-lat-{n}-")
+    home = reuse or tempfile.mkdtemp(prefix=f"memchat-lat-{n}-")
     os.environ["MEMCHAT_HOME"] = home
     os.environ["MEMCHAT_CONFIG"] = str(Path(home) / "config.toml")
     rng = random.Random(seed)
@@ -195,17 +196,21 @@ def run_size(
         vec = store.vectors
         vec.embedder.load()
         res["embedder"] = repr(vec.embedder)
-        t = time.perf_counter()
-        for start in range(0, n, 1000):
-            with store.db.tx():
-                for text in texts[start : start + 1000]:
-                    store.add_memory(text, section="facts")
-        sql_s = time.perf_counter() - t
-        store.index_pending()
-        total_s = time.perf_counter() - t
-        res["ingest_sqlite_per_s"] = round(n / sql_s)
-        res["ingest_vectors_per_s"] = round(n / (total_s - sql_s))
-        res["ingest_total_per_s"] = round(n / total_s)
+        res["data_dir"] = home
+        if reuse and store.count_memories() == n:
+            store.index_pending()  # a store this script made before (same seed): no ingest
+        else:
+            t = time.perf_counter()
+            for start in range(0, n, 1000):
+                with store.db.tx():
+                    for text in texts[start : start + 1000]:
+                        store.add_memory(text, section="facts")
+            sql_s = time.perf_counter() - t
+            store.index_pending()
+            total_s = time.perf_counter() - t
+            res["ingest_sqlite_per_s"] = round(n / sql_s)
+            res["ingest_vectors_per_s"] = round(n / (total_s - sql_s))
+            res["ingest_total_per_s"] = round(n / total_s)
         if split:
             res.update(breakdown(store, texts))
         if ingest_only:
@@ -244,6 +249,12 @@ def main(argv=None) -> None:
     p.add_argument("--embedding", choices=("fp32", "int8"), default="fp32")
     p.add_argument("--ingest-only", action="store_true", help="skip the recall latency part")
     p.add_argument("--breakdown", action="store_true", help="time embedder and Chroma alone")
+    p.add_argument(
+        "--reuse",
+        default=None,
+        help="data dir of an earlier run (printed as data_dir): skip the ingest when it holds "
+        "the same number of memories (one size per run)",
+    )
     args = p.parse_args(argv)
     os.environ.setdefault(
         "MEMCHAT_EMBEDDING_MODEL", str(ROOT.parent / "shared" / "models" / "all-MiniLM-L6-v2")
@@ -255,6 +266,7 @@ def main(argv=None) -> None:
             embedding=args.embedding,
             ingest_only=args.ingest_only,
             split=args.breakdown,
+            reuse=args.reuse,
         )
         for k, v in res.items():
             print(f"{n}.{k}: {v}", flush=True)
