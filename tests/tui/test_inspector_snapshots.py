@@ -104,8 +104,17 @@ def test_longterm_tab_searching(app, seeded, snap_compare):
     async def run_before(pilot):
         screen = await ready(pilot, "longterm")
         await pilot.press("slash", *"miso section:facts")
-        screen.longterm.search.cursor_blink = False
-        await pilot.pause(0.5)
+        lt = screen.longterm
+        lt.search.cursor_blink = False
+        # the search runs once typing pauses (a debounce): wait for its rows, however busy
+        deadline = time.monotonic() + 30
+        while not (
+            lt.query_state.text == "miso"
+            and lt.query_state.section == "facts"
+            and lt.shown_serial == lt.serial
+        ):
+            assert time.monotonic() < deadline, "the search did not run"
+            await pilot.pause(0.05)
         await pilot.app.workers.wait_for_complete()
         await pilot.pause(0.2)
 
