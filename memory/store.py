@@ -245,7 +245,9 @@ class MemoryStore:
         old = self.get_memory(old_id)
         fields.setdefault("section", old.section)
         new = Memory(content=content, profile=self.profile, **fields)
-        return self.memories.supersede(old.id, new, actor=actor, reason=reason)
+        new = self.memories.supersede(old.id, new, actor=actor, reason=reason)
+        self.short.drop_prefs_cache(self.profile)  # the old value may be a cached preference
+        return new
 
     def list_memories(
         self,

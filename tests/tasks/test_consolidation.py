@@ -77,3 +77,15 @@ def test_review_mode_keeps_new_memories_pending(monkeypatch):
         s.consolidation.apply([d])
         assert d.result.status == "pending"
         assert s.get_memory(old.id).superseded_by is None  # retired only once accepted
+
+
+def test_a_preference_superseded_by_the_worker_is_not_served_from_a_stale_cache(sqlite_store):
+    s = sqlite_store
+    s.set_preference("drink", "tea")
+    assert s.preferences() == {"drink": "tea"}  # now cached
+    old = s.list_memories(section="preferences")[0]
+    new = _cand("drink: coffee", section="preferences", key="drink", value="coffee")
+    d = C.decide(C.Proposal(new), [old])
+    assert d.action == "supersede"
+    s.consolidation.apply([d])
+    assert s.preferences() == {"drink": "coffee"}
