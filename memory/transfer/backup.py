@@ -49,7 +49,7 @@ def default_backup_dir(home: Path) -> Path:
 
 
 def backup(settings: Settings, dest: Path | None = None) -> Path:
-    """Write a backup of ``store``'s data dir (all profiles) into ``dest``; returns the folder.
+    """Back up the data dir of ``settings`` (all profiles) into ``dest``; returns the folder.
 
     The backup is written to a hidden ``.<name>.partial-<pid>`` folder beside ``dest`` and
     renamed to ``dest`` only when complete (manifest written last), so ``dest`` is either a

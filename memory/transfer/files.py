@@ -330,7 +330,7 @@ def _target_id(parts: TransferParts, original: str | None, content: str) -> str:
 def apply_import(
     parts: TransferParts, report: ImportReport, progress: Callable[[int, int], None] | None = None
 ) -> ImportReport:
-    """Write the validated records into ``store``'s profile in one transaction."""
+    """Write the validated records into ``parts.profile`` in one transaction."""
     total = len(report.records)
     with parts.db.tx() as conn:
         for i, rec in enumerate(report.records, 1):
