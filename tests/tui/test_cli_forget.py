@@ -26,10 +26,7 @@ def test_forget_all_names_the_backups_holding_the_profile(redis_url, home):
     r = run("--profile", "work", "forget", "--all", "--yes")
     assert r.exit_code == 0, r.output
     assert "forgot profile 'work': 1 memory," in r.output
-    assert (
-        "1 backup(s) made before still hold this profile" in r.output
-        and str(kept) in r.output
-    )
+    assert "1 backup(s) made before still hold this profile" in r.output and str(kept) in r.output
     assert files_containing(kept, CANARY)  # not deleted
     assert files_containing(home, CANARY, exclude=("backups",)) == []
 
@@ -42,7 +39,5 @@ def test_memory_forget_about_names_the_backups_holding_it(redis_url, home):
     r = run("memory", "forget", "--about", CANARY.lower(), "--yes")
     assert r.exit_code == 0, r.output
     assert "forgot 1 memory" in r.output
-    assert (
-        "note: 1 backup(s) made before still hold it" in r.output and str(kept) in r.output
-    )
+    assert "note: 1 backup(s) made before still hold it" in r.output and str(kept) in r.output
     assert files_containing(home, CANARY, exclude=("backups",)) == []
