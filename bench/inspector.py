@@ -95,10 +95,10 @@ def bench_queries(store) -> dict[str, float]:
     out: dict[str, float] = {}
     q = browse.BrowseQuery()
     t = time.perf_counter()
-    browse.page(store, q, limit=200)
+    store.browse.page(q, limit=200)
     out["browse_first_page_ms"] = ms(t)
     t = time.perf_counter()
-    total = browse.count(store, q)
+    total = store.browse.count(q)
     out["browse_count_ms"] = ms(t)
     out["memories"] = total
     typed = []
@@ -108,10 +108,10 @@ def bench_queries(store) -> dict[str, float]:
     times, count_times = [], []
     for text in typed:
         t = time.perf_counter()
-        browse.page(store, browse.parse(text), limit=200)
+        store.browse.page(browse.parse(text), limit=200)
         times.append(ms(t))
         t = time.perf_counter()
-        browse.count(store, browse.parse(text))
+        store.browse.count(browse.parse(text))
         count_times.append(ms(t))
     out["search_p50_ms"] = statistics.median(times)
     out["search_p95_ms"] = pct(times, 95)
@@ -126,11 +126,11 @@ def bench_queries(store) -> dict[str, float]:
         ("pending", "status:pending"),
     ):
         t = time.perf_counter()
-        browse.page(store, browse.parse(text), limit=200)
+        store.browse.page(browse.parse(text), limit=200)
         out[f"filter_{name}_ms"] = ms(t)
     t = time.perf_counter()
     for _ in range(100):
-        browse.change_marker(store)
+        store.browse.change_marker()
     out["change_marker_ms"] = ms(t) / 100
     return out
 

@@ -1,10 +1,11 @@
 """The typed sub-facades of ``MemoryStore``: the only way the assistant, the worker, the CLI
 and the TUI reach memory's curation, browsing, consolidation, forgetting and transfer code.
 
-Each is bound to one profile-scoped store (``store.curation``, ``store.browse``,
+Each is reached through a profile-scoped store (``store.curation``, ``store.browse``,
 ``store.consolidation``, ``store.forgetting``, ``store.transfer``), so a caller never passes
 a store around or imports memory's internal modules (import-linter forbids it). What goes in
-and out are the dataclasses of ``memory.models``.
+and out are the dataclasses of ``memory.models``. None of them holds the store itself: each
+is given the parts it uses (``memory.parts``), and hands them to the functions behind it.
 """
 
 from __future__ import annotations
@@ -25,17 +26,21 @@ from memory.models import (
 
 if TYPE_CHECKING:
     from memory.curation.forget import ForgetReport
-    from memory.store import MemoryStore
+    from memory.parts import (
+        BrowseParts,
+        ConsolidationParts,
+        CurationParts,
+        ForgettingParts,
+        TransferParts,
+    )
     from memory.transfer.files import ImportReport
 
 
-class _Bound:
-    def __init__(self, store: MemoryStore):
-        self._store = store
-
-
-class Curation(_Bound):
+class Curation:
     """What a person does to clean memory up: merge, tag, expire, edit, review queues."""
+
+    def __init__(self, parts: CurationParts):
+        self._parts = parts
 
     from memory.curation.edits import QUEUES, STALE_DAYS
 
@@ -67,77 +72,80 @@ class Curation(_Bound):
     def merge(self, ids: list[str], content: str | None = None, *, actor: str = "user") -> Memory:
         from memory.curation.edits import merge
 
-        return merge(self._store, ids, content, actor=actor)
+        return merge(self._parts, ids, content, actor=actor)
 
     def set_tags(self, ids: list[str], tags: list[str], *, actor: str = "user") -> list[Memory]:
         from memory.curation.edits import set_tags
 
-        return set_tags(self._store, ids, tags, actor=actor)
+        return set_tags(self._parts, ids, tags, actor=actor)
 
     def set_expiry(
         self, ids: list[str], expires_at: float | None, *, actor: str = "user"
     ) -> list[Memory]:
         from memory.curation.edits import set_expiry
 
-        return set_expiry(self._store, ids, expires_at, actor=actor)
+        return set_expiry(self._parts, ids, expires_at, actor=actor)
 
     def edit(self, memory_id: str, content: str, *, actor: str = "user") -> Memory:
         from memory.curation.edits import edit
 
-        return edit(self._store, memory_id, content, actor=actor)
+        return edit(self._parts, memory_id, content, actor=actor)
 
     def delete_many(
         self, ids: list[str], *, actor: str = "user", reason: str = "deleted in the inspector"
     ) -> list[str]:
         from memory.curation.edits import delete_many
 
-        return delete_many(self._store, ids, actor=actor, reason=reason)
+        return delete_many(self._parts, ids, actor=actor, reason=reason)
 
     def restore_many(self, ids: list[str], *, actor: str = "user") -> None:
         from memory.curation.edits import restore_many
 
-        restore_many(self._store, ids, actor=actor)
+        restore_many(self._parts, ids, actor=actor)
 
     def pin_many(self, ids: list[str], pinned: bool, *, actor: str = "user") -> None:
         from memory.curation.edits import pin_many
 
-        pin_many(self._store, ids, pinned, actor=actor)
+        pin_many(self._parts, ids, pinned, actor=actor)
 
     def forget_messages(self, message_ids: list[str]) -> int:
         from memory.curation.edits import forget_messages
 
-        return forget_messages(self._store, message_ids)
+        return forget_messages(self._parts, message_ids)
 
     def review_queue(self, queue: str, **kw: Any) -> list[ReviewItem]:
         from memory.curation.edits import review_queue
 
-        return review_queue(self._store, queue, **kw)
+        return review_queue(self._parts, queue, **kw)
 
     def near_duplicates(self, memory_id: str) -> list[ReviewItem]:
         """Live memories that say what ``memory_id`` says in other words (by the vectors in
         the index; [] without them), as "duplicates" items whose ``other`` is the one kept."""
         from memory.curation.edits import near_duplicates
 
-        return near_duplicates(self._store, memory_id)
+        return near_duplicates(self._parts, memory_id)
 
     def review_counts(self, **kw: Any) -> dict[str, int]:
         from memory.curation.edits import review_counts
 
-        return review_counts(self._store, **kw)
+        return review_counts(self._parts, **kw)
 
     def accept(self, item: ReviewItem, *, actor: str = "user") -> Memory:
         from memory.curation.edits import accept
 
-        return accept(self._store, item, actor=actor)
+        return accept(self._parts, item, actor=actor)
 
     def reject(self, item: ReviewItem, *, actor: str = "user") -> Memory | None:
         from memory.curation.edits import reject
 
-        return reject(self._store, item, actor=actor)
+        return reject(self._parts, item, actor=actor)
 
 
-class Browse(_Bound):
+class Browse:
     """The inspector's view of memory: filtered, sorted pages and the figures beside them."""
+
+    def __init__(self, parts: BrowseParts):
+        self._parts = parts
 
     @staticmethod
     def parse(text: str, base: BrowseQuery | None = None) -> BrowseQuery:
@@ -148,41 +156,44 @@ class Browse(_Bound):
     def page(self, q: BrowseQuery, *, offset: int = 0, limit: int = 200) -> BrowsePage:
         from memory.curation.browse import page
 
-        return page(self._store, q, offset=offset, limit=limit)
+        return page(self._parts, q, offset=offset, limit=limit)
 
     def count(self, q: BrowseQuery) -> int:
         from memory.curation.browse import count
 
-        return count(self._store, q)
+        return count(self._parts, q)
 
     def matching_ids(self, q: BrowseQuery) -> list[str]:
         from memory.curation.browse import matching_ids
 
-        return matching_ids(self._store, q)
+        return matching_ids(self._parts, q)
 
     def change_marker(self) -> tuple[int, int]:
         from memory.curation.browse import change_marker
 
-        return change_marker(self._store)
+        return change_marker(self._parts)
 
     def growth_by_day(self, days: int = 14) -> list[tuple[str, int]]:
         from memory.curation.browse import growth_by_day
 
-        return growth_by_day(self._store, days)
+        return growth_by_day(self._parts, days)
 
     def prompt_memory_tokens(self, last: int = 200) -> dict[str, float]:
         from memory.curation.browse import prompt_memory_tokens
 
-        return prompt_memory_tokens(self._store, last)
+        return prompt_memory_tokens(self._parts, last)
 
     def status_counts(self) -> dict[str, int]:
         from memory.curation.browse import status_counts
 
-        return status_counts(self._store)
+        return status_counts(self._parts)
 
 
-class Consolidation(_Bound):
+class Consolidation:
     """How the worker files extracted candidates: add, update, supersede or leave alone."""
+
+    def __init__(self, parts: ConsolidationParts):
+        self._parts = parts
 
     from memory.curation.consolidation import ACTIONS
 
@@ -209,7 +220,7 @@ class Consolidation(_Bound):
     def neighbours(self, candidate: Memory, limit: int = 6) -> list[Memory]:
         from memory.curation.consolidation import neighbours
 
-        return neighbours(self._store, candidate, limit)
+        return neighbours(self._parts, candidate, limit)
 
     def apply(
         self,
@@ -220,16 +231,19 @@ class Consolidation(_Bound):
     ) -> list[Decision]:
         from memory.curation.consolidation import apply
 
-        return apply(self._store, decisions, actor=actor, mark=mark)
+        return apply(self._parts, decisions, actor=actor, mark=mark)
 
     def merge_exact(self, group: list[Memory], *, actor: str = "worker:optimize") -> Memory:
         from memory.curation.consolidation import merge_exact
 
-        return merge_exact(self._store, group, actor=actor)
+        return merge_exact(self._parts, group, actor=actor)
 
 
-class Forgetting(_Bound):
+class Forgetting:
     """Forget for real (not undoable): one memory, everything about a topic, or the profile."""
+
+    def __init__(self, parts: ForgettingParts):
+        self._parts = parts
 
     @staticmethod
     def describe(report: ForgetReport) -> str:
@@ -248,32 +262,35 @@ class Forgetting(_Bound):
         """Backups made before that still hold this profile (forget never deletes them)."""
         from memory.curation.forget import backups_with_profile
 
-        return backups_with_profile(self._store)
+        return backups_with_profile(self._parts)
 
     def memory(self, memory_id: str) -> ForgetReport:
         from memory.curation.forget import forget_memory
 
-        return forget_memory(self._store, memory_id)
+        return forget_memory(self._parts, memory_id)
 
     def about(self, text: str, *, include_messages: bool = True) -> ForgetReport:
         from memory.curation.forget import forget_about
 
-        return forget_about(self._store, text, include_messages=include_messages)
+        return forget_about(self._parts, text, include_messages=include_messages)
 
     def preview_about(self, text: str, *, include_messages: bool = True) -> ForgetPreview:
         """What :meth:`about` would remove, changing nothing."""
         from memory.curation.forget import preview_about
 
-        return preview_about(self._store, text, include_messages=include_messages)
+        return preview_about(self._parts, text, include_messages=include_messages)
 
     def profile(self) -> dict[str, int]:
         from memory.curation.forget import forget_profile
 
-        return forget_profile(self._store)
+        return forget_profile(self._parts)
 
 
-class Transfer(_Bound):
+class Transfer:
     """Export, import and backup (secrets never leave: they are redacted before storage)."""
+
+    def __init__(self, parts: TransferParts):
+        self._parts = parts
 
     @staticmethod
     def import_formats() -> str:
@@ -354,27 +371,27 @@ class Transfer(_Bound):
     ) -> ImportReport:
         from memory.transfer.files import apply_import
 
-        return apply_import(self._store, report, progress)
+        return apply_import(self._parts, report, progress)
 
     def export_memories(self, fmt: str = "jsonl", section: str | None = None) -> Iterator[str]:
         from memory.transfer.files import export_memories
 
-        return export_memories(self._store, fmt, section)
+        return export_memories(self._parts, fmt, section)
 
     def write_export(self, path: Path, fmt: str = "jsonl", section: str | None = None) -> Path:
         from memory.transfer.files import write_export
 
-        return write_export(self._store, path, fmt, section)
+        return write_export(self._parts, path, fmt, section)
 
     def export_conversation(self, conversation_id: str, fmt: str = "markdown") -> str:
         from memory.transfer.files import export_conversation
 
-        return export_conversation(self._store, conversation_id, fmt)
+        return export_conversation(self._parts, conversation_id, fmt)
 
     def backup(self, dest: Path | None = None) -> Path:
         from memory.transfer.backup import backup
 
-        return backup(self._store, dest)
+        return backup(self._parts.settings, dest)
 
 
 __all__ = ["Browse", "Consolidation", "Curation", "Forgetting", "Transfer"]

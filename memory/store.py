@@ -237,13 +237,7 @@ class MemoryStore:
         return m
 
     def pin_memory(self, memory_id: str, pinned: bool = True, *, actor: str = "user") -> Memory:
-        return self.memories.update(
-            memory_id,
-            self.profile,
-            actor=actor,
-            action="pinned" if pinned else "unpinned",
-            pinned=pinned,
-        )
+        return self.memories.pin(memory_id, self.profile, pinned, actor=actor)
 
     def supersede_memory(
         self, old_id: str, content: str, *, actor: str = "worker", reason: str = "", **fields: Any
@@ -251,7 +245,9 @@ class MemoryStore:
         old = self.get_memory(old_id)
         fields.setdefault("section", old.section)
         new = Memory(content=content, profile=self.profile, **fields)
-        return self.memories.supersede(old.id, new, actor=actor, reason=reason)
+        new = self.memories.supersede(old.id, new, actor=actor, reason=reason)
+        self.short.drop_prefs_cache(self.profile)  # the old value may be a cached preference
+        return new
 
     def list_memories(
         self,
@@ -754,36 +750,41 @@ class MemoryStore:
     def curation(self) -> Curation:
         """Merge, tag, expire, edit in bulk and the review queues (memory.facades.Curation)."""
         from memory.facades import Curation
+        from memory.parts import curation_parts
 
-        return Curation(self)
+        return Curation(curation_parts(self))
 
     @cached_property
     def browse(self) -> Browse:
         """The inspector's filtered, sorted pages of memories and their figures."""
         from memory.facades import Browse
+        from memory.parts import browse_parts
 
-        return Browse(self)
+        return Browse(browse_parts(self))
 
     @cached_property
     def consolidation(self) -> Consolidation:
         """How extracted candidates are filed against what memory already holds."""
         from memory.facades import Consolidation
+        from memory.parts import consolidation_parts
 
-        return Consolidation(self)
+        return Consolidation(consolidation_parts(self))
 
     @cached_property
     def forgetting(self) -> Forgetting:
         """Forget a memory, a topic or the whole profile, in every tier."""
         from memory.facades import Forgetting
+        from memory.parts import forgetting_parts
 
-        return Forgetting(self)
+        return Forgetting(forgetting_parts(self))
 
     @cached_property
     def transfer(self) -> Transfer:
         """Export, import, backup and restore."""
         from memory.facades import Transfer
+        from memory.parts import transfer_parts
 
-        return Transfer(self)
+        return Transfer(transfer_parts(self))
 
     # ------------------------------------------------------------------ health
     @cached_property
@@ -848,12 +849,12 @@ class MemoryStore:
         """A durable progress mark of this profile (e.g. the last turn extracted)."""
         from memory.curation.consolidation import get_mark
 
-        return get_mark(self, name)
+        return get_mark(self.db, self.profile, name)
 
     def set_mark(self, name: str, value: str) -> None:
         from memory.curation.consolidation import set_mark
 
-        set_mark(self, name, value)
+        set_mark(self.db, self.profile, name, value)
 
     def profile_counts(self) -> list[dict[str, Any]]:
         """Every profile with its active memories, messages and conversations:

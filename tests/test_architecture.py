@@ -97,3 +97,66 @@ def _is_docstring(tree: ast.AST, const: ast.Constant) -> bool:
 def test_mypy_is_clean(mypy_result):
     code, out = mypy_result()
     assert code == 0, out[-6000:]
+
+
+# The sub-facades and the functions behind them are given the parts they use (memory.parts),
+# never the MemoryStore itself: a new need shows up as a typed field, not as `store.<anything>`.
+BEHIND_FACADES = [
+    ROOT / "memory" / n for n in ("facades.py", "parts.py") if (ROOT / "memory" / n).exists()
+]
+BEHIND_FACADES += sorted((ROOT / "memory" / "curation").glob("*.py"))
+BEHIND_FACADES += sorted((ROOT / "memory" / "transfer").glob("*.py"))
+SUB_FACADES = ("curation", "browse", "consolidation", "forgetting", "transfer", "health")
+
+
+def _names_the_store(annotation: ast.AST | None) -> bool:
+    return annotation is not None and "MemoryStore" in ast.unparse(annotation)
+
+
+def test_functions_behind_the_sub_facades_take_no_store():
+    found = []
+    for path in BEHIND_FACADES:
+        rel = path.relative_to(ROOT)
+        tree = ast.parse(path.read_text(), str(path))
+        wiring = {"_vectors_of"} | {f"{name}_parts" for name in SUB_FACADES}
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+                continue
+            if path.name == "parts.py" and getattr(node, "name", "") in wiring:
+                continue  # the one place a store is taken apart
+            a = node.args
+            for arg in [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg]:
+                if arg is None:
+                    continue
+                if arg.arg == "store" or arg.arg.endswith("_store"):
+                    found.append(f"{rel}:{arg.lineno}: a parameter named {arg.arg!r}")
+                elif _names_the_store(arg.annotation):
+                    found.append(f"{rel}:{arg.lineno}: {arg.arg}: {ast.unparse(arg.annotation)}")
+        for node in ast.walk(tree):
+            if isinstance(node, ast.AnnAssign) and _names_the_store(node.annotation):
+                found.append(f"{rel}:{node.lineno}: an attribute typed MemoryStore")
+            if path.name != "parts.py" and isinstance(node, ast.ImportFrom):
+                if node.module == "memory.store":
+                    found.append(f"{rel}:{node.lineno}: imports memory.store")
+    assert found == []
+
+
+def test_sub_facades_hold_their_parts_not_the_store(home):
+    import dataclasses
+
+    from memory.config import load_settings
+    from memory.store import MemoryStore
+
+    with MemoryStore(load_settings(), start_redis=False) as store:
+        held = []
+        for name in SUB_FACADES:
+            facade = getattr(store, name)
+            for attr, value in vars(facade).items():
+                values = [(attr, value)]
+                if dataclasses.is_dataclass(value) and not isinstance(value, type):
+                    for f in dataclasses.fields(value):
+                        values.append((f"{attr}.{f.name}", getattr(value, f.name)))
+                        if "MemoryStore" in str(f.type):
+                            held.append(f"{name}.{attr}.{f.name}: {f.type}")
+                held += [f"{name}.{a}" for a, v in values if isinstance(v, MemoryStore)]
+        assert held == []

@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import re
 import shlex
+from typing import TYPE_CHECKING, Any
 
 from memory.models import PERSISTENCE, SECTIONS, BrowsePage, BrowseQuery, RecallFilters, now
 from memory.sqlite import fts
 from memory.sqlite.rows import row_to_memory
+
+if TYPE_CHECKING:
+    from memory.parts import BrowseParts
 
 STATUSES = ("active", "pending", "deleted", "superseded", "expired", "all")
 # column key -> SQL expression (ties always broken by id, so pages never overlap)
@@ -133,8 +137,9 @@ def _fts_expression(text: str) -> str | None:
     return " AND ".join(quoted)
 
 
-def _where(store, q: BrowseQuery) -> tuple[list[str], list]:
-    clauses, params = ["m.profile = ?"], [store.profile]
+def _where(parts: BrowseParts, q: BrowseQuery) -> tuple[list[str], list]:
+    clauses: list[str] = ["m.profile = ?"]
+    params: list[Any] = [parts.profile]
     t = now()
     status = q.status if q.status in STATUSES else "active"
     if status == "active":
@@ -182,7 +187,7 @@ def _where(store, q: BrowseQuery) -> tuple[list[str], list]:
 RANK_LIMIT = 5000  # rank text matches by relevance up to this many; beyond, newest first
 
 
-def _order(q: BrowseQuery, expr: str | None, store) -> tuple[str, str]:
+def _order(q: BrowseQuery, expr: str | None, parts: BrowseParts) -> tuple[str, str]:
     """(ORDER BY clause, name of the order). With text and the automatic order: relevance
     (BM25 over every match) when there are few matches, else newest first, which FTS5
     streams in rowid order and stops after one page (~1 ms even when everything matches)."""
@@ -192,7 +197,7 @@ def _order(q: BrowseQuery, expr: str | None, store) -> tuple[str, str]:
         if not expr:
             sort = "updated"
         else:
-            n = store.db.scalar(
+            n = parts.db.scalar(
                 "SELECT COUNT(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ? "
                 "LIMIT ?)",
                 (expr, RANK_LIMIT + 1),
@@ -207,13 +212,13 @@ def _order(q: BrowseQuery, expr: str | None, store) -> tuple[str, str]:
     return f"{SORTS.get(sort, SORTS['updated'])} {direction}, m.id {direction}", sort
 
 
-def page(store, q: BrowseQuery, *, offset: int = 0, limit: int = 200) -> BrowsePage:
+def page(parts: BrowseParts, q: BrowseQuery, *, offset: int = 0, limit: int = 200) -> BrowsePage:
     """One page of memories matching ``q`` in its sort order."""
     if q.text and q.semantic and fts.terms(q.text):
-        return _semantic_page(store, q, offset, limit)
-    clauses, params = _where(store, q)
+        return _semantic_page(parts, q, offset, limit)
+    clauses, params = _where(parts, q)
     expr = _fts_expression(q.text) if q.text else None
-    order, name = _order(q, expr, store)
+    order, name = _order(q, expr, parts)
     if expr:
         score = "-bm25(memories_fts, 4.0, 2.0, 2.0, 1.0, 1.0)" if name == "score" else "0.0"
         sql = (
@@ -222,26 +227,26 @@ def page(store, q: BrowseQuery, *, offset: int = 0, limit: int = 200) -> BrowseP
             f"WHERE memories_fts MATCH ? AND {' AND '.join(clauses)} "
             f"ORDER BY {order} LIMIT ? OFFSET ?"
         )
-        rows = store.db.query(sql, (expr, *params, limit, offset))
+        rows = parts.db.query(sql, (expr, *params, limit, offset))
         scores = {r["id"]: float(r["_score"]) for r in rows} if name == "score" else {}
         return BrowsePage([row_to_memory(r) for r in rows], offset, scores, name)
     sql = f"SELECT m.* FROM memories m WHERE {' AND '.join(clauses)} ORDER BY {order} LIMIT ? OFFSET ?"
     return BrowsePage(
-        [row_to_memory(r) for r in store.db.query(sql, (*params, limit, offset))],
+        [row_to_memory(r) for r in parts.db.query(sql, (*params, limit, offset))],
         offset,
         order=name,
     )
 
 
-def count(store, q: BrowseQuery) -> int:
+def count(parts: BrowseParts, q: BrowseQuery) -> int:
     """How many memories match ``q`` (all of them, not one page)."""
     if q.text and q.semantic and fts.terms(q.text):
-        return len(_semantic_hits(store, q))
-    clauses, params = _where(store, q)
+        return len(_semantic_hits(parts, q))
+    clauses, params = _where(parts, q)
     expr = _fts_expression(q.text) if q.text else None
     if expr:
         return int(
-            store.db.scalar(
+            parts.db.scalar(
                 "SELECT COUNT(*) FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid "
                 f"WHERE memories_fts MATCH ? AND {' AND '.join(clauses)}",
                 (expr, *params),
@@ -249,25 +254,27 @@ def count(store, q: BrowseQuery) -> int:
             or 0
         )
     return int(
-        store.db.scalar(f"SELECT COUNT(*) FROM memories m WHERE {' AND '.join(clauses)}", params)
+        parts.db.scalar(
+            f"SELECT COUNT(*) FROM memories m WHERE {' AND '.join(clauses)}", tuple(params)
+        )
         or 0
     )
 
 
-def matching_ids(store, q: BrowseQuery) -> list[str]:
+def matching_ids(parts: BrowseParts, q: BrowseQuery) -> list[str]:
     """Every id matching ``q`` (for "mark all matching the filter")."""
     if q.text and q.semantic and fts.terms(q.text):
-        return [h.id for h in _semantic_hits(store, q)]
-    clauses, params = _where(store, q)
+        return [h.id for h in _semantic_hits(parts, q)]
+    clauses, params = _where(parts, q)
     expr = _fts_expression(q.text) if q.text else None
     if expr:
-        rows = store.db.conn.execute(
+        rows = parts.db.conn.execute(
             "SELECT m.id FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid "
             f"WHERE memories_fts MATCH ? AND {' AND '.join(clauses)}",
             (expr, *params),
         ).fetchall()
     else:
-        rows = store.db.conn.execute(
+        rows = parts.db.conn.execute(
             f"SELECT m.id FROM memories m WHERE {' AND '.join(clauses)}", params
         ).fetchall()
     return [r[0] for r in rows]
@@ -276,7 +283,7 @@ def matching_ids(store, q: BrowseQuery) -> list[str]:
 SEMANTIC_LIMIT = 200
 
 
-def _semantic_hits(store, q: BrowseQuery):
+def _semantic_hits(parts: BrowseParts, q: BrowseQuery):
     filters = RecallFilters(
         sections=[q.section] if q.section else None,
         tags=[q.tag] if q.tag else None,
@@ -285,7 +292,7 @@ def _semantic_hits(store, q: BrowseQuery):
         since=now() - q.newer_than if q.newer_than else None,
         until=now() - q.older_than if q.older_than else None,
     )
-    hits = store.recall(q.text, limit=SEMANTIC_LIMIT, token_budget=None, filters=filters)
+    hits = parts.recall(q.text, limit=SEMANTIC_LIMIT, token_budget=None, filters=filters)
     keep = []
     for h in hits:
         m = h.memory
@@ -301,15 +308,15 @@ def _semantic_hits(store, q: BrowseQuery):
     return keep
 
 
-def _semantic_page(store, q: BrowseQuery, offset: int, limit: int) -> BrowsePage:
-    hits = _semantic_hits(store, q)[offset : offset + limit]
+def _semantic_page(parts: BrowseParts, q: BrowseQuery, offset: int, limit: int) -> BrowsePage:
+    hits = _semantic_hits(parts, q)[offset : offset + limit]
     return BrowsePage([h.memory for h in hits], offset, {h.id: h.score for h in hits})
 
 
-def change_marker(store) -> tuple[int, int]:
+def change_marker(parts: BrowseParts) -> tuple[int, int]:
     """Cheap to read every second: changes when any memory is written (history is append-only;
     forgetting deletes rows but adds a tombstone), or when memories are purged."""
-    row = store.db.conn.execute(
+    row = parts.db.conn.execute(
         "SELECT (SELECT COALESCE(MAX(id), 0) FROM memory_history), (SELECT COALESCE(MAX(rowid), 0) FROM memories)"
     ).fetchone()
     return int(row[0]), int(row[1])
@@ -329,15 +336,15 @@ __all__ = [
 
 
 # ------------------------------------------------------------------------------ stats
-def growth_by_day(store, days: int = 14) -> list[tuple[str, int]]:
+def growth_by_day(parts: BrowseParts, days: int = 14) -> list[tuple[str, int]]:
     """Memories created per local day over the last ``days`` days (oldest first, zeros kept)."""
     from datetime import date, timedelta
 
     since = now() - days * 86400
-    rows = store.db.query(
+    rows = parts.db.query(
         "SELECT date(created_at, 'unixepoch', 'localtime') AS d, COUNT(*) AS n FROM memories "
         "WHERE profile = ? AND created_at >= ? GROUP BY d",
-        (store.profile, since),
+        (parts.profile, since),
     )
     got = {r["d"]: r["n"] for r in rows}
     today = date.today()
@@ -347,12 +354,12 @@ def growth_by_day(store, days: int = 14) -> list[tuple[str, int]]:
     ]
 
 
-def prompt_memory_tokens(store, last: int = 200) -> dict[str, float]:
+def prompt_memory_tokens(parts: BrowseParts, last: int = 200) -> dict[str, float]:
     """Memory tokens per prompt over the last ``last`` replies: count, mean, p95, max, share."""
-    rows = store.db.query(
+    rows = parts.db.query(
         "SELECT memory_tokens, prompt_tokens FROM messages WHERE profile = ? AND role = 'assistant' "
         "AND memory_tokens IS NOT NULL ORDER BY created_at DESC LIMIT ?",
-        (store.profile, last),
+        (parts.profile, last),
     )
     if not rows:
         return {"replies": 0}
@@ -367,18 +374,18 @@ def prompt_memory_tokens(store, last: int = 200) -> dict[str, float]:
     }
 
 
-def status_counts(store) -> dict[str, int]:
-    rows = store.db.query(
+def status_counts(parts: BrowseParts) -> dict[str, int]:
+    rows = parts.db.query(
         "SELECT CASE WHEN superseded_by IS NOT NULL AND status != 'deleted' THEN 'superseded' ELSE status END AS s, "
         "COUNT(*) AS n FROM memories WHERE profile = ? GROUP BY s",
-        (store.profile,),
+        (parts.profile,),
     )
     return {r["s"]: r["n"] for r in rows}
 
 
-def vector_expected(store) -> int:
+def vector_expected(parts: BrowseParts) -> int:
     """What the vector tier should hold for the profile (``memory.vectors.indexer.expected_count``,
     the one place it is computed)."""
     from memory.vectors.indexer import expected_count
 
-    return expected_count(store)
+    return expected_count(parts.db, parts.memories, parts.profile)

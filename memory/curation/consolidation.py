@@ -19,8 +19,13 @@ from __future__ import annotations
 
 import json
 import re
+from typing import TYPE_CHECKING
 
 from memory.models import Decision, Memory, Proposal, now
+
+if TYPE_CHECKING:
+    from memory.parts import ConsolidationParts
+    from memory.sqlite.db import Database
 
 ACTIONS = ("add", "update", "supersede", "noop")
 MERGE_OVERLAP = 0.8  # word-set Jaccard above which two memories say the same thing
@@ -37,26 +42,26 @@ def overlap(a: str, b: str) -> float:
 
 
 # ------------------------------------------------------------------------------ neighbours
-def neighbours(store, candidate: Memory, limit: int = 6) -> list[Memory]:
+def neighbours(parts: ConsolidationParts, candidate: Memory, limit: int = 6) -> list[Memory]:
     """Live memories most likely to duplicate or contradict ``candidate``: same key, then
     lexical matches, then the nearest vectors (when the vector tier is available)."""
     found: dict[str, Memory] = {}
     if candidate.key:
         for section in dict.fromkeys((candidate.section, "facts", "events", "preferences")):
-            m = store.memories.find_by_key(store.profile, section, candidate.key)
+            m = parts.memories.find_by_key(parts.profile, section, candidate.key)
             if m is not None:
                 found[m.id] = m
-    for m, _score in store.search_memories(candidate.content, limit=limit):
+    for m, _score in parts.memories.search(parts.profile, candidate.content, limit=limit):
         found.setdefault(m.id, m)
     try:
-        vec = store.vectors
+        vec = parts.vectors()
         if vec is not None:
             from memory.vectors.indexer import split_id
 
-            for cid, _sim in _nearest(vec, store.profile, candidate.content, limit):
+            for cid, _sim in _nearest(vec, parts.profile, candidate.content, limit):
                 kind, item_id = split_id(cid)
                 if kind == "memory" and item_id not in found:
-                    m = store.memories.get_many([item_id]).get(item_id)
+                    m = parts.memories.get_many([item_id]).get(item_id)
                     if m is not None and m.is_live:
                         found[m.id] = m
     except Exception:  # noqa: BLE001 - vectors are a bonus here, never a blocker
@@ -112,19 +117,17 @@ def _mark_key(name: str) -> str:
     return f"pipeline:{name}"
 
 
-def get_mark(store, name: str) -> str | None:
+def get_mark(db: Database, profile: str, name: str) -> str | None:
     """A durable progress mark (e.g. the last message extracted in a conversation)."""
-    row = store.db.one(
-        "SELECT value FROM kv WHERE profile = ? AND key = ?", (store.profile, _mark_key(name))
-    )
+    row = db.one("SELECT value FROM kv WHERE profile = ? AND key = ?", (profile, _mark_key(name)))
     return json.loads(row["value"]) if row else None
 
 
-def set_mark(store, name: str, value: str) -> None:
-    with store.db.tx() as conn:
+def set_mark(db: Database, profile: str, name: str, value: str) -> None:
+    with db.tx() as conn:
         conn.execute(
             "INSERT OR REPLACE INTO kv (profile, key, value, expires_at, updated_at) VALUES (?, ?, ?, NULL, ?)",
-            (store.profile, _mark_key(name), json.dumps(value), now()),
+            (profile, _mark_key(name), json.dumps(value), now()),
         )
 
 
@@ -146,11 +149,11 @@ def _fields(c: Memory) -> dict:
     }
 
 
-def _apply_one(store, d: Decision, actor: str) -> Memory | None:
+def _apply_one(parts: ConsolidationParts, d: Decision, actor: str) -> Memory | None:
     c = d.candidate
     reason = f"{d.reason} (from {c.source_conversation_id or '?'}: {', '.join(c.source_message_ids) or '-'})"
     if d.action == "add":
-        return store.add_memory(
+        return parts.add_memory(
             c.content, section=c.section, actor=actor, reason=reason, **_fields(c)
         )
     t = d.target
@@ -159,16 +162,16 @@ def _apply_one(store, d: Decision, actor: str) -> Memory | None:
     if d.action == "noop":
         if sources == t.source_message_ids:
             return t
-        return store.memories.update(
+        return parts.memories.update(
             t.id,
-            store.profile,
+            parts.profile,
             actor=actor,
             reason=reason,
             action="confirmed",
             source_message_ids=sources,
         )
     if d.action == "update":
-        return store.update_memory(
+        return parts.update_memory(
             t.id,
             actor=actor,
             reason=reason,
@@ -179,8 +182,8 @@ def _apply_one(store, d: Decision, actor: str) -> Memory | None:
             source_message_ids=sources,
         )
     # supersede
-    if store.settings.memory.review:  # the user accepts the new fact before the old one retires
-        return store.add_memory(
+    if parts.settings.memory.review:  # the user accepts the new fact before the old one retires
+        return parts.add_memory(
             c.content,
             section=c.section,
             actor=actor,
@@ -189,24 +192,24 @@ def _apply_one(store, d: Decision, actor: str) -> Memory | None:
         )
     fields = _fields(c)
     fields["valid_from"] = c.valid_from or now()
-    return store.supersede_memory(
+    return parts.supersede_memory(
         t.id, c.content, actor=actor, reason=reason, section=c.section, **fields
     )
 
 
 def apply(
-    store,
+    parts: ConsolidationParts,
     decisions: list[Decision],
     *,
     actor: str = "worker:extract",
     mark: tuple[str, str] | None = None,
 ) -> list[Decision]:
     """Write the decisions (and the progress ``mark`` = (name, value)) in one transaction."""
-    with store.db.tx():
+    with parts.db.tx():
         for d in decisions:
-            d.result = _apply_one(store, d, actor)
+            d.result = _apply_one(parts, d, actor)
         if mark is not None:
-            set_mark(store, *mark)
+            set_mark(parts.db, parts.profile, *mark)
     return decisions
 
 
@@ -241,15 +244,17 @@ def duplicate_groups(
     return exact, near
 
 
-def merge_exact(store, group: list[Memory], *, actor: str = "worker:optimize") -> Memory:
+def merge_exact(
+    parts: ConsolidationParts, group: list[Memory], *, actor: str = "worker:optimize"
+) -> Memory:
     """Keep one memory of an exact-duplicate group (pinned, else oldest); retire the rest into it."""
     keep = _keeper(group)
     others = [m for m in group if m.id != keep.id]
-    with store.db.tx():
+    with parts.db.tx():
         for m in others:
-            store.memories.update(
+            parts.memories.update(
                 m.id,
-                store.profile,
+                parts.profile,
                 actor=actor,
                 reason=f"exact duplicate of {keep.id}",
                 action="merged",
@@ -263,9 +268,9 @@ def merge_exact(store, group: list[Memory], *, actor: str = "worker:optimize") -
             )
         )
         tags = list(dict.fromkeys(keep.tags + [t for m in others for t in m.tags]))
-        keep = store.memories.update(
+        keep = parts.memories.update(
             keep.id,
-            store.profile,
+            parts.profile,
             actor=actor,
             action="merged",
             reason=f"merged {len(others)} duplicate(s): {', '.join(m.id for m in others)}",

@@ -11,26 +11,39 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from memory.curation import meaning
 from memory.curation.consolidation import duplicate_groups
 from memory.models import Memory, ReviewItem, now
 from memory.sqlite.rows import row_to_memory
 
-QUEUES = ("pending", "duplicates", "conflicts", "contradictions", "stale", "low_confidence")
-STALE_DAYS = 90
+if TYPE_CHECKING:
+    from memory.parts import CurationParts
+
+QUEUES: tuple[str, ...] = (
+    "pending",
+    "duplicates",
+    "conflicts",
+    "contradictions",
+    "stale",
+    "low_confidence",
+)
+STALE_DAYS: int = 90
 LOW_CONFIDENCE = 0.5
 DUPLICATE_SCAN = 20_000  # most recent live memories compared for duplicates
 _WOULD_SUPERSEDE = re.compile(r"would supersede ([0-9a-f]{32})")
 
 
 # ------------------------------------------------------------------------------ edits
-def merge(store, ids: list[str], content: str | None = None, *, actor: str = "user") -> Memory:
+def merge(
+    parts: CurationParts, ids: list[str], content: str | None = None, *, actor: str = "user"
+) -> Memory:
     """Merge memories into a new one that supersedes them all (history says "merged").
 
     The new memory keeps the union of tags and sources, the highest importance and
     confidence, and is pinned if any was; ``content`` defaults to the texts joined."""
-    olds = [store.get_memory(i) for i in dict.fromkeys(ids)]
+    olds = [parts.memories.get(i, parts.profile) for i in dict.fromkeys(ids)]
     if len(olds) < 2:
         raise ValueError("mark at least two memories to merge")
     text = (content or "").strip() or " ".join(m.content.rstrip(".") + "." for m in olds)
@@ -39,7 +52,7 @@ def merge(store, ids: list[str], content: str | None = None, *, actor: str = "us
     new = Memory(
         content=text,
         section=first.section,
-        profile=store.profile,
+        profile=parts.profile,
         tags=list(dict.fromkeys(t for m in olds for t in m.tags)),
         importance=max(m.importance for m in olds),
         confidence=max(m.confidence for m in olds),
@@ -53,12 +66,12 @@ def merge(store, ids: list[str], content: str | None = None, *, actor: str = "us
         source_message_ids=list(dict.fromkeys(i for m in olds for i in m.source_message_ids)),
     )
     listed = ", ".join(m.id for m in olds)
-    with store.db.tx():
-        new = store.memories.add(new, actor=actor, reason=f"merged from {listed}")
+    with parts.db.tx():
+        new = parts.memories.add(new, actor=actor, reason=f"merged from {listed}")
         for m in olds:
-            store.memories.update(
+            parts.memories.update(
                 m.id,
-                store.profile,
+                parts.profile,
                 actor=actor,
                 action="merged",
                 reason=f"merged into {new.id}",
@@ -67,17 +80,19 @@ def merge(store, ids: list[str], content: str | None = None, *, actor: str = "us
                 status="deleted",
                 deleted_at=now(),
             )
-    store.short.drop_prefs_cache(store.profile)
+    parts.short.drop_prefs_cache(parts.profile)
     return new
 
 
-def set_tags(store, ids: list[str], tags: list[str], *, actor: str = "user") -> list[Memory]:
+def set_tags(
+    parts: CurationParts, ids: list[str], tags: list[str], *, actor: str = "user"
+) -> list[Memory]:
     clean = list(
         dict.fromkeys(t.strip().lstrip("#").lower() for t in tags if t.strip().lstrip("#"))
     )
-    with store.db.tx():
+    with parts.db.tx():
         return [
-            store.memories.update(i, store.profile, actor=actor, reason="tags edited", tags=clean)
+            parts.memories.update(i, parts.profile, actor=actor, reason="tags edited", tags=clean)
             for i in ids
         ]
 
@@ -121,13 +136,13 @@ def parse_duration(text: str) -> float:
 
 
 def set_expiry(
-    store, ids: list[str], expires_at: float | None, *, actor: str = "user"
+    parts: CurationParts, ids: list[str], expires_at: float | None, *, actor: str = "user"
 ) -> list[Memory]:
-    with store.db.tx():
+    with parts.db.tx():
         return [
-            store.memories.update(
+            parts.memories.update(
                 i,
-                store.profile,
+                parts.profile,
                 actor=actor,
                 reason="expiry set",
                 action="expiry set",
@@ -137,64 +152,68 @@ def set_expiry(
         ]
 
 
-def edit(store, memory_id: str, content: str, *, actor: str = "user") -> Memory:
+def edit(parts: CurationParts, memory_id: str, content: str, *, actor: str = "user") -> Memory:
     content = content.strip()
     if not content:
         raise ValueError("a memory needs some text (use d to delete it)")
-    return store.update_memory(
+    return parts.update_memory(
         memory_id, content=content, actor=actor, reason="edited in the inspector"
     )
 
 
 def delete_many(
-    store, ids: list[str], *, actor: str = "user", reason: str = "deleted in the inspector"
+    parts: CurationParts,
+    ids: list[str],
+    *,
+    actor: str = "user",
+    reason: str = "deleted in the inspector",
 ) -> list[str]:
     """Soft delete (undo with :func:`restore_many`)."""
-    with store.db.tx():
+    with parts.db.tx():
         for i in ids:
-            store.memories.delete(i, store.profile, actor=actor, reason=reason)
-    store.short.drop_prefs_cache(store.profile)
+            parts.memories.delete(i, parts.profile, actor=actor, reason=reason)
+    parts.short.drop_prefs_cache(parts.profile)
     return list(ids)
 
 
-def restore_many(store, ids: list[str], *, actor: str = "user") -> None:
-    with store.db.tx():
+def restore_many(parts: CurationParts, ids: list[str], *, actor: str = "user") -> None:
+    with parts.db.tx():
         for i in ids:
-            store.memories.restore(i, store.profile, actor=actor)
-    store.short.drop_prefs_cache(store.profile)
+            parts.memories.restore(i, parts.profile, actor=actor)
+    parts.short.drop_prefs_cache(parts.profile)
 
 
-def pin_many(store, ids: list[str], pinned: bool, *, actor: str = "user") -> None:
-    with store.db.tx():
+def pin_many(parts: CurationParts, ids: list[str], pinned: bool, *, actor: str = "user") -> None:
+    with parts.db.tx():
         for i in ids:
-            store.pin_memory(i, pinned, actor=actor)
+            parts.memories.pin(i, parts.profile, pinned, actor=actor)
 
 
-def forget_messages(store, message_ids: list[str]) -> int:
+def forget_messages(parts: CurationParts, message_ids: list[str]) -> int:
     """Delete chat turns that could teach a forgotten memory again (vectors and Redis too)."""
     gone = []
     for mid in message_ids:
         try:
-            store.get_message(mid)
+            parts.get_message(mid)
         except Exception:  # noqa: BLE001 - already gone
             continue
         gone.append(mid)
     if gone:
-        store.delete_messages(gone)
-        if store.vectors is not None:
-            store.index_pending()
-        store.db.scrub()
+        parts.delete_messages(gone)
+        if parts.vectors() is not None:
+            parts.index_pending()
+        parts.db.scrub()
     return len(gone)
 
 
 # ------------------------------------------------------------------------------ review
-def _reviewed(store, ids: list[str], prefix: str) -> set[str]:
+def _reviewed(parts: CurationParts, ids: list[str], prefix: str) -> set[str]:
     if not ids:
         return set()
     out: set[str] = set()
     for i in range(0, len(ids), 500):
         chunk = ids[i : i + 500]
-        rows = store.db.query(
+        rows = parts.db.query(
             f"SELECT memory_id, reason FROM memory_history WHERE action = 'reviewed' AND memory_id IN "
             f"({','.join('?' * len(chunk))})",
             tuple(chunk),
@@ -203,25 +222,27 @@ def _reviewed(store, ids: list[str], prefix: str) -> set[str]:
     return out
 
 
-def _mark_reviewed(store, m: Memory, reason: str, actor: str) -> None:
-    with store.db.tx() as conn:
+def _mark_reviewed(parts: CurationParts, m: Memory, reason: str, actor: str) -> None:
+    with parts.db.tx() as conn:
         conn.execute(
             "INSERT INTO memory_history (memory_id, profile, at, action, actor, reason) VALUES (?, ?, ?, ?, ?, ?)",
-            (m.id, store.profile, now(), "reviewed", actor, reason),
+            (m.id, parts.profile, now(), "reviewed", actor, reason),
         )
 
 
-def _live_rows(store, extra: str = "", params: tuple = (), limit: int = 500) -> list[Memory]:
-    rows = store.db.query(
+def _live_rows(
+    parts: CurationParts, extra: str = "", params: tuple = (), limit: int = 500
+) -> list[Memory]:
+    rows = parts.db.query(
         "SELECT * FROM memories WHERE profile = ? AND status = 'active' AND superseded_by IS NULL "
         f"AND (expires_at IS NULL OR expires_at > ?) {extra} LIMIT ?",
-        (store.profile, now(), *params, limit),
+        (parts.profile, now(), *params, limit),
     )
     return [row_to_memory(r) for r in rows]
 
 
 def review_queue(
-    store,
+    parts: CurationParts,
     queue: str,
     *,
     stale_days: float = STALE_DAYS,
@@ -230,14 +251,14 @@ def review_queue(
 ) -> list[ReviewItem]:
     """The items waiting in one review queue, oldest concern first."""
     if queue == "pending":
-        rows = store.db.query(
+        rows = parts.db.query(
             "SELECT * FROM memories WHERE profile = ? AND status = 'pending' "
             "ORDER BY created_at LIMIT ?",
-            (store.profile, limit),
+            (parts.profile, limit),
         )
         items = []
         for m in map(row_to_memory, rows):
-            target = _would_supersede(store, m)
+            target = _would_supersede(parts, m)
             items.append(
                 ReviewItem(
                     "pending", m, target, f"would replace: {target.content}" if target else "new"
@@ -245,19 +266,19 @@ def review_queue(
             )
         return items
     if queue == "contradictions":
-        rows = store.db.query(
+        rows = parts.db.query(
             "SELECT * FROM memories WHERE profile = ? AND superseded_by IS NOT NULL AND status = 'active' "
             "ORDER BY valid_to DESC LIMIT ?",
-            (store.profile, limit),
+            (parts.profile, limit),
         )
         olds = [row_to_memory(r) for r in rows]
-        settled = _reviewed(store, [m.id for m in olds], "conflict resolved")
+        settled = _reviewed(parts, [m.id for m in olds], "conflict resolved")
         olds = [
             m
             for m in olds
             if f"{m.id}|conflict resolved: superseded by {m.superseded_by}" not in settled
         ]
-        news = store.memories.get_many([m.superseded_by for m in olds if m.superseded_by])
+        news = parts.memories.get_many([m.superseded_by for m in olds if m.superseded_by])
         return [
             ReviewItem("contradictions", news[m.superseded_by], m, "replaced an older fact")
             for m in olds
@@ -266,13 +287,13 @@ def review_queue(
     if queue == "stale":
         cutoff = now() - stale_days * 86400
         mems = _live_rows(
-            store,
+            parts,
             "AND pinned = 0 AND COALESCE(last_accessed_at, created_at) < ? "
             "ORDER BY COALESCE(last_accessed_at, created_at)",
             (cutoff,),
             limit * 2,
         )
-        done = _reviewed(store, [m.id for m in mems], "kept")
+        done = _reviewed(parts, [m.id for m in mems], "kept")
         out = []
         for m in mems:
             if any(d.startswith(m.id + "|kept") and _at_reason(d) >= cutoff for d in done):
@@ -283,21 +304,21 @@ def review_queue(
             )
         return out[:limit]
     if queue == "low_confidence":
-        mems = _live_rows(store, "AND confidence < ? ORDER BY confidence", (low_confidence,), limit)
+        mems = _live_rows(parts, "AND confidence < ? ORDER BY confidence", (low_confidence,), limit)
         return [
             ReviewItem("low_confidence", m, None, f"confidence {m.confidence:.2f}") for m in mems
         ]
     if queue == "duplicates":
-        mems = _live_rows(store, "ORDER BY updated_at DESC", (), DUPLICATE_SCAN)
+        mems = _live_rows(parts, "ORDER BY updated_at DESC", (), DUPLICATE_SCAN)
         exact, near = duplicate_groups(mems)
         pairs = [(g[0], g[1], 1.0, "same text") for g in exact]
         pairs += [(a, b, s, f"{s:.0%} the same words") for a, b, s in near]
         seen = {frozenset((a.id, b.id)) for a, b, _, _ in pairs}
-        for a, b, s in meaning.near_duplicate_pairs(store, mems):
+        for a, b, s in meaning.near_duplicate_pairs(parts, mems):
             if frozenset((a.id, b.id)) not in seen:
                 pairs.append((a, b, s, f"{s:.0%} similar in meaning"))
         ids = [i for a, b, _, _ in pairs for i in (a.id, b.id)]
-        dismissed = _reviewed(store, ids, "not a duplicate of")
+        dismissed = _reviewed(parts, ids, "not a duplicate of")
         out = [
             ReviewItem("duplicates", a, b, why)
             for a, b, _, why in pairs
@@ -306,9 +327,9 @@ def review_queue(
         ]
         return out[:limit]
     if queue == "conflicts":
-        mems = _live_rows(store, "ORDER BY updated_at DESC", (), DUPLICATE_SCAN)
+        mems = _live_rows(parts, "ORDER BY updated_at DESC", (), DUPLICATE_SCAN)
         found = meaning.conflicts(mems)
-        dismissed = _reviewed(store, [new.id for new, _, _ in found], "not a conflict with")
+        dismissed = _reviewed(parts, [new.id for new, _, _ in found], "not a conflict with")
         return [
             ReviewItem("conflicts", new, old, why)
             for new, old, why in found
@@ -322,82 +343,82 @@ def _at_reason(entry: str) -> float:
     return float(m.group(1)) if m else 0.0
 
 
-def _would_supersede(store, m: Memory) -> Memory | None:
-    for h in store.memories.history(m.id):
+def _would_supersede(parts: CurationParts, m: Memory) -> Memory | None:
+    for h in parts.memories.history(m.id):
         found = _WOULD_SUPERSEDE.search(h.reason or "")
         if found:
-            target = store.memories.get_many([found.group(1)]).get(found.group(1))
+            target = parts.memories.get_many([found.group(1)]).get(found.group(1))
             return target if target is not None and target.is_live else None
     return None
 
 
-def review_counts(store, **kw) -> dict[str, int]:
-    return {q: len(review_queue(store, q, **kw)) for q in QUEUES}
+def review_counts(parts: CurationParts, **kw) -> dict[str, int]:
+    return {q: len(review_queue(parts, q, **kw)) for q in QUEUES}
 
 
-def accept(store, item: ReviewItem, *, actor: str = "user") -> Memory:
+def accept(parts: CurationParts, item: ReviewItem, *, actor: str = "user") -> Memory:
     """Say yes: keep a pending memory (retiring what it replaces), merge duplicates, keep the
     newer of a contradiction, keep a stale memory, confirm a low-confidence one."""
     m = item.memory
     if item.queue == "pending":
-        with store.db.tx():
-            kept = store.memories.update(
+        with parts.db.tx():
+            kept = parts.memories.update(
                 m.id,
-                store.profile,
+                parts.profile,
                 actor=actor,
                 action="accepted",
                 reason="accepted in review",
                 status="active",
             )
             if item.other is not None:
-                store.memories.update(
+                parts.memories.update(
                     item.other.id,
-                    store.profile,
+                    parts.profile,
                     actor=actor,
                     action="superseded",
                     reason=f"superseded by {m.id} (accepted in review)",
                     superseded_by=m.id,
                     valid_to=now(),
                 )
-        store.short.drop_prefs_cache(store.profile)
+        parts.short.drop_prefs_cache(parts.profile)
         return kept
     if item.queue == "duplicates" and item.other is not None:
         return merge(
-            store,
+            parts,
             [m.id, item.other.id],
             m.content if len(m.content) >= len(item.other.content) else item.other.content,
             actor=actor,
         )
     if item.queue == "conflicts" and item.other is not None:
         old = item.other
-        with store.db.tx():
-            store.memories.update(
+        with parts.db.tx():
+            parts.memories.update(
                 old.id,
-                store.profile,
+                parts.profile,
                 actor=actor,
                 action="superseded",
                 reason=f"superseded by {m.id} (conflict accepted in review: {item.detail})",
                 superseded_by=m.id,
                 valid_to=now(),
             )
-            _mark_reviewed(store, old, f"conflict resolved: superseded by {m.id}", actor)
-        store.short.drop_prefs_cache(store.profile)
+            _mark_reviewed(parts, old, f"conflict resolved: superseded by {m.id}", actor)
+        parts.short.drop_prefs_cache(parts.profile)
         return m
     if item.queue == "contradictions" and item.other is not None:
-        store.memories.delete(
+        parts.memories.delete(
             item.other.id,
-            store.profile,
+            parts.profile,
             actor=actor,
             reason=f"contradiction resolved in review: {m.id} is right",
         )
         return m
     if item.queue == "stale":
-        _mark_reviewed(store, m, f"kept although stale @{now():.0f}", actor)
+        _mark_reviewed(parts, m, f"kept although stale @{now():.0f}", actor)
         return m
     if item.queue == "low_confidence":
-        return store.memories.update(
+        return parts.memories.update(
             m.id,
-            store.profile,
+            parts.profile,
             actor=actor,
             reason="confirmed in review",
             action="confirmed",
@@ -406,31 +427,31 @@ def accept(store, item: ReviewItem, *, actor: str = "user") -> Memory:
     raise ValueError(f"cannot accept a {item.queue} item")
 
 
-def reject(store, item: ReviewItem, *, actor: str = "user") -> Memory | None:
+def reject(parts: CurationParts, item: ReviewItem, *, actor: str = "user") -> Memory | None:
     """Say no: drop a pending / stale / low-confidence memory, mark a pair as not duplicates,
     or keep the older side of a contradiction (the newer one is deleted)."""
     m = item.memory
     if item.queue in ("pending", "stale", "low_confidence"):
-        return store.memories.delete(
-            m.id, store.profile, actor=actor, reason=f"rejected in review ({item.queue})"
+        return parts.memories.delete(
+            m.id, parts.profile, actor=actor, reason=f"rejected in review ({item.queue})"
         )
     if item.queue == "duplicates" and item.other is not None:
-        _mark_reviewed(store, m, f"not a duplicate of {item.other.id}", actor)
+        _mark_reviewed(parts, m, f"not a duplicate of {item.other.id}", actor)
         return m
     if item.queue == "conflicts" and item.other is not None:
-        _mark_reviewed(store, m, f"not a conflict with {item.other.id}", actor)
+        _mark_reviewed(parts, m, f"not a conflict with {item.other.id}", actor)
         return m
     if item.queue == "contradictions" and item.other is not None:
-        with store.db.tx():
-            store.memories.delete(
+        with parts.db.tx():
+            parts.memories.delete(
                 m.id,
-                store.profile,
+                parts.profile,
                 actor=actor,
                 reason="contradiction resolved: the older fact is right",
             )
-            return store.memories.update(
+            return parts.memories.update(
                 item.other.id,
-                store.profile,
+                parts.profile,
                 actor=actor,
                 action="restored",
                 reason="the older fact is right (review)",
@@ -440,13 +461,13 @@ def reject(store, item: ReviewItem, *, actor: str = "user") -> Memory | None:
     raise ValueError(f"cannot reject a {item.queue} item")
 
 
-def near_duplicates(store, memory_id: str) -> list[ReviewItem]:
+def near_duplicates(parts: CurationParts, memory_id: str) -> list[ReviewItem]:
     """What ``memory add`` warns about: live memories that say what this one says, as
     "duplicates" review items (memory = this one, other = the one already kept)."""
-    m = store.get_memory(memory_id)
+    m = parts.memories.get(memory_id, parts.profile)
     return [
         ReviewItem("duplicates", m, other, f"{sim:.0%} similar in meaning")
-        for other, sim in meaning.near_duplicates_of(store, m)
+        for other, sim in meaning.near_duplicates_of(parts, m)
     ]
 
 

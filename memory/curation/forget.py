@@ -26,11 +26,14 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memory.curation import places
 from memory.models import ForgetPreview, now
 from memory.sqlite import fts
+
+if TYPE_CHECKING:
+    from memory.parts import ForgettingParts
 
 log = logging.getLogger("memchat.forget")
 
@@ -97,58 +100,58 @@ def _clean_json(value: Any, mentions: Mentions) -> Any:
 
 
 # ----------------------------------------------------------------------------- SQLite places
-def _purge_rows(store, memory_ids: list[str], reason: str) -> None:
-    with store.db.tx() as conn:
+def _purge_rows(parts: ForgettingParts, memory_ids: list[str], reason: str) -> None:
+    with parts.db.tx() as conn:
         for mid in memory_ids:
-            conn.execute("DELETE FROM memories WHERE id = ? AND profile = ?", (mid, store.profile))
+            conn.execute("DELETE FROM memories WHERE id = ? AND profile = ?", (mid, parts.profile))
             conn.execute("DELETE FROM memory_history WHERE memory_id = ?", (mid,))
             conn.execute(
                 "INSERT INTO memory_history (memory_id, profile, at, action, actor, reason) VALUES (?, ?, ?, ?, ?, ?)",
-                (mid, store.profile, now(), "forgotten", "user", reason),
+                (mid, parts.profile, now(), "forgotten", "user", reason),
             )
             conn.execute("DELETE FROM index_outbox WHERE item_id = ?", (mid,))
             conn.execute(
                 "INSERT INTO index_outbox (profile, kind, item_id, op, created_at) VALUES (?, 'memory', ?, 'delete', ?)",
-                (store.profile, mid, now()),
+                (parts.profile, mid, now()),
             )
 
 
-def _purge_messages(store, message_ids: list[str]) -> None:
-    with store.db.tx() as conn:
+def _purge_messages(parts: ForgettingParts, message_ids: list[str]) -> None:
+    with parts.db.tx() as conn:
         for mid in message_ids:
-            conn.execute("DELETE FROM messages WHERE id = ? AND profile = ?", (mid, store.profile))
+            conn.execute("DELETE FROM messages WHERE id = ? AND profile = ?", (mid, parts.profile))
             conn.execute(
                 "INSERT INTO index_outbox (profile, kind, item_id, op, created_at) VALUES (?, 'message', ?, 'delete', ?)",
-                (store.profile, mid, now()),
+                (parts.profile, mid, now()),
             )
 
 
-def _on_memories(store, table, rows, report, mentions, keep_messages) -> None:
+def _on_memories(parts: ForgettingParts, table, rows, report, mentions, keep_messages) -> None:
     mems = [r["id"] for r in rows if r["section"] != "summaries"]
     summaries = [r["id"] for r in rows if r["section"] == "summaries"]  # they quote the topic
     # The tombstone must not repeat what was forgotten.
-    _purge_rows(store, mems + summaries, "forgotten with a topic (the topic is not recorded)")
+    _purge_rows(parts, mems + summaries, "forgotten with a topic (the topic is not recorded)")
     report.memories += mems
     report.summaries += summaries
 
 
-def _on_messages(store, table, rows, report, mentions, keep_messages) -> None:
+def _on_messages(parts: ForgettingParts, table, rows, report, mentions, keep_messages) -> None:
     ids = [r["id"] for r in rows]
     if keep_messages:
         report.source_messages += ids
         return
-    _purge_messages(store, ids)
+    _purge_messages(parts, ids)
     report.messages += ids
 
 
-def _on_history(store, table, rows, report, mentions, keep_messages) -> None:
+def _on_history(parts: ForgettingParts, table, rows, report, mentions, keep_messages) -> None:
     # An edit away from the topic kept it in ``before``; the rest of the trail stays.
-    _delete_rowids(store, table, rows)
+    _delete_rowids(parts, table, rows)
     report.history += len(rows)
 
 
-def _on_blank(store, table, rows, report, mentions, keep_messages) -> None:
-    with store.db.tx() as conn:
+def _on_blank(parts: ForgettingParts, table, rows, report, mentions, keep_messages) -> None:
+    with parts.db.tx() as conn:
         for r in rows:
             for col in table.columns:
                 if mentions(r[col]):
@@ -158,8 +161,8 @@ def _on_blank(store, table, rows, report, mentions, keep_messages) -> None:
     report.conversations += [r["id"] for r in rows]
 
 
-def _on_json(store, table, rows, report, mentions, keep_messages) -> None:
-    with store.db.tx() as conn:
+def _on_json(parts: ForgettingParts, table, rows, report, mentions, keep_messages) -> None:
+    with parts.db.tx() as conn:
         for r in rows:
             if keep_messages and str(r["key"]).startswith("turns:"):
                 continue  # cached copies of chat turns the user chose to keep
@@ -178,12 +181,12 @@ def _on_json(store, table, rows, report, mentions, keep_messages) -> None:
             report.short_term += 1
 
 
-def _on_delete(store, table, rows, report, mentions, keep_messages) -> None:
-    _delete_rowids(store, table, rows)
+def _on_delete(parts: ForgettingParts, table, rows, report, mentions, keep_messages) -> None:
+    _delete_rowids(parts, table, rows)
 
 
-def _delete_rowids(store, table, rows) -> None:
-    with store.db.tx() as conn:
+def _delete_rowids(parts: ForgettingParts, table, rows) -> None:
+    with parts.db.tx() as conn:
         conn.executemany(
             f"DELETE FROM {table.name} WHERE rowid = ?", [(r["_rowid"],) for r in rows]
         )
@@ -200,29 +203,36 @@ _HANDLERS = {
 
 
 def _walk_sqlite(
-    store, mentions: Mentions, report: ForgetReport, *, kinds: set[str], keep_messages: bool
+    parts: ForgettingParts,
+    mentions: Mentions,
+    report: ForgetReport,
+    *,
+    kinds: set[str],
+    keep_messages: bool,
 ) -> None:
     for table in places.SQLITE_TABLES:
         if table.on_match not in kinds:
             continue
         rows = [
             r
-            for r in store.db.query(
-                f"SELECT rowid AS _rowid, * FROM {table.name} WHERE profile = ?", (store.profile,)
+            for r in parts.db.query(
+                f"SELECT rowid AS _rowid, * FROM {table.name} WHERE profile = ?", (parts.profile,)
             )
             if any(mentions(r[c]) for c in table.columns)
         ]
         if rows:
-            _HANDLERS[table.on_match](store, table, rows, report, mentions, keep_messages)
+            _HANDLERS[table.on_match](parts, table, rows, report, mentions, keep_messages)
 
 
 # ----------------------------------------------------------------------------- Redis places
-def _walk_redis(store, mentions: Mentions, report: ForgetReport, *, keep_messages: bool) -> None:
+def _walk_redis(
+    parts: ForgettingParts, mentions: Mentions, report: ForgetReport, *, keep_messages: bool
+) -> None:
     """Clean every registered key of the profile in Redis, by type (see ``places.RedisKey``)."""
-    primary = getattr(store.short, "primary", None)
+    primary = getattr(parts.short, "primary", None)
     if primary is None:
         return  # no Redis: the short-term tier lives in SQLite's kv, cleaned above
-    if store.short.degraded:
+    if parts.short.degraded:
         report.unreached.append("Redis (unreachable: its copies were not cleaned)")
         return
     r = primary.r
@@ -230,7 +240,7 @@ def _walk_redis(store, mentions: Mentions, report: ForgetReport, *, keep_message
         for place in places.REDIS_KEYS:
             if keep_messages and place.pattern.startswith("turns:"):
                 continue
-            match = _glob_escape(primary.k(store.profile, "")) + place.pattern
+            match = _glob_escape(primary.k(parts.profile, "")) + place.pattern
             for key in r.scan_iter(match=match, count=500):
                 if _clean_redis_key(r, key, mentions):
                     report.redis_keys += 1
@@ -266,15 +276,15 @@ def _clean_redis_key(r, key: str, mentions: Mentions) -> bool:
     return False
 
 
-def rewrite_aof(store, report: ForgetReport | None = None) -> None:
+def rewrite_aof(parts: ForgettingParts, report: ForgetReport | None = None) -> None:
     """Rewrite Redis's AOF so deleted values leave its files, and wait for it to finish.
 
     A rewrite already running started from a snapshot taken before the deletes, so it is
     waited for first and a new one started after it."""
     from memory.shortterm.embedded_server import wait_aof_rewrite
 
-    primary = getattr(store.short, "primary", None)
-    if primary is None or store.short.degraded:
+    primary = getattr(parts.short, "primary", None)
+    if primary is None or parts.short.degraded:
         return
     r = primary.r
     try:
@@ -302,15 +312,15 @@ _CHROMA_DEAD_METADATA = """
 """
 
 
-def scrub_chroma(store) -> None:
+def scrub_chroma(parts: ForgettingParts) -> None:
     """Leave no metadata (tags, entity ids) of deleted vectors in Chroma's SQLite file: drop it
     from the write-ahead queue and VACUUM (Chroma does not set ``secure_delete``, so its
     deletes leave the old rows in free space). Embedded Chroma only; best effort."""
     import sqlite3
 
-    if store.settings.chroma_url:
+    if parts.settings.chroma_url:
         return
-    path = Path(store.settings.chroma_path) / "chroma.sqlite3"
+    path = Path(parts.settings.chroma_path) / "chroma.sqlite3"
     if not path.exists():
         return
     try:
@@ -330,10 +340,10 @@ def scrub_chroma(store) -> None:
 
 
 # ----------------------------------------------------------------------------- log files
-def _scrub_logs(store, mentions: Mentions) -> int:
+def _scrub_logs(parts: ForgettingParts, mentions: Mentions) -> int:
     """Drop the log lines that mention it (an error can quote what the user typed). Rewritten
     in place, so a process appending to the file keeps writing to it."""
-    log_dir = Path(store.settings.log_dir)
+    log_dir = Path(parts.settings.log_dir)
     dropped = 0
     for path in sorted(log_dir.glob("*.log*")) if log_dir.is_dir() else []:
         try:
@@ -352,8 +362,8 @@ def _scrub_logs(store, mentions: Mentions) -> int:
 
 
 # ----------------------------------------------------------------------------- backups
-def _backups_root(store) -> Path:
-    return Path(store.settings.home) / "backups"
+def _backups_root(parts: ForgettingParts) -> Path:
+    return Path(parts.settings.home) / "backups"
 
 
 def _file_holds(path: Path, pattern: re.Pattern[bytes]) -> bool:
@@ -371,10 +381,10 @@ def _file_holds(path: Path, pattern: re.Pattern[bytes]) -> bool:
         return False
 
 
-def backups_holding(store, needle: str) -> list[str]:
+def backups_holding(parts: ForgettingParts, needle: str) -> list[str]:
     """Backup folders under ``<home>/backups`` with a file whose bytes hold ``needle`` (any
     ASCII case). They are not touched: a backup is the user's to delete."""
-    root = _backups_root(store)
+    root = _backups_root(parts)
     if not root.is_dir():
         return []
     pattern = re.compile(re.escape(needle.encode()), re.IGNORECASE)
@@ -385,11 +395,11 @@ def backups_holding(store, needle: str) -> list[str]:
     return found
 
 
-def backups_with_profile(store) -> list[str]:
+def backups_with_profile(parts: ForgettingParts) -> list[str]:
     """Backup folders whose database has rows of ``store.profile``."""
     import sqlite3
 
-    root = _backups_root(store)
+    root = _backups_root(parts)
     found = []
     for db in sorted(root.glob("*/memchat.db")) if root.is_dir() else []:
         try:
@@ -398,7 +408,7 @@ def backups_with_profile(store) -> list[str]:
                 n = con.execute(
                     "SELECT (SELECT COUNT(*) FROM memories WHERE profile = ?) + "
                     "(SELECT COUNT(*) FROM messages WHERE profile = ?)",
-                    (store.profile, store.profile),
+                    (parts.profile, parts.profile),
                 ).fetchone()[0]
             finally:
                 con.close()
@@ -410,18 +420,18 @@ def backups_with_profile(store) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- forget
-def _rarest_terms(store, text: str) -> set[str]:
+def _rarest_terms(parts: ForgettingParts, text: str) -> set[str]:
     """The words of ``text`` that the rest of the profile uses least (names, codes, places)."""
     df: dict[str, int] = {}
     for term in fts.terms(text):
         quoted = '"' + term.replace('"', '""') + '"'
         df[term] = int(
-            store.db.scalar(
+            parts.db.scalar(
                 "SELECT (SELECT COUNT(*) FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid "
                 "        WHERE memories_fts MATCH ? AND m.profile = ? AND m.section != 'summaries') + "
                 "       (SELECT COUNT(*) FROM messages_fts JOIN messages g ON g.rowid = messages_fts.rowid "
                 "        WHERE messages_fts MATCH ? AND g.profile = ?)",
-                (quoted, store.profile, quoted, store.profile),
+                (quoted, parts.profile, quoted, parts.profile),
             )
             or 0
         )
@@ -431,15 +441,15 @@ def _rarest_terms(store, text: str) -> set[str]:
     return {t for t, n in df.items() if n == least}
 
 
-def _quoting_summaries(store, memories: list, exclude: set[str]) -> list[str]:
+def _quoting_summaries(parts: ForgettingParts, memories: list, exclude: set[str]) -> list[str]:
     """Summaries built from the same turns, or repeating a memory's rarest words."""
-    rows = store.db.query(
+    rows = parts.db.query(
         "SELECT id, content, source_message_ids FROM memories WHERE profile = ? AND section = 'summaries'",
-        (store.profile,),
+        (parts.profile,),
     )
     found: list[str] = []
     for m in memories:
-        rare = _rarest_terms(store, m.content)
+        rare = _rarest_terms(parts, m.content)
         sources = set(m.source_message_ids)
         for r in rows:
             if r["id"] in exclude or r["id"] in found:
@@ -451,42 +461,49 @@ def _quoting_summaries(store, memories: list, exclude: set[str]) -> list[str]:
     return found
 
 
-def _finish(store, report: ForgetReport) -> ForgetReport:
+def _finish(parts: ForgettingParts, report: ForgetReport) -> ForgetReport:
     """Apply the deletes to the vectors, then leave no byte behind in SQLite and Redis."""
-    if store.vectors is not None:
-        store.index_pending()
-        scrub_chroma(store)
-    store.short.drop_prefs_cache(store.profile)
-    store.db.scrub()
-    rewrite_aof(store, report)
+    if parts.vectors() is not None:
+        parts.index_pending()
+        scrub_chroma(parts)
+    parts.short.drop_prefs_cache(parts.profile)
+    parts.db.scrub()
+    rewrite_aof(parts, report)
     return report
 
 
 def _walk(
-    store, mentions: Mentions, report: ForgetReport, *, kinds: set[str], keep_messages: bool
+    parts: ForgettingParts,
+    mentions: Mentions,
+    report: ForgetReport,
+    *,
+    kinds: set[str],
+    keep_messages: bool,
 ) -> None:
     """Every place in ``memory.curation.places``: SQLite tables, Redis keys, log files."""
-    _walk_sqlite(store, mentions, report, kinds=kinds, keep_messages=keep_messages)
-    _walk_redis(store, mentions, report, keep_messages=keep_messages)
-    report.log_lines += _scrub_logs(store, mentions)
+    _walk_sqlite(parts, mentions, report, kinds=kinds, keep_messages=keep_messages)
+    _walk_redis(parts, mentions, report, keep_messages=keep_messages)
+    report.log_lines += _scrub_logs(parts, mentions)
 
 
-def forget_memory(store, memory_id: str) -> ForgetReport:
+def forget_memory(parts: ForgettingParts, memory_id: str) -> ForgetReport:
     """Remove one memory everywhere (not undoable), and short-term copies of its text."""
-    m = store.get_memory(memory_id)
+    m = parts.memories.get(memory_id, parts.profile)
     report = ForgetReport(memories=[m.id])
-    report.summaries = _quoting_summaries(store, [m], {m.id})
-    _purge_rows(store, [m.id, *report.summaries], "forgotten at the user's request")
+    report.summaries = _quoting_summaries(parts, [m], {m.id})
+    _purge_rows(parts, [m.id, *report.summaries], "forgotten at the user's request")
     report.source_messages = list(m.source_message_ids)
     # Copies of its text elsewhere (a snapshot, a temporary, a prompt). A short memory ("tea")
     # would match unrelated text, so below a sentence's length only an exact copy counts.
     mentions = _mentions(m.content, whole=len(m.content.strip()) < 16)
-    _walk(store, mentions, report, kinds={"history", "json"}, keep_messages=True)
-    report.backups = backups_holding(store, m.content)
-    return _finish(store, report)
+    _walk(parts, mentions, report, kinds={"history", "json"}, keep_messages=True)
+    report.backups = backups_holding(parts, m.content)
+    return _finish(parts, report)
 
 
-def forget_about(store, text: str, *, include_messages: bool = True) -> ForgetReport:
+def forget_about(
+    parts: ForgettingParts, text: str, *, include_messages: bool = True
+) -> ForgetReport:
     """Remove everything that mentions ``text`` (any case) from every place in
     ``memory.curation.places``: memories, chat turns (unless ``include_messages`` is False), history
     snapshots, titles and system prompts, prompt history, session state, temporaries."""
@@ -496,12 +513,14 @@ def forget_about(store, text: str, *, include_messages: bool = True) -> ForgetRe
     mentions = _mentions(needle)
     report = ForgetReport()
     keep = not include_messages
-    _walk(store, mentions, report, kinds=set(_HANDLERS), keep_messages=keep)
-    report.backups = backups_holding(store, needle)
-    return _finish(store, report)
+    _walk(parts, mentions, report, kinds=set(_HANDLERS), keep_messages=keep)
+    report.backups = backups_holding(parts, needle)
+    return _finish(parts, report)
 
 
-def preview_about(store, text: str, *, include_messages: bool = True) -> ForgetPreview:
+def preview_about(
+    parts: ForgettingParts, text: str, *, include_messages: bool = True
+) -> ForgetPreview:
     """What :func:`forget_about` would remove from memories, chat turns and conversation
     titles, found the same way (the same places, the same matching) and changing nothing."""
     needle = text.strip()
@@ -513,7 +532,7 @@ def preview_about(store, text: str, *, include_messages: bool = True) -> ForgetP
     for table in places.SQLITE_TABLES:
         if table.on_match not in kinds:
             continue
-        for r in store.db.query(f"SELECT * FROM {table.name} WHERE profile = ?", (store.profile,)):
+        for r in parts.db.query(f"SELECT * FROM {table.name} WHERE profile = ?", (parts.profile,)):
             if not any(mentions(r[c]) for c in table.columns):
                 continue
             if table.on_match == "memory":
@@ -526,23 +545,23 @@ def preview_about(store, text: str, *, include_messages: bool = True) -> ForgetP
     return preview
 
 
-def forget_profile(store) -> dict[str, int]:
+def forget_profile(parts: ForgettingParts) -> dict[str, int]:
     """Remove every trace of ``store.profile`` from SQLite, Chroma and Redis."""
     counts: dict[str, int] = {}
-    with store.db.tx() as conn:
+    with parts.db.tx() as conn:
         for table in places.SQLITE_TABLES:
             counts[table.name] = conn.execute(
-                f"DELETE FROM {table.name} WHERE profile = ?", (store.profile,)
+                f"DELETE FROM {table.name} WHERE profile = ?", (parts.profile,)
             ).rowcount
-    vectors = store.vectors
+    vectors = parts.vectors()
     if vectors is not None:
-        vectors.reset(store.profile)
-        scrub_chroma(store)
-    counts["redis_keys"] = store.wipe_short_term()
-    rewrite_aof(store)
-    store.db.scrub()
-    store.db.conn.execute("VACUUM")
-    store.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        vectors.reset(parts.profile)
+        scrub_chroma(parts)
+    counts["redis_keys"] = parts.short.wipe_profile(parts.profile)
+    rewrite_aof(parts)
+    parts.db.scrub()
+    parts.db.conn.execute("VACUUM")
+    parts.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return counts
 
 

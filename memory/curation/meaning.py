@@ -19,10 +19,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from memory.models import Memory
+
+if TYPE_CHECKING:
+    from memory.parts import CurationParts
 
 NEAR_DUPLICATE = 0.72  # cosine similarity (int8 MiniLM) from which two memories say the same
 SCAN = 2000  # most recent live memories compared pairwise
@@ -182,23 +186,27 @@ def conflicts(memories: list[Memory]) -> list[tuple[Memory, Memory, str]]:
     return list(out.values())
 
 
-def _vectors(store, memories: list[Memory]) -> tuple[list[Memory], np.ndarray] | None:
-    vec = store.vectors
+def _vectors(
+    parts: CurationParts, memories: list[Memory]
+) -> tuple[list[Memory], np.ndarray] | None:
+    vec = parts.vectors()
     if vec is None:
         return None
     from memory.vectors.indexer import chroma_id
 
-    got = vec.vectors(store.profile, [chroma_id("memory", m.id) for m in memories])
+    got = vec.vectors(parts.profile, [chroma_id("memory", m.id) for m in memories])
     kept = [m for m in memories if chroma_id("memory", m.id) in got]
     if len(kept) < 2:
         return None
     return kept, np.stack([got[chroma_id("memory", m.id)] for m in kept])
 
 
-def near_duplicate_pairs(store, memories: list[Memory]) -> list[tuple[Memory, Memory, float]]:
+def near_duplicate_pairs(
+    parts: CurationParts, memories: list[Memory]
+) -> list[tuple[Memory, Memory, float]]:
     """(a, b, similarity) for live memories that say the same thing in other words."""
     pool = [m for m in memories if m.section not in SKIP_SECTIONS][:SCAN]
-    found = _vectors(store, pool)
+    found = _vectors(parts, pool)
     if found is None:
         return []
     kept, matrix = found
@@ -225,24 +233,26 @@ def near_duplicate_pairs(store, memories: list[Memory]) -> list[tuple[Memory, Me
     return out
 
 
-def near_duplicates_of(store, m: Memory, limit: int = 8) -> list[tuple[Memory, float]]:
+def near_duplicates_of(
+    parts: CurationParts, m: Memory, limit: int = 8
+) -> list[tuple[Memory, float]]:
     """Live memories that say what ``m`` says (most similar first); [] without vectors."""
-    vec = store.vectors
+    vec = parts.vectors()
     if vec is None:
         return []
     from memory.vectors.indexer import chroma_id, split_id
 
-    own = vec.vectors(store.profile, [chroma_id("memory", m.id)]).get(chroma_id("memory", m.id))
-    vector = own if own is not None else vec.embed_query(store.profile, m.content)
+    own = vec.vectors(parts.profile, [chroma_id("memory", m.id)]).get(chroma_id("memory", m.id))
+    vector = own if own is not None else vec.embed_query(parts.profile, m.content)
     if vector is None:
         return []
     out = []
-    for cid, sim in vec.query_vector(store.profile, vector, limit + 1):
+    for cid, sim in vec.query_vector(parts.profile, vector, limit + 1):
         kind, item_id = split_id(cid)
         if kind != "memory" or item_id == m.id or sim < NEAR_DUPLICATE:
             continue
-        other = store.memories.get_many([item_id]).get(item_id)
-        if other is None or other.profile != store.profile or not other.is_live:
+        other = parts.memories.get_many([item_id]).get(item_id)
+        if other is None or other.profile != parts.profile or not other.is_live:
             continue
         if relation_differs(m, other) or conflict_reason(m, other):
             continue

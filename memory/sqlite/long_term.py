@@ -137,6 +137,18 @@ class LongTermMemories:
             outbox(conn, profile, "memory", before.id, "upsert" if after.is_live else "delete")
         return after
 
+    def pin(
+        self, memory_id: str, profile: str, pinned: bool = True, *, actor: str = "user"
+    ) -> Memory:
+        """Pin or unpin (history says "pinned"/"unpinned"); the preference cache is untouched."""
+        return self.update(
+            memory_id,
+            profile,
+            actor=actor,
+            action="pinned" if pinned else "unpinned",
+            pinned=pinned,
+        )
+
     def delete(
         self, memory_id: str, profile: str, *, actor: str = "user", reason: str = ""
     ) -> Memory:

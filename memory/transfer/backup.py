@@ -20,6 +20,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from memory.config import Settings
 from memory.errors import MemchatError
 from memory.fsutil import private_dir, tighten, write_private_atomically
 from memory.sqlite.migrations import LATEST
@@ -47,8 +48,8 @@ def default_backup_dir(home: Path) -> Path:
     return home / "backups" / datetime.now().strftime("memchat-%Y%m%d-%H%M%S")
 
 
-def backup(store, dest: Path | None = None) -> Path:
-    """Write a backup of ``store``'s data dir (all profiles) into ``dest``; returns the folder.
+def backup(settings: Settings, dest: Path | None = None) -> Path:
+    """Back up the data dir of ``settings`` (all profiles) into ``dest``; returns the folder.
 
     The backup is written to a hidden ``.<name>.partial-<pid>`` folder beside ``dest`` and
     renamed to ``dest`` only when complete (manifest written last), so ``dest`` is either a
@@ -56,7 +57,7 @@ def backup(store, dest: Path | None = None) -> Path:
     shows up where backups are looked for. A failed one is removed again.
     """
     default = dest is None
-    dest = Path(dest) if dest else default_backup_dir(store.settings.home)
+    dest = Path(dest) if dest else default_backup_dir(settings.home)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise BackupError(f"{dest} is not empty; choose a new folder for the backup")
     if default:
@@ -67,12 +68,12 @@ def backup(store, dest: Path | None = None) -> Path:
     shutil.rmtree(work, ignore_errors=True)
     try:
         work.mkdir(mode=0o700)
-        _write_backup(store, work)
+        _write_backup(settings, work)
         os.rename(work, dest)  # atomic; replaces an empty folder the user made for it
     except BaseException as e:
         shutil.rmtree(work, ignore_errors=True)
         if isinstance(e, (OSError, sqlite3.Error)):
-            raise _write_error(store.settings.db_path, dest, e) from None
+            raise _write_error(settings.db_path, dest, e) from None
         raise
     return dest
 
@@ -109,9 +110,9 @@ def unfinished_backups(root: Path) -> list[tuple[Path, bool]]:
     return sorted((p, pid_alive(int(m["pid"]))) for p, m in found if m)
 
 
-def _write_backup(store, dest: Path) -> None:
+def _write_backup(settings: Settings, dest: Path) -> None:
     db_copy = dest / "memchat.db"
-    src = sqlite3.connect(store.settings.db_path)
+    src = sqlite3.connect(settings.db_path)
     out = sqlite3.connect(db_copy)
     try:
         with out:
@@ -133,8 +134,8 @@ def _write_backup(store, dest: Path) -> None:
             f"the backup copy failed its integrity check ({check}); the source may be damaged"
         )
     db_copy.chmod(0o600)
-    chroma = store.settings.chroma_path
-    if chroma.exists() and not store.settings.chroma_url:
+    chroma = settings.chroma_path
+    if chroma.exists() and not settings.chroma_url:
         from memory.vectors.index import chroma_lock
 
         with chroma_lock(chroma):  # no process writes the index while it is copied

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -32,6 +32,9 @@ from memory.errors import MemchatError
 from memory.fsutil import write_private_atomically
 from memory.models import PERSISTENCE, SECTIONS, Memory, now
 from memory.secrets import redact, redact_value
+
+if TYPE_CHECKING:
+    from memory.parts import TransferParts
 
 MAX_LINE_BYTES = 1_000_000
 MAX_JSON_BYTES = 200_000_000
@@ -315,24 +318,24 @@ def _lines(f) -> Iterator[bytes | None]:
         yield line
 
 
-def _target_id(store, original: str | None, content: str) -> str:
+def _target_id(parts: TransferParts, original: str | None, content: str) -> str:
     if original is None:
-        return uuid.uuid5(_NS, f"{store.profile}\0{content}").hex
-    owner = store.db.scalar("SELECT profile FROM memories WHERE id = ?", (original,))
-    if owner is None or owner == store.profile:
+        return uuid.uuid5(_NS, f"{parts.profile}\0{content}").hex
+    owner = parts.db.scalar("SELECT profile FROM memories WHERE id = ?", (original,))
+    if owner is None or owner == parts.profile:
         return original
-    return uuid.uuid5(_NS, f"{store.profile}\0{original}").hex
+    return uuid.uuid5(_NS, f"{parts.profile}\0{original}").hex
 
 
 def apply_import(
-    store, report: ImportReport, progress: Callable[[int, int], None] | None = None
+    parts: TransferParts, report: ImportReport, progress: Callable[[int, int], None] | None = None
 ) -> ImportReport:
-    """Write the validated records into ``store``'s profile in one transaction."""
+    """Write the validated records into ``parts.profile`` in one transaction."""
     total = len(report.records)
-    with store.db.tx() as conn:
+    with parts.db.tx() as conn:
         for i, rec in enumerate(report.records, 1):
-            mid = _target_id(store, rec.id, rec.content)
-            if store.db.scalar("SELECT 1 FROM memories WHERE id = ?", (mid,)):
+            mid = _target_id(parts, rec.id, rec.content)
+            if parts.db.scalar("SELECT 1 FROM memories WHERE id = ?", (mid,)):
                 report.skipped_existing += 1
             else:
                 fields = rec.model_dump(exclude={"type", "id", "history", "content", "section"})
@@ -341,18 +344,18 @@ def apply_import(
                 m = Memory(
                     content=rec.content,
                     section=rec.section,
-                    profile=store.profile,
+                    profile=parts.profile,
                     id=mid,
                     **fields,
                 )
-                store.memories.add(m, actor="import", reason="imported from file")
+                parts.memories.add(m, actor="import", reason="imported from file")
                 for h in rec.history:
                     conn.execute(
                         "INSERT INTO memory_history (memory_id, profile, at, action, actor, reason, before, after) "
                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         (
                             mid,
-                            store.profile,
+                            parts.profile,
                             h.at,
                             h.action,
                             h.actor,
@@ -364,7 +367,7 @@ def apply_import(
                 report.added += 1
             if progress:
                 progress(i, total)
-    store.short.drop_prefs_cache(store.profile)
+    parts.short.drop_prefs_cache(parts.profile)
     return report
 
 
@@ -378,7 +381,7 @@ def _day(ts: float | None, fmt: str = "%Y-%m-%d") -> str:
         return "unknown date"
 
 
-def _export_dict(store, m: Memory) -> dict[str, Any]:
+def _export_dict(parts: TransferParts, m: Memory) -> dict[str, Any]:
     d = m.to_dict()
     for k in ("profile", "access_count", "last_accessed_at", "deleted_at"):
         d.pop(k, None)
@@ -391,17 +394,18 @@ def _export_dict(store, m: Memory) -> dict[str, Any]:
             "before": h.before,
             "after": h.after,
         }
-        for h in store.memories.history(m.id)
+        for h in parts.memories.history(m.id)
     ]
     return redact_value({"type": "memory", **d})
 
 
 def iter_memories(
-    store, section: str | None = None, include_deleted: bool = False
+    parts: TransferParts, section: str | None = None, include_deleted: bool = False
 ) -> Iterator[Memory]:
     offset = 0
     while True:
-        batch = store.list_memories(
+        batch = parts.memories.list(
+            parts.profile,
             section=section,
             status=None if include_deleted else "active",
             limit=1000,
@@ -414,20 +418,22 @@ def iter_memories(
         offset += len(batch)
 
 
-def export_memories(store, fmt: str = "jsonl", section: str | None = None) -> Iterator[str]:
+def export_memories(
+    parts: TransferParts, fmt: str = "jsonl", section: str | None = None
+) -> Iterator[str]:
     """Text chunks of the export, in ``fmt`` (jsonl, json or markdown)."""
     if fmt == "jsonl":
-        for m in iter_memories(store, section):
-            yield json.dumps(_export_dict(store, m), ensure_ascii=False) + "\n"
+        for m in iter_memories(parts, section):
+            yield json.dumps(_export_dict(parts, m), ensure_ascii=False) + "\n"
     elif fmt == "json":
         yield "[\n"
-        for i, m in enumerate(iter_memories(store, section)):
-            yield ("," if i else "") + json.dumps(_export_dict(store, m), ensure_ascii=False) + "\n"
+        for i, m in enumerate(iter_memories(parts, section)):
+            yield ("," if i else "") + json.dumps(_export_dict(parts, m), ensure_ascii=False) + "\n"
         yield "]\n"
     elif fmt == "markdown":
-        yield f"# memchat memories — profile {store.profile}\n"
+        yield f"# memchat memories — profile {parts.profile}\n"
         by_section: dict[str, list[Memory]] = {}
-        for m in iter_memories(store, section):
+        for m in iter_memories(parts, section):
             by_section.setdefault(m.section, []).append(m)
         for sec, items in by_section.items():
             yield f"\n## {sec}\n\n"
@@ -451,17 +457,19 @@ def write_error(path: Path | str, e: OSError) -> ExportError:
     return ExportError(f"could not write {path}: {e.strerror or e}")
 
 
-def write_export(store, path: Path, fmt: str = "jsonl", section: str | None = None) -> Path:
+def write_export(
+    parts: TransferParts, path: Path, fmt: str = "jsonl", section: str | None = None
+) -> Path:
     """Export into ``path`` (owner-only) all or nothing (see fsutil.write_private_atomically)."""
     try:
-        return write_private_atomically(Path(path), export_memories(store, fmt, section))
+        return write_private_atomically(Path(path), export_memories(parts, fmt, section))
     except OSError as e:
         raise write_error(path, e) from None
 
 
-def export_conversation(store, conversation_id: str, fmt: str = "markdown") -> str:
-    c = store.get_conversation(conversation_id)
-    msgs = store.messages(c.id)
+def export_conversation(parts: TransferParts, conversation_id: str, fmt: str = "markdown") -> str:
+    c = parts.get_conversation(conversation_id)
+    msgs = parts.messages(c.id)
     conv = redact_value(dict(c.__dict__))
     if fmt == "json":
         return json.dumps(

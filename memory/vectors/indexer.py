@@ -45,10 +45,14 @@ from contextlib import contextmanager
 from datetime import datetime
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memory.models import Memory, Message, VectorHealth
 from memory.vectors.write_pipeline import WritePipeline
+
+if TYPE_CHECKING:
+    from memory.sqlite.db import Database
+    from memory.sqlite.long_term import LongTermMemories
 
 log = logging.getLogger("memchat.indexer")
 
@@ -130,15 +134,15 @@ def pending_count(store, profile: str | None = None) -> int:
     return int(store.db.scalar(sql, tuple(params)) or 0)
 
 
-def expected_count(store) -> int:
+def expected_count(db: Database, memories: LongTermMemories, profile: str) -> int:
     """How many vectors the profile's index should hold: what a rebuild indexes (live
     memories and non-empty user/assistant turns). The one place this is computed."""
-    turns = store.db.scalar(
+    turns = db.scalar(
         "SELECT COUNT(*) FROM messages WHERE profile = ? AND role IN ('user', 'assistant') "
         "AND trim(content) != ''",
-        (store.profile,),
+        (profile,),
     )
-    return store.memories.count(store.profile) + int(turns or 0)
+    return memories.count(profile) + int(turns or 0)
 
 
 # ---------------------------------------------------------------------------------- locks
@@ -179,7 +183,7 @@ def vector_health(store) -> VectorHealth:
     """The vector index of ``store.profile`` against SQLite: see ``VectorHealth``."""
     h = VectorHealth(
         profile=store.profile,
-        expected=expected_count(store),
+        expected=expected_count(store.db, store.memories, store.profile),
         pending=pending_count(store, store.profile),
     )
     try:
@@ -454,7 +458,7 @@ def resume_rebuilds(store) -> dict[str, int]:
 
 def _fill(store, vec, name: str, have: set[str], progress) -> int:
     """Embed and write every item of the profile not in ``have`` into collection ``name``."""
-    total = expected_count(store)
+    total = expected_count(store.db, store.memories, store.profile)
     done = [0]
     if progress:
         progress(0, total)

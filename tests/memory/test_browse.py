@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from memory.curation import browse
+from memory.parts import browse_parts
 from memory.store import MemoryStore
 
 
@@ -36,10 +37,10 @@ def test_pages_do_not_overlap_and_count_is_total():
         q = browse.BrowseQuery()
         seen = []
         for off in range(0, 30, 10):
-            seen += [m.id for m in browse.page(s, q, offset=off, limit=10).rows]
+            seen += [m.id for m in s.browse.page(q, offset=off, limit=10).rows]
         assert len(seen) == 25 and set(seen) == ids
-        assert browse.count(s, q) == 25
-        assert browse.matching_ids(s, browse.parse("note")) and len(browse.matching_ids(s, q)) == 25
+        assert s.browse.count(q) == 25
+        assert s.browse.matching_ids(browse.parse("note")) and len(s.browse.matching_ids(q)) == 25
 
 
 def test_filters_and_statuses():
@@ -55,7 +56,7 @@ def test_filters_and_statuses():
         pend = s.add_memory("Pending idea", status="pending")
 
         def ids(text):
-            return [m.id for m in browse.page(s, browse.parse(text)).rows]
+            return [m.id for m in s.browse.page(browse.parse(text)).rows]
 
         assert ids("mis") == [cat.id]  # prefix while typing
         assert ids("section:events") == [old.id]
@@ -75,10 +76,10 @@ def test_sorting_and_relevance():
         high = s.add_memory("tea tea tea every day", importance=0.9)
         mid = s.add_memory("coffee", importance=0.5)
         q = browse.parse("sort:importance")
-        assert [m.id for m in browse.page(s, q).rows] == [high.id, mid.id, low.id]
+        assert [m.id for m in s.browse.page(q).rows] == [high.id, mid.id, low.id]
         q = browse.parse("sort:+importance")
-        assert [m.id for m in browse.page(s, q).rows] == [low.id, mid.id, high.id]
-        p = browse.page(s, browse.parse("tea"))
+        assert [m.id for m in s.browse.page(q).rows] == [low.id, mid.id, high.id]
+        p = s.browse.page(browse.parse("tea"))
         assert (
             p.order == "score"
             and [m.id for m in p.rows][0] == high.id
@@ -88,15 +89,15 @@ def test_sorting_and_relevance():
 
 def test_stats_helpers_and_change_marker():
     with _store() as s:
-        before = browse.change_marker(s)
+        before = s.browse.change_marker()
         m = s.add_memory("counted")
-        assert browse.change_marker(s) != before
+        assert s.browse.change_marker() != before
         s.pin_memory(m.id)
-        assert browse.growth_by_day(s, 3)[-1][1] == 1 and len(browse.growth_by_day(s, 3)) == 3
-        assert browse.status_counts(s) == {"active": 1}
-        assert browse.prompt_memory_tokens(s) == {"replies": 0}
+        assert s.browse.growth_by_day(3)[-1][1] == 1 and len(s.browse.growth_by_day(3)) == 3
+        assert s.browse.status_counts() == {"active": 1}
+        assert s.browse.prompt_memory_tokens() == {"replies": 0}
         c = s.new_conversation("x")
         s.add_message(c.id, "assistant", "hi", memory_tokens=40, prompt_tokens=400)
-        t = browse.prompt_memory_tokens(s)
+        t = s.browse.prompt_memory_tokens()
         assert t["replies"] == 1 and t["mean"] == 40 and abs(t["share"] - 0.1) < 1e-9
-        assert browse.vector_expected(s) == 2
+        assert browse.vector_expected(browse_parts(s)) == 2

@@ -21,7 +21,7 @@ def test_merge_supersedes_every_source_and_records_merged(store):
     b = store.add_memory(
         "The dog is Rex", tags=["dog"], pinned=True, importance=0.8, source_message_ids=["m2"]
     )
-    new = curation.merge(store, [a.id, b.id])
+    new = store.curation.merge([a.id, b.id])
     assert new.content == "Has a dog. The dog is Rex."
     assert new.pinned and new.importance == 0.8 and new.confidence == 1.0
     assert set(new.tags) == {"pets", "dog"} and new.source_message_ids == ["m1", "m2"]
@@ -33,12 +33,12 @@ def test_merge_supersedes_every_source_and_records_merged(store):
     assert "merged from" in store.memory_history(new.id)[0].reason
     assert [m.id for m in store.list_memories()] == [new.id]
     with pytest.raises(ValueError):
-        curation.merge(store, [new.id])
+        store.curation.merge([new.id])
 
 
 def test_tags_expiry_and_parse_when(store):
     m = store.add_memory("x")
-    curation.set_tags(store, [m.id], curation.parse_tags("#Work, home  home"))
+    store.curation.set_tags([m.id], curation.parse_tags("#Work, home  home"))
     assert store.get_memory(m.id).tags == ["home", "work"]
     t0 = 1_000_000.0
     assert curation.parse_when("2d", base=t0) == t0 + 2 * 86400
@@ -47,7 +47,7 @@ def test_tags_expiry_and_parse_when(store):
     assert curation.parse_when("2030-01-02") > time.time()
     with pytest.raises(ValueError, match="try 7d"):
         curation.parse_when("someday")
-    curation.set_expiry(store, [m.id], time.time() - 1)
+    store.curation.set_expiry([m.id], time.time() - 1)
     assert store.count_memories() == 0  # expired: no longer live
     assert store.memory_history(m.id)[-1].action == "expiry set"
 
@@ -62,44 +62,44 @@ def test_pending_queue_accept_retires_what_it_would_supersede(store, monkeypatch
         reason=f"would supersede {old.id}: newer value",
     )
     other = store.add_memory("Maybe likes opera", actor="worker:extract")
-    items = curation.review_queue(store, "pending")
+    items = store.curation.review_queue("pending")
     assert [i.memory.id for i in items] == [pend.id, other.id]
     assert items[0].other.id == old.id
-    curation.accept(store, items[0])
-    curation.reject(store, items[1])
+    store.curation.accept(items[0])
+    store.curation.reject(items[1])
     assert store.get_memory(pend.id).status == "active"
     assert store.get_memory(old.id).superseded_by == pend.id
     assert store.get_memory(other.id).status == "deleted"
-    assert curation.review_queue(store, "pending") == []
+    assert store.curation.review_queue("pending") == []
 
 
 def test_duplicates_contradictions_stale_low_confidence(store):
     a = store.add_memory("The user likes green tea")
     b = store.add_memory("the user likes green tea!")
-    dup = curation.review_queue(store, "duplicates")
+    dup = store.curation.review_queue("duplicates")
     assert len(dup) == 1 and {dup[0].memory.id, dup[0].other.id} == {a.id, b.id}
-    curation.reject(store, dup[0])  # not duplicates: leaves the queue, recorded as reviewed
-    assert curation.review_queue(store, "duplicates") == []
+    store.curation.reject(dup[0])  # not duplicates: leaves the queue, recorded as reviewed
+    assert store.curation.review_queue("duplicates") == []
     assert store.memory_history(dup[0].memory.id)[-1].action == "reviewed"
 
     old = store.add_memory("Works at Acme")
     new = store.supersede_memory(old.id, "Works at Globex")
-    con = curation.review_queue(store, "contradictions")
+    con = store.curation.review_queue("contradictions")
     assert [(i.memory.id, i.other.id) for i in con] == [(new.id, old.id)]
-    curation.reject(store, con[0])  # the older fact is right
+    store.curation.reject(con[0])  # the older fact is right
     assert store.get_memory(old.id).is_live and store.get_memory(new.id).status == "deleted"
-    assert curation.review_queue(store, "contradictions") == []
+    assert store.curation.review_queue("contradictions") == []
 
     stale = store.add_memory("Old habit", created_at=time.time() - 200 * 86400)
-    items = curation.review_queue(store, "stale")
+    items = store.curation.review_queue("stale")
     assert [i.memory.id for i in items] == [stale.id]
-    curation.accept(store, items[0])  # keep it: out of the queue until stale again
-    assert curation.review_queue(store, "stale") == []
+    store.curation.accept(items[0])  # keep it: out of the queue until stale again
+    assert store.curation.review_queue("stale") == []
 
     unsure = store.add_memory("Might have a sister", confidence=0.3)
-    items = curation.review_queue(store, "low_confidence")
+    items = store.curation.review_queue("low_confidence")
     assert [i.memory.id for i in items] == [unsure.id]
-    curation.accept(store, items[0])
+    store.curation.accept(items[0])
     assert store.get_memory(unsure.id).confidence == 1.0
-    assert curation.review_queue(store, "low_confidence") == []
-    assert set(curation.review_counts(store)) == set(curation.QUEUES)
+    assert store.curation.review_queue("low_confidence") == []
+    assert set(store.curation.review_counts()) == set(curation.QUEUES)

@@ -28,7 +28,7 @@ def test_corrupted_database_names_the_file_and_the_newest_backup(home):
 
     with MemoryStore(load_settings(), start_redis=False) as s:
         s.add_memory("keep me")
-        dest = backup(s, home / "backups" / "memchat-20260101-000000")
+        dest = backup(s.settings, home / "backups" / "memchat-20260101-000000")
     db = home / "memchat.db"
     for side in ("memchat.db-wal", "memchat.db-shm"):
         (home / side).unlink(missing_ok=True)
@@ -108,7 +108,7 @@ def test_a_backup_killed_halfway_is_never_offered(home):
 
     with MemoryStore(load_settings(), start_redis=False) as s:
         s.add_memory("keep me")
-        whole = backup(s, home / "backups" / "memchat-20260101-000000")
+        whole = backup(s.settings, home / "backups" / "memchat-20260101-000000")
     db = home / "memchat.db"
     con = sqlite3.connect(db)  # ballast, so the copy takes long enough to be cut
     con.execute("CREATE TABLE ballast (b BLOB)")

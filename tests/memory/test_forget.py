@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from memory.config import load_settings
-from memory.curation.forget import forget_about, forget_memory, forget_profile, notes
+from memory.curation.forget import notes
 from memory.shortterm.embedded_server import wait_aof_rewrite
 from memory.store import MemoryStore
 from tests.canary import files_containing
@@ -36,7 +36,7 @@ def test_forget_memory_removes_text_history_vectors_and_quoting_summaries(store,
     store.index_pending()
     assert store.vectors.count(store.profile) == 3
 
-    report = forget_memory(store, m.id)
+    report = store.forgetting.memory(m.id)
     assert report.memories == [m.id] and report.summaries == [s.id]
     assert [x.id for x in store.list_memories(limit=100, status=None)] == [keep.id]
     assert [h.action for h in store.memories.history(m.id)] == ["forgotten"]
@@ -60,7 +60,7 @@ def test_forget_about_a_topic_reaches_every_tier(store, home):
         for h in store.recall(f"what is my parrot called {CANARY}", token_budget=None)
     )
 
-    report = forget_about(store, CANARY.lower())
+    report = store.forgetting.about(CANARY.lower())
     assert len(report.memories) == 1 and len(report.messages) == 1 and report.redis_keys >= 1
     assert len(report.summaries) == 1
     assert all(
@@ -83,7 +83,7 @@ def test_forget_profile_removes_every_trace_and_spares_others(store, home):
     store.add_memory("home profile keeps this")
     store.index_pending()
 
-    counts = forget_profile(work)
+    counts = work.forgetting.profile()
     assert counts["memories"] == 1 and counts["messages"] == 1 and counts["redis_keys"] >= 1
     assert work.list_memories() == [] and work.list_conversations() == []
     assert work.vectors.count("work") == 0
@@ -119,7 +119,7 @@ def test_forget_about_reaches_every_place_user_text_lives(store, home):
     log = home / "logs" / "memchat.log"
     log.write_text(f"INFO started\nWARNING no LLM title: echoed {CANARY}\nINFO done\n")
 
-    report = forget_about(store, CANARY)
+    report = store.forgetting.about(CANARY)
 
     assert store.commands() == ["buy milk"]  # up-arrow no longer brings it back
     assert store.short.fallback._get(store.profile, "command_history") == ["buy milk"]
@@ -149,7 +149,7 @@ def test_forget_all_reaches_every_place_user_text_lives(store, home):
     store.add_memory(f"{CANARY} likes tuna", tags=[f"cat-{CANARY}"])
     store.index_pending()
 
-    forget_profile(store)
+    store.forgetting.profile()
 
     assert store.commands() == [] and store.list_conversations() == []
     store.close()
@@ -160,11 +160,11 @@ def test_forget_reports_backups_that_still_hold_the_text_and_keeps_them(store, h
     from memory.transfer.backup import backup
 
     store.add_memory("unrelated")
-    clean = backup(store, home / "backups" / "a-clean-one")
+    clean = backup(store.settings, home / "backups" / "a-clean-one")
     store.add_memory(f"{CANARY} likes tuna")
-    old = backup(store, home / "backups" / "holding-it")
+    old = backup(store.settings, home / "backups" / "holding-it")
 
-    report = forget_about(store, CANARY.lower())
+    report = store.forgetting.about(CANARY.lower())
 
     assert report.backups == [str(old)] and clean.exists()
     assert any(str(old) in line for line in notes(report))
@@ -213,7 +213,7 @@ def test_forget_about_without_redis_cleans_the_sqlite_short_term_tier(home):
         s.push_command("buy milk")
         s.set_session_state(c.id, pet=CANARY, mood="fine")
         s.set_temporary("draft", f"about {CANARY}")
-        report = forget_about(s, CANARY)
+        report = s.forgetting.about(CANARY)
         assert s.commands() == ["buy milk"]
         assert s.get_session_state(c.id) == {"mood": "fine"}
         assert s.temporaries() == [] and report.short_term == 3 and not report.unreached

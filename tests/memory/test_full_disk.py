@@ -347,7 +347,7 @@ def scenario_export_backup(mnt: Path) -> dict:
     from memory.config import load_settings
     from memory.store import MemoryStore
     from memory.transfer.backup import backup, read_manifest
-    from memory.transfer.files import ExportError, write_export
+    from memory.transfer.files import ExportError
 
     home = Path(os.environ["MEMCHAT_HOME"])  # on the ordinary disk, filled by the test
     out_file, bk = mnt / "out.jsonl", mnt / "bk"
@@ -365,13 +365,13 @@ def scenario_export_backup(mnt: Path) -> dict:
     got["left_after_backup_chroma"] = listing(mnt)
     ballast.unlink()
     with MemoryStore(load_settings(), start_redis=False) as s:  # with room both work
-        write_export(s, out_file)
+        s.transfer.write_export(out_file)
         got["exported_lines"] = len(out_file.read_text().splitlines())
-        got["manifest_profiles"] = read_manifest(backup(s, bk))["profiles"]
+        got["manifest_profiles"] = read_manifest(backup(s.settings, bk))["profiles"]
         shutil.rmtree(bk)
         fill(mnt, leave=16 * 1024)
         try:  # a failed export over an earlier one keeps the earlier one whole
-            write_export(s, out_file)
+            s.transfer.write_export(out_file)
             got["export_over_full"] = None
         except ExportError as e:
             got["export_over_full"] = str(e)

@@ -13,11 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from memory.config import load_settings
+from memory.parts import transfer_parts
 from memory.store import MemoryStore
 from memory.transfer.files import (
     MAX_DEPTH,
-    apply_import,
-    export_memories,
     iter_memories,
     read_import,
 )
@@ -101,16 +100,19 @@ def _import_into(store, path, n_lines):
     report = read_import(path)  # never raises for any content
     _check_report(report, n_lines)
     before = store.count_memories(status=None)
-    apply_import(store, report)  # what passed validation always writes
+    store.transfer.apply_import(report)  # what passed validation always writes
     assert store.count_memories(status=None) == before + report.added
     return report
 
 
 def _everything_still_reads(store) -> None:
     """What was imported never breaks listing or exporting (e.g. a date out of range)."""
-    assert all(isinstance(m.content, str) for m in iter_memories(store, include_deleted=True))
+    assert all(
+        isinstance(m.content, str)
+        for m in iter_memories(transfer_parts(store), include_deleted=True)
+    )
     for fmt in ("jsonl", "json", "markdown"):
-        "".join(export_memories(store, fmt))
+        "".join(store.transfer.export_memories(fmt))
 
 
 def test_fuzzed_jsonl_files_import_or_are_reported_by_line(tmp_path):
@@ -214,7 +216,7 @@ def test_a_stored_date_out_of_range_does_not_break_list_or_export():
             conn.execute(
                 "UPDATE memories SET created_at = 1e20, updated_at = 1e20 WHERE id = ?", (m.id,)
             )
-        md = "".join(export_memories(store, "markdown"))
+        md = "".join(store.transfer.export_memories("markdown"))
         assert "from the far future" in md and "unknown date" in md
         from tui.output import when
 

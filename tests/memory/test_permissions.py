@@ -54,7 +54,7 @@ def test_every_dir_and_file_under_the_data_dir_is_private(home, open_umask):
         store.add_message(c.id, "user", "what tea do I like?")
         store.index_pending()  # Chroma's SQLite file and HNSW segment files
         assert store.vectors.count(store.profile) == 2
-        backup(store)
+        backup(store.settings)
         logging.getLogger("memchat.test").warning("a log line")
     root = logging.getLogger()
     for h in [h for h in root.handlers if getattr(h, "_memchat", False)]:

@@ -24,7 +24,7 @@ from memory.shortterm.embedded_server import wait_aof_rewrite
 from memory.sqlite.long_term import _MUTABLE
 from memory.store import MemoryStore
 from memory.transfer.backup import backup
-from memory.transfer.files import apply_import, export_conversation, read_import, write_export
+from memory.transfer.files import read_import
 from tests.canary import files_containing
 
 # The distinctive part is what the scan looks for: the full-text index keeps "sk-proj-..." as
@@ -68,11 +68,11 @@ def _stored_nowhere(store, home: Path) -> None:
     out = home / "exports"
     out.mkdir()
     for fmt in ("jsonl", "json", "markdown"):
-        write_export(store, out / f"memories.{fmt}", fmt)
+        store.transfer.write_export(out / f"memories.{fmt}", fmt)
     for c in store.list_conversations(archived=None):
         for fmt in ("markdown", "json"):
-            (out / f"{c.id}.{fmt}").write_text(export_conversation(store, c.id, fmt))
-    backup(store, home / "backups" / "b1")
+            (out / f"{c.id}.{fmt}").write_text(store.transfer.export_conversation(c.id, fmt))
+    backup(store.settings, home / "backups" / "b1")
     _wait_aof_rewrite(store)
     store.close()
     assert files_containing(home, TAIL) == []
@@ -102,7 +102,7 @@ def _import(record: dict, history: dict | None = None, *, seed: bool = False):
             rec["history"] = [{"action": "updated", "at": 1.0, **history}]
         path = s.settings.home / "in.jsonl"
         path.write_text(json.dumps(rec) + "\n")
-        report = apply_import(s, read_import(path))
+        report = s.transfer.apply_import(read_import(path))
         assert report.errors == [] and report.added == 1
         path.unlink()
 

@@ -10,7 +10,7 @@ import pytest
 from memory.config import load_settings
 from memory.store import MemoryStore
 from memory.transfer.backup import BackupError, backup, restore
-from memory.transfer.files import apply_import, export_memories, read_import
+from memory.transfer.files import read_import
 
 
 @pytest.fixture
@@ -58,18 +58,18 @@ def _essence(store):
 def test_round_trip_into_a_new_profile_is_identical_and_idempotent(store, tmp_path):
     _fill(store, 1000)
     path = tmp_path / "export.jsonl"
-    path.write_text("".join(export_memories(store, "jsonl")))
+    path.write_text("".join(store.transfer.export_memories("jsonl")))
     assert len(path.read_text().splitlines()) == 1000
 
     other = store.for_profile("restored")
-    report = apply_import(other, read_import(path))
+    report = other.transfer.apply_import(read_import(path))
     assert (report.added, report.skipped_existing, report.errors) == (1000, 0, [])
     original = _essence(store)
     copied = _essence(other)
     # the import adds one history row of its own ("added" by import) after the originals
     strip = [(*row[:7], tuple(h for h in row[7] if h[1] != "import")) for row in copied]
     assert strip == original
-    again = apply_import(other, read_import(path))
+    again = other.transfer.apply_import(read_import(path))
     assert (again.added, again.skipped_existing) == (0, 1000)
     assert other.count_memories() == 1000
     assert store.count_memories() == 1000  # the source profile is untouched
@@ -78,10 +78,10 @@ def test_round_trip_into_a_new_profile_is_identical_and_idempotent(store, tmp_pa
 def test_same_profile_reimport_keeps_ids(store, tmp_path):
     m = store.add_memory("ids survive", tags=["x"])
     path = tmp_path / "e.json"
-    path.write_text("".join(export_memories(store, "json")))
+    path.write_text("".join(store.transfer.export_memories("json")))
     fresh_home = MemoryStore(load_settings(home=tmp_path / "home2"), start_redis=False)
     try:
-        apply_import(fresh_home, read_import(path))
+        fresh_home.transfer.apply_import(read_import(path))
         assert fresh_home.get_memory(m.id).content == "ids survive"
     finally:
         fresh_home.close()
@@ -153,17 +153,19 @@ def test_seed_key_value_format(store, tmp_path):
             ]
         )
     )
-    report = apply_import(store, read_import(path))
+    report = store.transfer.apply_import(read_import(path))
     assert report.added == 2
     assert store.get_preference("theme") == "dark"
     pet = store.list_memories(section="facts")[0]
     assert pet.key == "pet" and "Ziggy" in pet.content
-    assert apply_import(store, read_import(path)).added == 0  # idempotent
+    assert store.transfer.apply_import(read_import(path)).added == 0  # idempotent
 
 
 def test_exports_never_contain_secrets(store):
     store.add_memory("deploy token ghp_" + "a" * 36)
-    text = "".join(export_memories(store, "jsonl")) + "".join(export_memories(store, "markdown"))
+    text = "".join(store.transfer.export_memories("jsonl")) + "".join(
+        store.transfer.export_memories("markdown")
+    )
     assert "ghp_aaaa" not in text and "[REDACTED:github-token]" in text
 
 
@@ -185,7 +187,7 @@ def test_backup_of_a_live_store_restores_with_the_same_recall(store, tmp_path):
     t = threading.Thread(target=worker_writes)
     t.start()
     try:
-        dest = backup(store, tmp_path / "bk")
+        dest = backup(store.settings, tmp_path / "bk")
     finally:
         stop.set()
         t.join()
@@ -209,7 +211,7 @@ def test_backup_of_a_live_store_restores_with_the_same_recall(store, tmp_path):
 
 def test_restore_refuses_damaged_backups_and_keeps_existing_db(store, tmp_path):
     store.add_memory("precious")
-    dest = backup(store, tmp_path / "bk")
+    dest = backup(store.settings, tmp_path / "bk")
     with pytest.raises(BackupError, match="already exists; pass --force"):
         restore(dest, store.settings.home)
     (dest / "memchat.db").write_bytes(b"garbage")
@@ -220,11 +222,10 @@ def test_restore_refuses_damaged_backups_and_keeps_existing_db(store, tmp_path):
 
 
 def test_conversation_export_redacts_titles_and_system_prompts(store):
-    from memory.transfer.files import export_conversation
 
     key = "ghp_" + "k" * 36
     c = store.new_conversation(f"deploy with {key}", system_prompt=f"token {key}")
     store.add_message(c.id, "user", "hello")
     for fmt in ("markdown", "json"):
-        text = export_conversation(store, c.id, fmt)
+        text = store.transfer.export_conversation(c.id, fmt)
         assert key not in text and "[REDACTED:github-token]" in text

@@ -48,8 +48,8 @@ def test_apply_writes_history_and_mark_atomically(sqlite_store):
         C.decide(C.Proposal(_cand("The user lives in Porto.", key="home_city")), [old]),
         C.decide(C.Proposal(_cand("The user has a cat.")), [old]),
     ]
-    C.apply(s, decisions, mark=("extracted:c1", "m2"))
-    assert C.get_mark(s, "extracted:c1") == "m2"
+    s.consolidation.apply(decisions, mark=("extracted:c1", "m2"))
+    assert s.get_mark("extracted:c1") == "m2"
     retired = s.get_memory(old.id)
     assert retired.superseded_by == decisions[0].result.id and retired.valid_to
     h = s.memory_history(old.id)[-1]
@@ -61,8 +61,8 @@ def test_apply_writes_history_and_mark_atomically(sqlite_store):
         C.Decision("add", _cand("broken", section="no-such-section")),
     ]
     with pytest.raises(ValueError):
-        C.apply(s, bad, mark=("extracted:c1", "m3"))
-    assert C.get_mark(s, "extracted:c1") == "m2"
+        s.consolidation.apply(bad, mark=("extracted:c1", "m3"))
+    assert s.get_mark("extracted:c1") == "m2"
     assert not s.search_memories("tea")
 
 
@@ -74,6 +74,18 @@ def test_review_mode_keeps_new_memories_pending(monkeypatch):
     with MemoryStore(load_settings(), start_redis=False) as s:
         old = s.add_memory("The user lives in Lisbon.", key="home_city")
         d = C.decide(C.Proposal(_cand("The user lives in Porto.", key="home_city")), [old])
-        C.apply(s, [d])
+        s.consolidation.apply([d])
         assert d.result.status == "pending"
         assert s.get_memory(old.id).superseded_by is None  # retired only once accepted
+
+
+def test_a_preference_superseded_by_the_worker_is_not_served_from_a_stale_cache(sqlite_store):
+    s = sqlite_store
+    s.set_preference("drink", "tea")
+    assert s.preferences() == {"drink": "tea"}  # now cached
+    old = s.list_memories(section="preferences")[0]
+    new = _cand("drink: coffee", section="preferences", key="drink", value="coffee")
+    d = C.decide(C.Proposal(new), [old])
+    assert d.action == "supersede"
+    s.consolidation.apply([d])
+    assert s.preferences() == {"drink": "coffee"}

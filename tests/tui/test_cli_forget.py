@@ -21,7 +21,7 @@ def run(*args: str):
 def test_forget_all_names_the_backups_holding_the_profile(redis_url, home):
     with MemoryStore(load_settings(), profile="work") as s:
         s.add_memory(f"codename {CANARY}")
-        kept = backup(s, home / "backups" / "before")
+        kept = backup(s.settings, home / "backups" / "before")
 
     r = run("--profile", "work", "forget", "--all", "--yes")
     assert r.exit_code == 0, r.output
@@ -34,7 +34,7 @@ def test_forget_all_names_the_backups_holding_the_profile(redis_url, home):
 def test_memory_forget_about_names_the_backups_holding_it(redis_url, home):
     with MemoryStore(load_settings()) as s:
         s.add_memory(f"the cat is {CANARY}")
-        kept = backup(s, home / "backups" / "before")
+        kept = backup(s.settings, home / "backups" / "before")
 
     r = run("memory", "forget", "--about", CANARY.lower(), "--yes")
     assert r.exit_code == 0, r.output

@@ -148,7 +148,7 @@ def test_killed_restore_keeps_the_restored_index_and_the_worker_finishes_it(
         for _ in range(400):
             s.add_memory(" ".join(rng.choices(WORDS, k=rng.randint(6, 14))))
         s.index_pending()
-        backup(s, tmp_path / "backup")
+        backup(s.settings, tmp_path / "backup")
         s.add_memory("written after the backup")
 
     def health():  # a fresh look each time: the restore swaps the database file
