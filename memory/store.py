@@ -197,10 +197,7 @@ class MemoryStore:
             fields.setdefault("status", "pending")
         validate_scope(fields.get("scope", "global"))
         m = Memory(content=content, section=section, profile=self.profile, **fields)
-        m = self.memories.add(m, actor=actor, reason=reason)
-        if section == "preferences":
-            self.short.drop_prefs_cache(self.profile)
-        return m
+        return self.memories.add(m, actor=actor, reason=reason)
 
     def add_temporary(
         self, content: str, seconds: float, *, section: str = "temporary", **fields: Any
@@ -222,19 +219,13 @@ class MemoryStore:
     def update_memory(
         self, memory_id: str, *, actor: str = "user", reason: str = "", **changes: Any
     ) -> Memory:
-        m = self.memories.update(memory_id, self.profile, actor=actor, reason=reason, **changes)
-        self.short.drop_prefs_cache(self.profile)
-        return m
+        return self.memories.update(memory_id, self.profile, actor=actor, reason=reason, **changes)
 
     def delete_memory(self, memory_id: str, *, actor: str = "user", reason: str = "") -> Memory:
-        m = self.memories.delete(memory_id, self.profile, actor=actor, reason=reason)
-        self.short.drop_prefs_cache(self.profile)
-        return m
+        return self.memories.delete(memory_id, self.profile, actor=actor, reason=reason)
 
     def restore_memory(self, memory_id: str, *, actor: str = "user") -> Memory:
-        m = self.memories.restore(memory_id, self.profile, actor=actor)
-        self.short.drop_prefs_cache(self.profile)
-        return m
+        return self.memories.restore(memory_id, self.profile, actor=actor)
 
     def pin_memory(self, memory_id: str, pinned: bool = True, *, actor: str = "user") -> Memory:
         return self.memories.pin(memory_id, self.profile, pinned, actor=actor)
@@ -245,9 +236,7 @@ class MemoryStore:
         old = self.get_memory(old_id)
         fields.setdefault("section", old.section)
         new = Memory(content=content, profile=self.profile, **fields)
-        new = self.memories.supersede(old.id, new, actor=actor, reason=reason)
-        self.short.drop_prefs_cache(self.profile)  # the old value may be a cached preference
-        return new
+        return self.memories.supersede(old.id, new, actor=actor, reason=reason)
 
     def list_memories(
         self,
@@ -291,20 +280,24 @@ class MemoryStore:
             )
         else:
             m = self.add_memory(content, section="preferences", key=key, value=value, actor=actor)
-        self.short.drop_prefs_cache(self.profile)
         return m
 
     def preferences(self) -> dict[str, str]:
-        """All preferences: from the Redis cache, else SQLite (and then cached)."""
-        cached = self.short.cached_prefs(self.profile)
-        if cached is not None:
-            return cached
-        prefs = {
-            m.key: m.value or ""
-            for m in self.list_memories(section="preferences", limit=10_000)
-            if m.key
-        }
-        self.short.cache_prefs(self.profile, prefs)
+        """All live preferences: from the short-term cache while it is current, else SQLite
+        (and then cached). The cache is stamped with the memories' generation (every write
+        moves it on, kept by SQLite triggers) and the soonest expiry among them, and checked
+        on every read: no write path has to remember to drop it."""
+        generation = self.memories.generation(self.profile)
+        hit = self.short.cached_prefs(self.profile)
+        if hit is not None:
+            stamp, prefs = hit
+            gen, _, until = stamp.partition(" ")
+            if gen == str(generation) and (not until or float(until) > now()):
+                return prefs
+        mems = [m for m in self.list_memories(section="preferences", limit=10_000) if m.key]
+        prefs = {m.key: m.value or "" for m in mems if m.key}
+        until = min((m.expires_at for m in mems if m.expires_at), default=None)
+        self.short.cache_prefs(self.profile, prefs, f"{generation} {until or ''}".strip())
         return prefs
 
     def get_preference(self, key: str, default: str | None = None) -> str | None:

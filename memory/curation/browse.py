@@ -314,12 +314,10 @@ def _semantic_page(parts: BrowseParts, q: BrowseQuery, offset: int, limit: int) 
 
 
 def change_marker(parts: BrowseParts) -> tuple[int, int]:
-    """Cheap to read every second: changes when any memory is written (history is append-only;
-    forgetting deletes rows but adds a tombstone), or when memories are purged."""
-    row = parts.db.conn.execute(
-        "SELECT (SELECT COALESCE(MAX(id), 0) FROM memory_history), (SELECT COALESCE(MAX(rowid), 0) FROM memories)"
-    ).fetchone()
-    return int(row[0]), int(row[1])
+    """Cheap to read every second: the profile's memory generation (every write to its
+    memories moves it on, migration 13's triggers) and the newest history entry."""
+    hist = parts.db.scalar("SELECT COALESCE(MAX(id), 0) FROM memory_history")
+    return parts.memories.generation(parts.profile), int(hist or 0)
 
 
 __all__ = [

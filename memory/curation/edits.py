@@ -80,7 +80,6 @@ def merge(
                 status="deleted",
                 deleted_at=now(),
             )
-    parts.short.drop_prefs_cache(parts.profile)
     return new
 
 
@@ -172,7 +171,6 @@ def delete_many(
     with parts.db.tx():
         for i in ids:
             parts.memories.delete(i, parts.profile, actor=actor, reason=reason)
-    parts.short.drop_prefs_cache(parts.profile)
     return list(ids)
 
 
@@ -180,7 +178,6 @@ def restore_many(parts: CurationParts, ids: list[str], *, actor: str = "user") -
     with parts.db.tx():
         for i in ids:
             parts.memories.restore(i, parts.profile, actor=actor)
-    parts.short.drop_prefs_cache(parts.profile)
 
 
 def pin_many(parts: CurationParts, ids: list[str], pinned: bool, *, actor: str = "user") -> None:
@@ -380,7 +377,6 @@ def accept(parts: CurationParts, item: ReviewItem, *, actor: str = "user") -> Me
                     superseded_by=m.id,
                     valid_to=now(),
                 )
-        parts.short.drop_prefs_cache(parts.profile)
         return kept
     if item.queue == "duplicates" and item.other is not None:
         return merge(
@@ -402,7 +398,6 @@ def accept(parts: CurationParts, item: ReviewItem, *, actor: str = "user") -> Me
                 valid_to=now(),
             )
             _mark_reviewed(parts, old, f"conflict resolved: superseded by {m.id}", actor)
-        parts.short.drop_prefs_cache(parts.profile)
         return m
     if item.queue == "contradictions" and item.other is not None:
         parts.memories.delete(

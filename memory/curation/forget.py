@@ -466,7 +466,6 @@ def _finish(parts: ForgettingParts, report: ForgetReport) -> ForgetReport:
     if parts.vectors() is not None:
         parts.index_pending()
         scrub_chroma(parts)
-    parts.short.drop_prefs_cache(parts.profile)
     parts.db.scrub()
     rewrite_aof(parts, report)
     return report

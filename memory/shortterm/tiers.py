@@ -44,9 +44,8 @@ class ShortTerm(Protocol):
     def get_temp(self, profile: str, key: str) -> str | None: ...
     def temp_items(self, profile: str) -> list[tuple[str, str, float | None]]: ...
     def delete_temp(self, profile: str, key: str) -> None: ...
-    def cache_prefs(self, profile: str, prefs: dict[str, str]) -> None: ...
-    def cached_prefs(self, profile: str) -> dict[str, str] | None: ...
-    def drop_prefs_cache(self, profile: str) -> None: ...
+    def cache_prefs(self, profile: str, prefs: dict[str, str], stamp: str) -> None: ...
+    def cached_prefs(self, profile: str) -> tuple[str, dict[str, str]] | None: ...
     def push_command(self, profile: str, text: str, keep: int) -> None: ...
     def commands(self, profile: str, n: int) -> list[str]: ...
     def wipe_profile(self, profile: str) -> int: ...
@@ -131,22 +130,21 @@ class RedisShortTerm:
     def delete_temp(self, profile, key):
         self.r.delete(self.k(profile, "tmp", key))
 
-    def cache_prefs(self, profile, prefs):
+    def cache_prefs(self, profile, prefs, stamp):
         key = self.k(profile, "prefs")
         p = self.r.pipeline()
         p.delete(key)
         if prefs:
             p.hset(key, mapping=prefs)
-        p.set(self.k(profile, "prefs:valid"), "1")
+        p.set(self.k(profile, "prefs:valid"), stamp)
         p.execute()
 
     def cached_prefs(self, profile):
-        if not self.r.exists(self.k(profile, "prefs:valid")):
-            return None
-        return self.r.hgetall(self.k(profile, "prefs"))
-
-    def drop_prefs_cache(self, profile):
-        self.r.delete(self.k(profile, "prefs"), self.k(profile, "prefs:valid"))
+        p = self.r.pipeline()
+        p.get(self.k(profile, "prefs:valid"))
+        p.hgetall(self.k(profile, "prefs"))
+        stamp, prefs = p.execute()
+        return None if stamp is None else (stamp, prefs)
 
     def push_command(self, profile, text, keep):
         key = self.k(profile, "commands")
@@ -262,14 +260,14 @@ class SqliteShortTerm:
     def delete_temp(self, profile, key):
         self._del(profile, f"tmp:{key}")
 
-    def cache_prefs(self, profile, prefs):
-        self._set(profile, "prefs", prefs, None)
+    def cache_prefs(self, profile, prefs, stamp):
+        self._set(profile, "prefs", {"stamp": stamp, "prefs": prefs}, None)
 
     def cached_prefs(self, profile):
-        return self._get(profile, "prefs")
-
-    def drop_prefs_cache(self, profile):
-        self._del(profile, "prefs")
+        got = self._get(profile, "prefs")
+        if not isinstance(got, dict) or not isinstance(got.get("prefs"), dict):
+            return None  # none, or the unstamped form of an older version
+        return str(got.get("stamp", "")), got["prefs"]
 
     def push_command(self, profile, text, keep):
         with self.db.tx():
@@ -388,8 +386,7 @@ class ResilientShortTerm:
                 for text in value:
                     primary.push_command(profile, text, 10_000)
                 self.fallback._del(profile, "commands")
-            elif key == "prefs":
-                primary.drop_prefs_cache(profile)
+            # "prefs": nothing to replay; the cache is stamped and checked on every read
         return len(rows)
 
     def _backend(self):

@@ -223,6 +223,13 @@ class LongTermMemories:
             out.update({r["id"]: row_to_memory(r) for r in self.db.query(q, tuple(chunk))})
         return out
 
+    def generation(self, profile: str) -> int:
+        """A number that every write to ``profile``'s memories moves on (migration 13's
+        triggers), to stamp what is cached from them."""
+        return int(
+            self.db.scalar("SELECT n FROM memory_generation WHERE profile = ?", (profile,)) or 0
+        )
+
     def find_by_key(self, profile: str, section: str, key: str) -> Memory | None:
         key = redact(key)  # keys are stored redacted: ask for what a write stored
         row = self.db.one(

@@ -400,6 +400,39 @@ def _m012_purge_old_leaks(c: sqlite3.Connection) -> None:
     )
 
 
+# Every column of memories but the access counters, which a recall bumps (a later migration
+# that adds a column must recreate memories_generation_au with it).
+_M013_WATCHED = (
+    "id, profile, section, content, key, value, tags, entity_type, entity_id, confidence, "
+    "importance, pinned, persistence, status, scope, expires_at, created_at, updated_at, "
+    "source_conversation_id, source_message_ids, superseded_by, valid_from, valid_to, deleted_at"
+)
+
+
+def _m013_memory_generation(c: sqlite3.Connection) -> None:
+    # A number per profile that every write to its memories moves on, kept by triggers so no
+    # write path can forget it: what a cache of memories (the preferences) is stamped with.
+    bump = (
+        "INSERT INTO memory_generation (profile, n) VALUES ({p}.profile, 1) "
+        "ON CONFLICT(profile) DO UPDATE SET n = n + 1;"
+    )
+    c.executescript(
+        f"""
+        CREATE TABLE memory_generation (profile TEXT PRIMARY KEY, n INTEGER NOT NULL);
+        CREATE TRIGGER memories_generation_ai AFTER INSERT ON memories BEGIN
+            {bump.format(p="new")}
+        END;
+        CREATE TRIGGER memories_generation_ad AFTER DELETE ON memories BEGIN
+            {bump.format(p="old")}
+        END;
+        CREATE TRIGGER memories_generation_au AFTER UPDATE OF {_M013_WATCHED} ON memories BEGIN
+            {bump.format(p="old")}
+            {bump.format(p="new")}
+        END;
+        """
+    )
+
+
 MIGRATIONS: list[Migration] = [
     (1, "core tables: conversations, messages, memories, memory_history", _m001_core),
     (2, "FTS5 over memories and messages, kept in sync by triggers", _m002_fts),
@@ -421,6 +454,11 @@ MIGRATIONS: list[Migration] = [
     ),
     (11, "earlier answers to a regenerated prompt", _m011_reply_versions),
     (12, "incognito rows and unredacted secrets left by older versions", _m012_purge_old_leaks),
+    (
+        13,
+        "a generation number per profile that every memory write moves on",
+        _m013_memory_generation,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -367,7 +367,6 @@ def apply_import(
                 report.added += 1
             if progress:
                 progress(i, total)
-    parts.short.drop_prefs_cache(parts.profile)
     return report
 
 

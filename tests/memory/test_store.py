@@ -57,6 +57,31 @@ def test_preferences_read_through_redis_cache(store, redis_url):
     assert [h.action for h in history] == ["added", "updated"]
 
 
+def test_the_preference_cache_is_current_after_any_write_or_expiry(store, redis_url):
+    """The cache is stamped, not dropped by callers: a write path that forgets about it (a
+    bulk expiry, a write by another process, the clock passing an expiry) cannot leave it
+    stale."""
+    import redis
+
+    tea = store.set_preference("drink", "tea")
+    assert store.preferences() == {"drink": "tea"}
+    store.curation.set_expiry([tea.id], now() - 1)  # a bulk edit: the preference is gone
+    assert store.preferences() == {}
+
+    with MemoryStore(load_settings()) as other:  # another process's write
+        other.set_preference("editor", "vim")
+    assert store.preferences() == {"editor": "vim"}
+
+    store.add_memory(
+        "lang: pt", section="preferences", key="lang", value="pt", expires_at=now() + 1.0
+    )
+    assert store.preferences() == {"editor": "vim", "lang": "pt"}
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    assert r.hgetall("memchat:default:prefs") == {"editor": "vim", "lang": "pt"}  # cached
+    time.sleep(1.1)
+    assert store.preferences() == {"editor": "vim"}  # its expiry passed: nothing wrote
+
+
 def test_lexical_search_finds_rare_token(store):
     store.add_memory("The locker code is ZX4471")
     store.add_memory("I like green tea in the morning")
