@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 import click
@@ -11,6 +12,12 @@ from tui import warm
 
 
 def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie waiting for its parent to reap it has ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        pass
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -33,13 +40,16 @@ def warm_cmd(show: bool, start: bool, stop: bool) -> None:
         raise click.UsageError("--start or --stop, not both")
     if stop:
         reply = warm.request("stop")
-        if reply is None:
+        pid = reply["server"] if reply else warm.lock_holder()
+        if pid is None:
             click.echo("no warm process runs")
             return
+        if reply is None:  # still starting (importing): nothing to wait for
+            os.kill(pid, signal.SIGTERM)
         deadline = time.time() + 30
-        while _alive(reply["server"]) and time.time() < deadline:
+        while _alive(pid) and time.time() < deadline:
             time.sleep(0.05)
-        click.echo(f"stopped the warm process (pid {reply['server']})")
+        click.echo(f"stopped the warm process (pid {pid})")
         return
     if start and warm.request("status") is None:
         if warm.seconds_from_env() == 0:

