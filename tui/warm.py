@@ -102,8 +102,14 @@ def delegate(argv: list[str], env: dict[str, str]) -> int | None:
     try:
         mask = os.umask(0o22)
         os.umask(mask)
-        request = {"op": "run", "argv": [sys.argv[0], *argv], "cwd": os.getcwd()}
-        request.update(env=env, umask=mask, stamp=code_stamp())
+        request = {
+            "op": "run",
+            "argv": [sys.argv[0], *argv],
+            "cwd": os.getcwd(),
+            "env": env,
+            "umask": mask,
+            "stamp": code_stamp(),
+        }
         sock.settimeout(None)
         send_msg(sock, request, [0, 1, 2])
         reply, _ = recv_msg(sock)
@@ -147,10 +153,10 @@ def _wait(sock: socket.socket, pid: int) -> int:
         os.write(2, b"memchat: the warm process ended before the command did\n")
         return 1
     if reply.get("signal"):
-        sig = int(reply["signal"])
-        signal.signal(sig, signal.SIG_DFL)
-        os.kill(os.getpid(), sig)  # end the way the child did
-        return 128 + sig
+        signum = int(reply["signal"])
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)  # end the way the child did
+        return 128 + signum
     return int(reply.get("exit", 1))
 
 
