@@ -99,6 +99,19 @@ def delegate(argv: list[str], env: dict[str, str]) -> int | None:
     sock = connect()
     if sock is None:
         return None
+    child = {"pid": 0}
+    pending: list[int] = []
+
+    def forward(signum, frame) -> None:  # Ctrl-C before the child runs: sent to it once it does
+        if not child["pid"]:
+            pending.append(signum)
+            return
+        try:
+            os.kill(child["pid"], signum)
+        except OSError:
+            pass
+
+    before = {sig: signal.signal(sig, forward) for sig in _FORWARDED}
     try:
         mask = os.umask(0o22)
         os.umask(mask)
@@ -114,22 +127,25 @@ def delegate(argv: list[str], env: dict[str, str]) -> int | None:
         send_msg(sock, request, [0, 1, 2])
         reply, _ = recv_msg(sock)
     except (OSError, ValueError):
-        sock.close()
-        return None
+        reply = None
     if reply is None or "pid" not in reply:
-        sock.close()
-        return None  # refused (other code or environment) or gone: nothing ran
-    return _wait(sock, int(reply["pid"]))
+        sock.close()  # refused (other code or environment) or gone: nothing ran
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+        for signum in pending[:1]:
+            os.kill(os.getpid(), signum)  # as it would have landed in-process
+        return None
+    child["pid"] = int(reply["pid"])
+    for signum in pending:
+        forward(signum, None)
+    return _wait(sock, forward)
 
 
-def _wait(sock: socket.socket, pid: int) -> int:
+_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _wait(sock: socket.socket, forward) -> int:
     """Forward signals to the child until the server reports how it ended."""
-
-    def forward(signum, frame) -> None:
-        try:
-            os.kill(pid, signum)
-        except OSError:
-            pass
 
     def stop(signum, frame) -> None:  # Ctrl-Z: stop the child too, and resume it with us
         forward(signal.SIGSTOP, frame)
@@ -140,8 +156,6 @@ def _wait(sock: socket.socket, pid: int) -> int:
         forward(signal.SIGCONT, frame)
         signal.signal(signal.SIGTSTP, stop)
 
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, forward)
     signal.signal(signal.SIGTSTP, stop)
     signal.signal(signal.SIGCONT, cont)
     try:

@@ -243,8 +243,8 @@ class Server:
 
 def main() -> None:
     p = warm_base.paths()
-    if p is None:
-        return
+    if p is None or warm.request("status", 0.5) is not None:
+        return  # one runs already (e.g. it declined a request from another environment)
     idle = _idle_seconds()
     if idle <= 0:
         return

@@ -129,6 +129,14 @@ def test_commands_run_warm_as_they_run_cold(warm_on, redis_url, fake_llm, tmp_pa
     assert p.returncode == 130, err
     assert b"interrupted" in err
     assert "cmd='ask' exit 130" in served(log)[-1]
+    # SIGTERM: the child dies of it, and so does the client, as a fresh process would
+    fake_llm.script(reply="word " * 300, chunk_size=5, delay=0.03)
+    p = start("ask", "tell me another long story")
+    assert p.stdout.read(10)
+    p.terminate()
+    p.communicate(timeout=30)
+    assert p.returncode == -signal.SIGTERM
+    assert "cmd='ask' signal 15" in served(log)[-1]
 
     # its idle time (here 1 s, from the latest caller's MEMCHAT_WARM_SECONDS) ends it
     assert run("memory", "list", env={"MEMCHAT_WARM_SECONDS": "1"}).returncode == 0
