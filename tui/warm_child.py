@@ -99,6 +99,9 @@ def run_child(req: dict) -> None:
         os.dup2(fd, target)
         os.close(fd)
     enc, errs = sys.stdout.encoding, sys.stdout.errors
+    # the server's own stream objects (a logging handler may hold one) now write to the
+    # client's fds too; they are flushed at the end like the new ones
+    earlier = [sys.stdout, sys.stderr]
     for name, fd, mode in (("stdin", 0, "r"), ("stdout", 1, "w"), ("stderr", 2, "w")):
         line = fd == 2 or (fd == 1 and os.isatty(1))
         raw = io.FileIO(fd, mode, closefd=False)
@@ -112,10 +115,10 @@ def run_child(req: dict) -> None:
     _disable_if_configured()
     from tui.entry import run_cli
 
-    _exit_as_a_process_would(run_cli)
+    _exit_as_a_process_would(run_cli, earlier)
 
 
-def _exit_as_a_process_would(run) -> None:
+def _exit_as_a_process_would(run, earlier: list) -> None:
     """Run, then end as the interpreter ends a process -- exit code, excepthook, threads
     joined, atexit handlers, std streams flushed -- but without tearing down the modules the
     server imported (slow, and C++ destructors of libraries may wait for their threads,
@@ -145,7 +148,7 @@ def _exit_as_a_process_would(run) -> None:
     import atexit
 
     atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
+    for stream in (*earlier, sys.stdout, sys.stderr):
         try:
             stream.flush()
         except BaseException:  # noqa: BLE001 - as Py_FinalizeEx: status 120
