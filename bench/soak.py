@@ -344,6 +344,7 @@ def main() -> None:
             "MEMCHAT_HOME": str(home),
             "MEMCHAT_CONFIG": str(home / "none.toml"),
             "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "MEMCHAT_WARM_SECONDS": "0",  # fresh processes, as before; none may outlive the soak
             "MEMCHAT_EMBEDDING_MODEL": str(ROOT.parent / "shared" / "models" / "all-MiniLM-L6-v2"),
         }
     )

@@ -72,6 +72,7 @@ def env_for(home: Path, code: Path) -> dict[str, str]:
         ),
         PYTHONPATH=str(code),
         LITELLM_LOCAL_MODEL_COST_MAP="True",
+        MEMCHAT_WARM_SECONDS="0",  # each writer its own fresh process, as measured before
     )
     return env
 

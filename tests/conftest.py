@@ -212,6 +212,8 @@ def home(tmp_path, monkeypatch, model_cache) -> Path:
     monkeypatch.setenv("MEMCHAT_UI__LLM_TITLES", "false")
     monkeypatch.setenv("MEMCHAT_CONFIG", str(tmp_path / "config.toml"))
     monkeypatch.setenv("MEMCHAT_MODEL_CACHE", str(model_cache))
+    # no warm process (tui.warm) outlives a test; tests/tui/test_warm.py turns it on for itself
+    monkeypatch.setenv("MEMCHAT_WARM_SECONDS", "0")
     if MODEL_DIR.exists():
         monkeypatch.setenv("MEMCHAT_EMBEDDING_MODEL", str(MODEL_DIR))
     return h

@@ -31,6 +31,7 @@ _SUBCOMMANDS = {
     "memory": "tui.cli_memory:memory",
     "profiles": "tui.cli_data:profiles_cmd",
     "restore": "tui.cli_data:restore_cmd",
+    "warm": "tui.cli_warm:warm_cmd",
     "worker": "tui.cli_worker:worker",
 }
 

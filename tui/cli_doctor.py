@@ -120,7 +120,26 @@ def run_checks(settings) -> list[Check]:
         attempt("worker", lambda: _worker(store))
         attempt("backups", store.health.backups)
     attempt("restore copies", lambda: _restore_copies(settings))
+    attempt("warm", lambda: _warm(settings))
     return checks
+
+
+def _warm(settings) -> Check:
+    """Informational: whether the warm process (tui.warm) runs; never a WARN."""
+    from tui import warm
+
+    seconds = warm.seconds_from_env()
+    if (seconds if seconds is not None else getattr(settings, "warm_seconds", 1)) == 0:
+        return "OK", "warm", "the warm process is off (warm_seconds = 0)"
+    reply = warm.request("status")
+    if reply is None:
+        return "OK", "warm", "no warm process; the next `ask`/`memory` command starts one"
+    return (
+        "OK",
+        "warm",
+        f"warm process pid {reply['server']}, served {reply['served']}, {reply['rss_mb']} MB, exits after "
+        f"{reply['idle_seconds']} s idle (`memchat warm --stop` stops it)",
+    )
 
 
 # ---------------------------------------------------------------------- repairs (--fix)

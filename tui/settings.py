@@ -42,6 +42,13 @@ class AppSettings(TaskSettings):
     model_config = SettingsConfigDict(extra="forbid")
 
     ui: UISettings = Field(default_factory=UISettings)
+    warm_seconds: int = Field(
+        600,
+        ge=0,
+        description="How long the warm process (which runs `ask`, `memory list/search/add`... "
+        "with litellm already imported) waits idle before it exits; 0 turns it off. "
+        "The environment variable MEMCHAT_WARM_SECONDS is read first.",
+    )
 
 
 def load_settings(**overrides: Any) -> AppSettings:

@@ -17,18 +17,29 @@ import functools
 import os
 import re
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import sqlite_utils
-
 from memory.errors import StorageError
 from memory.fsutil import private_file
 from memory.secrets import redact_params
 from memory.sqlite import migrations
+
+# sqlite-utils imports numpy (~0.1 s, most of a cold `memchat memory list`) only to map numpy
+# scalar types to column types, and memchat hands it none; a process that has not imported
+# numpy yet imports sqlite-utils without it.
+if "numpy" in sys.modules:
+    import sqlite_utils
+else:
+    sys.modules["numpy"] = None  # type: ignore[assignment]
+    try:
+        import sqlite_utils
+    finally:
+        del sys.modules["numpy"]
 
 BUSY_TIMEOUT_MS = 15_000
 _migrated: set[str] = set()
