@@ -31,8 +31,9 @@ from memory.sqlite import migrations
 
 # sqlite-utils imports numpy (~0.1 s, most of a cold `memchat memory list`) only to map numpy
 # scalar types to column types, and memchat hands it none; a process that has not imported
-# numpy yet imports sqlite-utils without it.
-if "numpy" in sys.modules:
+# numpy yet imports sqlite-utils without it -- only while it has one thread, since another
+# thread importing numpy meanwhile (the app warms chromadb in the background) would fail.
+if "numpy" in sys.modules or threading.active_count() > 1:
     import sqlite_utils
 else:
     sys.modules["numpy"] = None  # type: ignore[assignment]
