@@ -1,4 +1,4 @@
-"""Train the learned relevance score (memory/recall/score.py) on the LoCoMo dev split.
+"""Train the learned relevance score (memory/recall/score.py) on LoCoMo and first-person facts.
 
 Reproducible: a fixed feature list, a deterministic fit (Newton's method on an L2-penalised
 logistic regression, standardised features), no randomness.

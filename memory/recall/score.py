@@ -3,9 +3,11 @@
 Recall already computes, for every candidate, where each retriever ranked it and how strongly
 (lexical BM25 over the turn and over the turn with the two before it, vector cosine, the date
 the query names), plus recency, importance, pins, its kind, its neighbours' scores and the
-hand-set fusion of all that. A logistic regression over those features, trained on the LoCoMo
-dev split by ``bench/train_relevance.py`` (leave-one-conversation-out cross-validated), turns
-them into a probability. Recall orders hits by it (when the weights say it orders better than
+hand-set fusion of all that. A logistic regression over those features (stored facts get
+weights of their own), trained by ``bench/train_relevance.py`` on the LoCoMo dev split
+(leave-one-conversation-out cross-validated) and on hand-written first-person facts beside
+LoCoMo turns (bench/personal_train_data.py, cross-validated in folds), turns them into a
+probability. Recall orders hits by it (when the weights say it orders better than
 the fusion) and the prompt takes a memory only when it clears ``memory.relevance_floor``.
 
 The weights are a small versioned JSON beside this module (``relevance_weights.json``). When
