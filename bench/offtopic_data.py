@@ -2,7 +2,9 @@
 
 FACTS: (a stored personal fact, a prompt that needs exactly that fact). GENERIC: prompts about
 coding, trivia, writing and maths that need no personal memory at all. Written by hand for the
-benchmark; none of it is used in training (bench/train_relevance.py trains on LoCoMo only).
+benchmark; none of it is used in training (bench/train_relevance.py trains on LoCoMo and on
+bench/personal_train_data.py, written apart from this file and checked to share no four-word
+sequence with it).
 """
 
 FACTS: list[tuple[str, str]] = [

@@ -1,4 +1,4 @@
-"""Train the learned relevance score (memory/recall/score.py) on the LoCoMo dev split.
+"""Train the learned relevance score (memory/recall/score.py) on LoCoMo and first-person facts.
 
 Reproducible: a fixed feature list, a deterministic fit (Newton's method on an L2-penalised
 logistic regression, standardised features), no randomness.
@@ -16,7 +16,16 @@ logistic regression, standardised features), no randomness.
    figures are reported: r@k and budget1000 per category, for the learned order, the hand-set
    fusion and BM25, and the floor table (evidence kept vs off-topic queries injecting
    anything).
-4. Fit on everything and write the weights (``--out``, default memory/recall/relevance_weights.json).
+4. First-person facts (bench/personal_train_data.py, written apart from the off-topic
+   benchmark's data): its facts stored as memories in a profile beside every LoCoMo turn (as
+   bench/offtopic.py stores its own), each fact's prompt asked (relevant: that fact) and the
+   generic prompts asked (relevant: nothing). Cross-validated in ``--personal-folds`` folds:
+   each fold's prompts are scored by weights fitted on LoCoMo and the other folds, through the
+   real ``recall``. The LoCoMo folds above train on the whole personal set (it holds no LoCoMo
+   question). The floor's default is the lowest floor at which, held out, off-topic queries
+   (LoCoMo questions in another conversation's store; generic prompts) inject anything in at
+   most 10 % of cases.
+5. Fit on everything and write the weights (``--out``, default memory/recall/relevance_weights.json).
 
     python bench/train_relevance.py [--work /tmp/memchat-relevance] [--no-write] [--json]
 """
@@ -37,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import locomo_recall as lr  # noqa: E402
+import personal_train_data as ptd  # noqa: E402
 
 FLOORS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5)
 
@@ -49,11 +59,24 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--l2", type=float, default=1.0)
     p.add_argument(
         "--drop",
-        default="candidates,lex_raw",
-        help="features given no weight: their scale depends on the store's size (every LoCoMo "
-        "store is about the same size, so cross-validation cannot see them fail elsewhere)",
+        default="candidates,lex_raw,recency,importance,pinned",
+        help="features given no weight: candidates and lex_raw scale with the store's size "
+        "(every LoCoMo store is about the same size, so cross-validation cannot see them fail "
+        "elsewhere); recency, importance and pins are constant in LoCoMo, and in the personal "
+        "profile only its facts are new, so recency would learn 'a fact' rather than 'recent'",
     )
-    p.add_argument("--floor", type=float, default=None, help="default floor to record")
+    p.add_argument(
+        "--floor", type=float, default=None, help="default floor to record (default: measured)"
+    )
+    p.add_argument(
+        "--personal-weight",
+        type=float,
+        default=20.0,
+        help="weight of a personal-set candidate in the fit (its ~300 prompts beside LoCoMo's "
+        "~6,000 queries and 270k candidates)",
+    )
+    p.add_argument("--personal-folds", type=int, default=5)
+    p.add_argument("--no-personal", action="store_true", help="LoCoMo only (the version 1 fit)")
     p.add_argument("--no-write", action="store_true")
     p.add_argument("--no-recall-eval", action="store_true", help="skip the real-recall CV")
     p.add_argument("--json", action="store_true")
@@ -137,7 +160,7 @@ def extract(root, data, dias, obs, work: Path) -> dict[str, np.ndarray]:
 
     if cache.exists():
         z = np.load(cache)
-        if list(z["names"]) == list(score.FEATURES):
+        if list(z["names"]) == list(score.BASE):
             return dict(z)
     stems = list(data)
     X, y, qid, conv, store_conv, neg, facts = [], [], [], [], [], [], []
@@ -150,7 +173,7 @@ def extract(root, data, dias, obs, work: Path) -> dict[str, np.ndarray]:
                 dia, ev = dias[other], obs[other]
                 for question, _cat, gold in questions(data[stem]):
                     for kind, item_id, _fused, x in candidate_features(store, question):
-                        X.append([x[f] for f in score.FEATURES])
+                        X.append([x[f] for f in score.BASE])
                         if kind == "message":
                             rel = dia.get(item_id) in gold
                         else:
@@ -171,19 +194,163 @@ def extract(root, data, dias, obs, work: Path) -> dict[str, np.ndarray]:
         "store_conv": np.asarray(store_conv),
         "neg": np.asarray(neg),
         "facts": np.asarray(facts),
-        "names": np.asarray(score.FEATURES),
+        "names": np.asarray(score.BASE),
     }
     np.savez_compressed(cache, **out)
     return out
 
 
+PERSONAL = "personal-train"
+
+
+def ingest_personal(root, data: dict[str, dict], work: Path) -> dict[int, str]:
+    """The personal training facts as memories, beside every LoCoMo turn in one profile (as
+    bench/offtopic.py builds its store): fact index -> memory id; once per work dir."""
+    bad = ptd.check_disjoint()
+    if bad:
+        sys.exit(f"personal training data overlaps the off-topic benchmark: {bad}")
+    marker = work / "personal.json"
+    if marker.exists():
+        return {int(k): v for k, v in json.loads(marker.read_text()).items()}
+    store = root.for_profile(PERSONAL)
+    ids = {i: store.add_memory(fact).id for i, (fact, _) in enumerate(ptd.FACTS)}
+    t = time.perf_counter()
+    for d in data.values():
+        lr.ingest(store, d.get("conversation", d))
+    store.index_pending()
+    print(f"personal profile ingested in {time.perf_counter() - t:.0f}s", file=sys.stderr)
+    marker.write_text(json.dumps(ids))
+    return ids
+
+
+def personal_prompts(folds: int) -> list[tuple[str, int | None, int]]:
+    """(prompt, index of the fact it needs or None, fold)."""
+    out: list[tuple[str, int | None, int]] = [
+        (q, i, i % folds) for i, (_, q) in enumerate(ptd.FACTS)
+    ]
+    out += [(q, None, j % folds) for j, q in enumerate(ptd.GENERIC)]
+    return out
+
+
+def extract_personal(root, ids: dict[int, str], folds: int, work: Path) -> dict[str, np.ndarray]:
+    cache = work / "personal_features.npz"
+    from memory.recall import score
+    from memory.recall.hybrid import candidate_features
+
+    prompts = personal_prompts(folds)
+    if cache.exists():
+        z = np.load(cache)
+        if list(z["names"]) == list(score.BASE) and list(z["prompts"]) == [p for p, *_ in prompts]:
+            return dict(z)
+    store = root.for_profile(PERSONAL)
+    X, y, qid, fold, generic, fact = [], [], [], [], [], []
+    for n, (prompt, need, k) in enumerate(prompts):
+        for kind, item_id, _fused, x in candidate_features(store, prompt):
+            X.append([x[f] for f in score.BASE])
+            y.append(1.0 if need is not None and kind == "memory" and item_id == ids[need] else 0.0)
+            qid.append(n)
+            fold.append(k)
+            generic.append(need is None)
+            fact.append(kind == "memory")
+    out = {
+        "X": np.asarray(X, dtype=np.float64),
+        "y": np.asarray(y),
+        "qid": np.asarray(qid),
+        "fold": np.asarray(fold),
+        "generic": np.asarray(generic),
+        "fact": np.asarray(fact),
+        "names": np.asarray(score.BASE),
+        "prompts": np.asarray([p for p, *_ in prompts]),
+    }
+    np.savez_compressed(cache, **out)
+    return out
+
+
+def locomo_queries(data: dict[str, dict]) -> list[str]:
+    """Each LoCoMo query's text, by query number in the feature cache (extract's order)."""
+    stems = list(data)
+    return [
+        question
+        for stem in stems
+        for _store in range(2)
+        for _is_obs in range(2)
+        for question, _cat, _gold in questions(data[stem])
+    ]
+
+
+def expand(X: np.ndarray, qid: np.ndarray, texts: list[str]) -> np.ndarray:
+    """BASE columns of every candidate of every query (``qid``, whose text is ``texts[qid]``)
+    -> FEATURES columns: the KIND and QUERY columns as hybrid._features computes them
+    (score.kind_similarity vectorised over the queries, score.first_person), then the per-kind
+    terms (score.derive)."""
+    from memory.recall import score
+
+    msg, sim = X[:, score.BASE.index("is_message")], X[:, score.BASE.index("vec_sim")]
+    group = qid * 2 + msg  # one group per query and kind
+    order = np.lexsort((-sim, group))
+    g, s = group[order], sim[order]
+    start = np.r_[0, np.flatnonzero(g[1:] != g[:-1]) + 1]
+    idx = np.repeat(np.arange(len(start)), np.diff(np.r_[start, len(g)]))
+    best = s[start][idx]
+    # 1 + candidates of the group strictly more similar: the first position of this value
+    first = np.arange(len(s))
+    same = np.r_[False, (g[1:] == g[:-1]) & (s[1:] == s[:-1])]
+    for i in np.flatnonzero(same):  # ties (rare): carry the first position of the run
+        first[i] = first[i - 1]
+    kind_gap, kind_rr = np.empty(len(X)), np.empty(len(X))
+    kind_gap[order] = best - s
+    kind_rr[order] = 1.0 / (1 + first - start[idx])
+    cols = {**dict(zip(score.BASE, X.T, strict=True)), "kind_gap": kind_gap, "kind_rr": kind_rr}
+    flags = np.asarray([score.first_person(t) for t in texts]).reshape(-1, len(score.QUERY))
+    for n, col in zip(score.QUERY, flags.T, strict=True):
+        cols[n] = col[qid]
+    fact = 1.0 - msg
+    cols.update({f"fact_{n}": cols[n] * fact for n in score.PER_KIND})
+    return np.column_stack([cols[n] for n in score.FEATURES])
+
+
+def personal_eval(root, ids, folds: int, models: dict[int, object], floors) -> dict:
+    """Held-out personal figures through the real recall (8 hits, 1,000 tokens, as a chat
+    turn recalls): prompts of fold k scored by ``models[k]``."""
+    from memory.recall import score
+
+    store = root.for_profile(PERSONAL)
+    gets = {f: [] for f in floors}
+    injects = {f: [] for f in floors}
+    for k in range(folds):
+        score.use(models[k])
+        for prompt, need, fold in personal_prompts(folds):
+            if fold != k:
+                continue
+            hits = store.recall(prompt, limit=8, token_budget=1000, relevance_floor=None)
+            for f in floors:
+                kept = [h for h in hits if h.relevance is None or h.relevance >= f]
+                if need is None:
+                    injects[f].append(bool(kept))
+                else:
+                    gets[f].append(any(h.id == ids[need] for h in kept))
+    score.reset()
+    return {
+        str(f): {
+            "generic_injects_any": round(float(np.mean(injects[f])), 4),
+            "personal_gets_fact": round(float(np.mean(gets[f])), 4),
+        }
+        for f in floors
+    }
+
+
 DROP: set[str] = set()
 
 
-def fit(X: np.ndarray, y: np.ndarray, l2: float):
-    """L2-penalised logistic regression by Newton's method on standardised features."""
+def fit(X: np.ndarray, y: np.ndarray, l2: float, sw: np.ndarray | None = None):
+    """L2-penalised logistic regression by Newton's method on standardised features, each
+    row weighted by ``sw`` (default 1)."""
     from memory.recall.score import Model
 
+    sw = np.ones(len(X)) if sw is None else sw
+    # standardised over the rows as they are, unweighted: weighting the personal set's rows
+    # (no date in its prompts) would shrink the scale of rare features such as dated_rr, and
+    # the clip at ±CLIP would then flatten their first ranks into one value
     mean = X.mean(axis=0)
     scale = X.std(axis=0)
     # A feature (nearly) constant in training (importance, pins, recency and kind: LoCoMo has
@@ -197,8 +364,8 @@ def fit(X: np.ndarray, y: np.ndarray, l2: float):
     reg[-1] = 0.0
     for _ in range(50):
         p = 1 / (1 + np.exp(-np.clip(Z @ w, -30, 30)))
-        g = Z.T @ (p - y) + reg * w
-        H = (Z * (p * (1 - p))[:, None]).T @ Z + np.diag(reg + 1e-9)
+        g = Z.T @ (sw * (p - y)) + reg * w
+        H = (Z * (sw * p * (1 - p))[:, None]).T @ Z + np.diag(reg + 1e-9)
         step = np.linalg.solve(H, g)
         w -= step
         if np.abs(step).max() < 1e-8:
@@ -260,6 +427,20 @@ def recall_eval(root, data, dias, stems, model_for: dict[int, object] | None, fl
     return out
 
 
+def floor_for(table: dict, personal: dict | None) -> float:
+    """The lowest floor at which, held out, off-topic queries inject anything in <= 10 % of
+    cases: LoCoMo questions in another conversation's store (chat turns and stored facts) and,
+    with the personal set, its generic prompts."""
+    for f in FLOORS:
+        rows = table[str(f)]
+        ok = all(rows[k]["offtopic_injects_any"] <= 0.10 for k in ("turns", "facts"))
+        if personal is not None:
+            ok = ok and personal[str(f)]["generic_injects_any"] <= 0.10
+        if ok:
+            return f
+    return FLOORS[-1]
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     DROP.update(f for f in args.drop.split(",") if f)
@@ -275,7 +456,7 @@ def main(argv=None) -> None:
         obs = ingest_observations(root, data, work)
         F = extract(root, data, dias, obs, work)
         X, y, qid, conv, sconv, neg = (
-            F["X"],
+            expand(F["X"], F["qid"], locomo_queries(data)),
             F["y"],
             F["qid"],
             F["conv"],
@@ -283,13 +464,40 @@ def main(argv=None) -> None:
             F["neg"],
         )
         print(f"{len(X)} candidates, {int(y.sum())} relevant", file=sys.stderr)
+        K = args.personal_folds
+        if args.no_personal:
+            PX, Py, Pw, Pfold = np.zeros((0, X.shape[1])), np.zeros(0), np.zeros(0), np.zeros(0)
+        else:
+            pids = ingest_personal(root, data, work)
+            P = extract_personal(root, pids, K, work)
+            PX, Py, Pfold = expand(P["X"], P["qid"], list(P["prompts"])), P["y"], P["fold"]
+            Pw = np.full(len(PX), args.personal_weight)
+            print(f"personal: {len(PX)} candidates, {int(Py.sum())} relevant", file=sys.stderr)
+        ones = np.ones(len(X))
+
+        def fit_on(sel: np.ndarray, psel: np.ndarray):
+            return fit(
+                np.vstack([X[sel], PX[psel]]),
+                np.concatenate([y[sel], Py[psel]]),
+                args.l2,
+                np.concatenate([ones[sel], Pw[psel]]),
+            )
+
         folds = {}
         p_cv = np.zeros(len(X))
         for i in range(len(stems)):
             train = (conv != i) & (sconv != i)
             test = (conv == i) | (sconv == i)
-            folds[i] = fit(X[train], y[train], args.l2)
+            folds[i] = fit_on(train, np.ones(len(PX), dtype=bool))
             p_cv[test & (conv == i)] = predict(folds[i], X[test & (conv == i)])
+        pfolds = {}
+        if len(PX):
+            pp_cv = np.zeros(len(PX))
+            for k in range(K):
+                pfolds[k] = fit_on(np.ones(len(X), dtype=bool), Pfold != k)
+                pp_cv[Pfold == k] = predict(pfolds[k], PX[Pfold == k])
+            pfact = P["fact"].astype(bool)
+            report["heldout_auc_personal_facts"] = round(auc(pp_cv[pfact], Py[pfact]), 4)
         facts = F["facts"]
         # held-out candidate-level figures, for chat turns and for stored facts
         fused_col = list(FEAT).index("fused")
@@ -328,12 +536,20 @@ def main(argv=None) -> None:
                     "ontopic_keeps_evidence": round(float(np.mean(np.asarray(top_pos) >= f)), 4),
                 }
         report["floor_table"] = table
+        personal = None
+        if pfolds:
+            t = time.perf_counter()
+            personal = personal_eval(root, pids, K, pfolds, (0.0, *FLOORS))
+            report["personal_cv"] = personal
+            print(f"personal eval {time.perf_counter() - t:.0f}s", file=sys.stderr)
+        floor = args.floor if args.floor is not None else floor_for(table, personal)
+        report["floor"] = floor
         if not args.no_recall_eval:
             t = time.perf_counter()
             report["cv_learned"] = recall_eval(root, data, dias, stems, folds, FLOORS)
             report["fusion"] = recall_eval(root, data, dias, stems, None)
             print(f"recall eval {time.perf_counter() - t:.0f}s", file=sys.stderr)
-        final = fit(X, y, args.l2)
+        final = fit_on(np.ones(len(X), dtype=bool), np.ones(len(PX), dtype=bool))
         learned_better = (
             "cv_learned" not in report
             or report["cv_learned"]["memchat"]["overall"]["budget1000"]
@@ -342,18 +558,30 @@ def main(argv=None) -> None:
         order_by = "probability" if learned_better else "fusion"
         from dataclasses import replace
 
-        final = replace(final, order_by=order_by, floor=args.floor or 0.0)
+        final = replace(final, order_by=order_by, floor=floor)
         report["order_by"] = order_by
         report["weights"] = dict(zip(FEAT, [round(c, 3) for c in final.coef], strict=True))
         if not args.no_write:
+            trained = f"LoCoMo dev split ({','.join(stems)}), {len(X)} candidates, "
+            trained += f"{int(y.sum())} relevant"
+            if len(PX):
+                trained += (
+                    f"; bench/personal_train_data.py ({len(ptd.FACTS)} facts, "
+                    f"{len(ptd.GENERIC)} generic prompts), {len(PX)} candidates, "
+                    f"weight {args.personal_weight:g}"
+                )
             meta = {
-                "trained_on": f"LoCoMo dev split ({','.join(stems)}), {len(X)} candidates, "
-                f"{int(y.sum())} relevant",
+                "trained_on": trained,
                 "script": "bench/train_relevance.py",
                 "l2": args.l2,
                 "dropped": sorted(DROP),
                 "heldout_auc_turns": report["heldout_auc_turns"],
                 "heldout_auc_facts": report["heldout_auc_facts"],
+                **(
+                    {"heldout_auc_personal_facts": report["heldout_auc_personal_facts"]}
+                    if len(PX)
+                    else {}
+                ),
             }
             Path(args.out).write_text(json.dumps(final.to_json(**meta), indent=1) + "\n")
             print(f"wrote {args.out}", file=sys.stderr)

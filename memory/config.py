@@ -81,7 +81,7 @@ class MemorySettings(BaseModel):
         "pinned memories), before and apart from recalled ones; 0 turns them off.",
     )
     relevance_floor: float = Field(
-        0.15,
+        0.1,
         ge=0.0,
         le=1.0,
         description="A recalled memory enters the prompt only when its learned probability of "

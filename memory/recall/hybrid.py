@@ -425,7 +425,7 @@ def _features(
     scored: list[tuple[float, _Cand, dict[str, float]]],
     dated: list[tuple[float, float]],
 ) -> list[dict[str, float]]:
-    """The learned score's inputs for each scored candidate (memory.recall.score.FEATURES)."""
+    """The learned score's inputs for each scored candidate (memory.recall.score.BASE, KIND, QUERY)."""
     links = _neighbour_links(store, [c.id for _, c, _ in scored if c.kind == "message"])
     fused = {c.id: final for final, c, _ in scored if c.kind == "message"}
     best_sim = max((c.vector for _, c, _ in scored), default=0.0)
@@ -471,6 +471,11 @@ def _features(
                 "candidates": n_cands,
             }
         )
+    kinds = score.kind_similarity([x["is_message"] for x in out], [x["vec_sim"] for x in out])
+    q_my, q_i = score.first_person(query)
+    for x, (gap, rr) in zip(out, kinds, strict=True):
+        x["kind_gap"], x["kind_rr"] = gap, rr
+        x["query_my"], x["query_i"] = q_my, q_i
     return out
 
 

@@ -3,9 +3,11 @@
 Recall already computes, for every candidate, where each retriever ranked it and how strongly
 (lexical BM25 over the turn and over the turn with the two before it, vector cosine, the date
 the query names), plus recency, importance, pins, its kind, its neighbours' scores and the
-hand-set fusion of all that. A logistic regression over those features, trained on the LoCoMo
-dev split by ``bench/train_relevance.py`` (leave-one-conversation-out cross-validated), turns
-them into a probability. Recall orders hits by it (when the weights say it orders better than
+hand-set fusion of all that. A logistic regression over those features (stored facts get
+weights of their own), trained by ``bench/train_relevance.py`` on the LoCoMo dev split
+(leave-one-conversation-out cross-validated) and on hand-written first-person facts beside
+LoCoMo turns (bench/personal_train_data.py, cross-validated in folds), turns them into a
+probability. Recall orders hits by it (when the weights say it orders better than
 the fusion) and the prompt takes a memory only when it clears ``memory.relevance_floor``.
 
 The weights are a small versioned JSON beside this module (``relevance_weights.json``). When
@@ -15,23 +17,25 @@ recall falls back to the hand-set fusion, with no probability and so no floor.
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import math
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger("memchat.recall")
 
-VERSION = 1
+VERSION = 2  # 2: the per-kind features below; version 1 files (BASE only) still load
 CLIP = 4.0  # standardised features are clipped to ±CLIP: a store unlike the training data
 # (three memories, a 100k-row BM25 index) cannot push one feature's vote without bound
 WEIGHTS_PATH = Path(__file__).with_name("relevance_weights.json")
 
-# Every candidate's features, in the order the weights use. Ranks enter as 1/rank (0 = not in
-# that list), so "absent" and "last" are close and the first places matter most.
-FEATURES: tuple[str, ...] = (
+# Every candidate's features as recall computes them (hybrid._features). Ranks enter as 1/rank
+# (0 = not in that list), so "absent" and "last" are close and the first places matter most.
+BASE: tuple[str, ...] = (
     "is_message",  # kind: 1 chat turn, 0 stored memory
     "lex_score",  # BM25 over the item, / the best in its list
     "lex_raw",  # BM25 over the item, log(1 + raw score)
@@ -55,10 +59,79 @@ FEATURES: tuple[str, ...] = (
     "candidates",  # log(1 + candidates)
 )
 
+# Similarity among the candidates of the same kind (hybrid._features; bench/train_relevance.py
+# derives them from its cache of BASE features with :func:`kind_similarity`): in a store of
+# thousands of chat turns a stored fact can be the closest fact by far and still rank 40th
+# among all vectors.
+KIND: tuple[str, ...] = (
+    "kind_gap",  # best similarity among the candidates of its kind - this one's
+    "kind_rr",  # 1 / (1 + candidates of its kind more similar than this one)
+)
+
+# What the query says about whom it asks (hybrid._features; the training script computes them
+# from its queries' text with :func:`first_person`). They enter only through their per-kind
+# terms below: a question in the first person ("What time do I get up?") asks about the user,
+# whom stored facts are about; LoCoMo's questions name the people they ask about. (As plain
+# features they would learn, from training data where only facts answer first-person
+# questions, that a chat turn never answers one: "what did I tell you about ..." does.)
+QUERY: tuple[str, ...] = (
+    "query_my",  # the query says my, me, mine, myself, our or us
+    "query_i",  # the query says I (I'm, I've, ...) or we
+)
+_MY = frozenset({"my", "me", "mine", "myself", "our", "ours", "us"})
+_I = frozenset({"i", "i'm", "i've", "i'd", "i'll", "im", "ive", "we", "we're", "we've"})
+_WORD = re.compile(r"[a-z']+")
+
+
+def first_person(query: str) -> tuple[float, float]:
+    """(query_my, query_i) of a query."""
+    words = set(_WORD.findall(query.lower().replace("\u2019", "'")))
+    return (1.0 if words & _MY else 0.0, 1.0 if words & _I else 0.0)
+
+
+# Per-kind terms: ``fact_<name>`` is ``<name>`` for a stored memory and 0 for a chat turn, so a
+# fact's similarity, lexical match and ranks get weights of their own. A first-person fact
+# ("I usually wake up at 6:30") answers a question that shares no word with it ("What time
+# do I get up?"); a chat turn that answers a question nearly always repeats its words.
+PER_KIND: tuple[str, ...] = (
+    "lex_score",
+    "lex_rr",
+    "vec_sim",
+    "vec_rr",
+    "vec_gap",
+    "kind_gap",
+    "kind_rr",
+    "fused",
+    "fused_rr",
+    "query_words",
+    *QUERY,
+)
+FEATURES: tuple[str, ...] = BASE + KIND + tuple(f"fact_{n}" for n in PER_KIND)
+
+
+def kind_similarity(is_message: list[float], sims: list[float]) -> list[tuple[float, float]]:
+    """(kind_gap, kind_rr) of each of one query's candidates, from their kinds and similarities."""
+    by_kind: dict[float, list[float]] = {}
+    for k, s in zip(is_message, sims, strict=True):
+        by_kind.setdefault(k, []).append(-s)
+    for v in by_kind.values():
+        v.sort()
+    return [
+        (-by_kind[k][0] - s, 1.0 / (1 + bisect.bisect_left(by_kind[k], -s)))
+        for k, s in zip(is_message, sims, strict=True)
+    ]
+
+
+def derive(x: dict[str, float]) -> dict[str, float]:
+    """``x`` (the BASE, KIND and QUERY features) with the per-kind terms added."""
+    fact = 1.0 - x.get("is_message", 0.0)
+    return {**x, **{f"fact_{n}": fact * x.get(n, 0.0) for n in PER_KIND}}
+
 
 @dataclass(frozen=True)
 class Model:
-    """Standardised logistic regression: p = sigmoid(((x - mean) / scale) . coef + intercept)."""
+    """Standardised logistic regression: p = sigmoid(((x - mean) / scale) . coef + intercept),
+    over ``features`` (FEATURES; a version 1 file's BASE)."""
 
     mean: tuple[float, ...]
     scale: tuple[float, ...]
@@ -66,17 +139,19 @@ class Model:
     intercept: float
     order_by: str = "probability"  # or "fusion": order by the hand-set fusion, floor by p
     floor: float = 0.5  # the measured default of memory.relevance_floor, for the record
+    features: tuple[str, ...] = FEATURES
 
     def probability(self, x: dict[str, float]) -> float:
+        x = derive(x)
         z = self.intercept
-        for name, m, s, w in zip(FEATURES, self.mean, self.scale, self.coef, strict=True):
+        for name, m, s, w in zip(self.features, self.mean, self.scale, self.coef, strict=True):
             z += w * max(-CLIP, min(CLIP, (x.get(name, 0.0) - m) / s))
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
     def to_json(self, **meta: object) -> dict:
         return {
-            "version": VERSION,
-            "features": list(FEATURES),
+            "version": VERSION if self.features == FEATURES else 1,
+            "features": list(self.features),
             "mean": list(self.mean),
             "scale": list(self.scale),
             "coef": list(self.coef),
@@ -88,12 +163,15 @@ class Model:
 
 
 def parse(data: object) -> Model:
-    """A Model from its JSON object; ValueError when it is not one for this feature list."""
-    if not isinstance(data, dict) or data.get("version") != VERSION:
-        raise ValueError(f"not relevance weights of version {VERSION}")
-    if list(data.get("features", ())) != list(FEATURES):
+    """A Model from its JSON object; ValueError when it is not one this code can score (version
+    2 over FEATURES, or version 1 over BASE)."""
+    known = {1: BASE, VERSION: FEATURES}
+    if not isinstance(data, dict) or data.get("version") not in known:
+        raise ValueError(f"not relevance weights of version {sorted(known)}")
+    features = known[data["version"]]
+    if list(data.get("features", ())) != list(features):
         raise ValueError("made for another feature list")
-    n = len(FEATURES)
+    n = len(features)
     cols: list[tuple[float, ...]] = []
     for key in ("mean", "scale", "coef"):
         v = [float(x) for x in data[key]]
@@ -113,6 +191,7 @@ def parse(data: object) -> Model:
         intercept=b,
         order_by=order_by,
         floor=float(data.get("floor", 0.5)),
+        features=features,
     )
 
 

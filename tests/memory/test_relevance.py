@@ -119,3 +119,105 @@ def test_lexical_only_recall_uses_the_fusion_and_no_floor(monkeypatch, tmp_path)
         s.add_memory("My cat is called Ziggy")
         hits = s.recall("what is my cat called?", token_budget=None, relevance_floor=-1)
         assert [(h.text, h.relevance) for h in hits] == [("My cat is called Ziggy", None)]
+
+
+# First-person facts and prompts in neither bench/personal_train_data.py (training) nor
+# bench/offtopic_data.py (the held-out benchmark); checked below.
+PERSONAL = [
+    "My cat is called Ziggy",
+    "I work as a baker in Lyon",
+    "My hometown is Valencia",
+    "I'm terrified of snakes",
+    "I get up at 5 every morning to bake bread",
+    "My sister Noor teaches maths",
+    "I can't eat eggs",
+    "I listen to the radio while cooking",
+]
+CLOSE_NO_SHARED_WORD = [
+    ("Which reptile frightens me?", "I'm terrified of snakes"),
+    ("What time do I rise?", "I get up at 5 every morning to bake bread"),
+]
+GENERIC_SHARING_A_WORD = ("Explain how radio waves travel", "I listen to the radio while cooking")
+
+
+@pytest.fixture
+def personal_store(model_dir):
+    s = MemoryStore(start_redis=False)
+    for text in PERSONAL:
+        s.add_memory(text)
+    conv = s.new_conversation("week")
+    for role, text in [
+        ("user", "Can you help me plan the week?"),
+        ("assistant", "Sure, what do you have on?"),
+        ("user", "A delivery on Tuesday and the market on Saturday"),
+        ("assistant", "Noted: the delivery on Tuesday, the market on Saturday."),
+    ]:
+        s.add_message(conv.id, role, text)
+    s.index_pending()
+    yield s
+    s.close()
+
+
+def _words(text: str) -> set[str]:
+    return set(text.lower().replace("?", "").replace("'", " ").split()) - {"i", "m", "me"}
+
+
+@pytest.mark.parametrize(("prompt", "fact"), CLOSE_NO_SHARED_WORD)
+def test_a_first_person_fact_sharing_no_word_with_the_prompt_clears_the_floor(
+    personal_store, prompt, fact
+):
+    """Issue 17: the LoCoMo-only score gave such a fact 0.005-0.015 (it had learned that a
+    relevant item repeats the question's words); trained on first-person facts too, it
+    clears the default floor and is the prompt's memory."""
+    score.reset()
+    assert not _words(prompt) & _words(fact)
+    hits = personal_store.recall(prompt, token_budget=1000, relevance_floor=-1)
+    assert texts(hits)[:1] == [fact]
+    assert hits[0].relevance >= personal_store.settings.memory.relevance_floor
+
+
+def test_a_generic_prompt_sharing_a_word_with_a_fact_injects_nothing(personal_store):
+    score.reset()
+    prompt, fact = GENERIC_SHARING_A_WORD
+    assert fact in texts(personal_store.recall(prompt, token_budget=None))  # search finds it
+    assert personal_store.recall(prompt, token_budget=1000, relevance_floor=-1) == []
+
+
+def test_the_test_pairs_and_the_training_set_are_apart_from_the_benchmark():
+    """The personal training set shares no four-word sequence with the off-topic benchmark,
+    and the pairs above are in neither."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    import offtopic_data
+    import personal_train_data
+
+    assert personal_train_data.check_disjoint() == []
+    assert len(personal_train_data.FACTS) >= 150 and len(personal_train_data.GENERIC) >= 150
+    seen = {
+        s.lower()
+        for data in (offtopic_data, personal_train_data)
+        for pair in data.FACTS
+        for s in pair
+    } | {s.lower() for s in offtopic_data.GENERIC + personal_train_data.GENERIC}
+    ours = [s for pair in CLOSE_NO_SHARED_WORD for s in pair] + list(GENERIC_SHARING_A_WORD)
+    assert not {s.lower() for s in ours} & seen
+
+
+def test_version_1_weights_still_load_and_score():
+    """A weights file of version 1 (the 21 BASE features, before the per-kind terms) loads and
+    scores the features recall computes now."""
+    n = len(score.BASE)
+    old = score.Model(
+        mean=(0.0,) * n, scale=(1.0,) * n, coef=(0.0,) * n, intercept=-1.0, features=score.BASE
+    )
+    data = old.to_json()
+    assert data["version"] == 1 and data["features"] == list(score.BASE)
+    m = score.parse(data)
+    assert m.features == score.BASE
+    x = {name: 1.0 for name in score.BASE + score.KIND + score.QUERY}
+    assert m.probability(x) == pytest.approx(1 / (1 + 2.718281828459045))
+    data["features"] = list(score.FEATURES)  # a version 1 file over the new list: refused
+    with pytest.raises(ValueError):
+        score.parse(data)
