@@ -8,23 +8,8 @@ import time
 
 import click
 
+from memory.proc import pid_alive
 from tui import warm
-
-
-def _alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie waiting for its parent to reap it has ended)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @click.command("warm")
@@ -47,7 +32,7 @@ def warm_cmd(show: bool, start: bool, stop: bool) -> None:
         if reply is None:  # still starting (importing): nothing to wait for
             os.kill(pid, signal.SIGTERM)
         deadline = time.time() + 30
-        while _alive(pid) and time.time() < deadline:
+        while pid_alive(pid) and time.time() < deadline:
             time.sleep(0.05)
         click.echo(f"stopped the warm process (pid {pid})")
         return
