@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from memory.proc import pid_alive
 from tui import warm
-from tui.cli_warm import _alive
 from tui.warm_base import ROOT
 
 EXE = Path(sys.executable).parent / "memchat"
@@ -55,9 +55,9 @@ def wait_for_server(timeout: float = 90) -> dict:
 
 def wait_gone(pid: int, timeout: float = 20) -> None:
     deadline = time.time() + timeout
-    while _alive(pid) and time.time() < deadline:
+    while pid_alive(pid) and time.time() < deadline:
         time.sleep(0.05)
-    assert not _alive(pid), f"the warm process {pid} is still there"
+    assert not pid_alive(pid), f"the warm process {pid} is still there"
 
 
 def served(log: str) -> list[str]:
