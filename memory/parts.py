@@ -6,9 +6,10 @@ parts it reads and writes -- the profile, the ``Database``, the memories/chats r
 the short-term tier, a getter for the (lazily opened) vector index, ``Settings`` -- and, where
 a rule lives in the store and must stay in one place, the store's bound method for it, typed:
 
-- ``add_memory``: the text check, review status for the worker, the temporary TTL, the scope
-  check and the preference-cache drop;
-- ``update_memory``: the preference-cache drop after the write;
+- ``add_memory``: the text check, review status for the worker, the temporary TTL and the
+  scope check;
+- ``update_memory``: the one update path of the store (the preference cache needs no drop:
+  it is stamped with the memories' generation, see ``MemoryStore.preferences``);
 - ``supersede_memory``: the profile check on the old memory and its section kept;
 - ``get_message``, ``delete_messages``, ``get_conversation``, ``messages``: incognito routing
   (an incognito conversation lives in memory.ephemeral, never in SQLite);
@@ -71,7 +72,6 @@ class CurationParts:
     profile: str
     db: Database
     memories: LongTermMemories
-    short: ResilientShortTerm
     vectors: VectorGetter
     update_memory: Callable[..., Memory]
     get_message: Callable[[str], Message]
@@ -99,7 +99,6 @@ class TransferParts:
     profile: str
     db: Database
     memories: LongTermMemories
-    short: ResilientShortTerm
     settings: Settings
     get_conversation: Callable[[str], Conversation]
     messages: Callable[[str], list[Message]]
@@ -132,7 +131,6 @@ def curation_parts(store: MemoryStore) -> CurationParts:
         profile=store.profile,
         db=store.db,
         memories=store.memories,
-        short=store.short,
         vectors=_vectors_of(store),
         update_memory=store.update_memory,
         get_message=store.get_message,
@@ -158,7 +156,6 @@ def transfer_parts(store: MemoryStore) -> TransferParts:
         profile=store.profile,
         db=store.db,
         memories=store.memories,
-        short=store.short,
         settings=store.settings,
         get_conversation=store.get_conversation,
         messages=store.messages,

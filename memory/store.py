@@ -295,7 +295,7 @@ class MemoryStore:
             if gen == str(generation) and (not until or float(until) > now()):
                 return prefs
         mems = [m for m in self.list_memories(section="preferences", limit=10_000) if m.key]
-        prefs = {m.key: m.value or "" for m in mems if m.key}
+        prefs = {m.key: m.value or "" for m in mems}
         until = min((m.expires_at for m in mems if m.expires_at), default=None)
         self.short.cache_prefs(self.profile, prefs, f"{generation} {until or ''}".strip())
         return prefs

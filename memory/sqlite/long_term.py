@@ -140,7 +140,7 @@ class LongTermMemories:
     def pin(
         self, memory_id: str, profile: str, pinned: bool = True, *, actor: str = "user"
     ) -> Memory:
-        """Pin or unpin (history says "pinned"/"unpinned"); the preference cache is untouched."""
+        """Pin or unpin (history says "pinned"/"unpinned")."""
         return self.update(
             memory_id,
             profile,
