@@ -52,6 +52,7 @@ COLLECTION_PREFIX = "memchat-"
 UPSERT_CHUNK = 256  # items per Chroma call: chromadb holds the GIL while it writes
 EMBED_BATCH = 16  # with ~256 texts per call: less padding than 32 (measured -3% CPU)
 _PAGE = 5000
+SEARCH_FLOOR = 50  # neighbours searched at least, however few are wanted (see query_vector)
 log = logging.getLogger("memchat.vectors")
 _NAME_MAX = 63  # Chroma's Rust validator allows 512; 63 also satisfies older servers.
 # The write generation this process's chromadb system (one per path) was loaded at.
@@ -536,19 +537,25 @@ class VectorIndex:
     def query_vector(
         self, profile: str, vector: np.ndarray | Sequence[float], k: int
     ) -> list[tuple[str, float]]:
-        """Like ``query`` with a precomputed (unit-norm) vector."""
+        """Like ``query`` with a precomputed (unit-norm) vector.
+
+        At least ``SEARCH_FLOOR`` neighbours are searched and the best ``k`` kept: HNSW's
+        search width is max(ef_search, n_results) and Chroma's ef_search is 10, too narrow
+        to find a lone outlier among hundreds of look-alike notes (an exact text was seen
+        missing from a 5-nearest search of 701 vectors)."""
         if k <= 0:
             return []
         vec = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+        wide = max(int(k), SEARCH_FLOOR)
 
         def run(col: Any) -> list[tuple[str, float]]:
             # n_results above the collection size is fine (fewer come back; empty -> []).
-            res = col.query(query_embeddings=vec, n_results=int(k), include=["distances"])
+            res = col.query(query_embeddings=vec, n_results=wide, include=["distances"])
             ids = (res.get("ids") or [[]])[0]
             dists = (res.get("distances") or [[]])[0]
             hits = [(i, 1.0 - float(d)) for i, d in zip(ids, dists, strict=False)]
             hits.sort(key=lambda h: h[1], reverse=True)
-            return hits
+            return hits[: int(k)]
 
         return self._call(profile, run, default=[])
 

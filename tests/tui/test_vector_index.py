@@ -68,7 +68,9 @@ def kill_mid_rebuild(store, *args: str) -> None:
 def vector_near(store, text: str) -> list[str]:
     """The 5 nearest ids. An exact text, and 5 rather than 1: HNSW search is approximate and
     can miss a lone paraphrase among 700 similar notes, or (rarely, seen in CI) rank the exact
-    text second; a vector missing from the index is in neither."""
+    text second; a vector missing from the index is in neither. (A 5-nearest search once
+    missed the exact text outright at Chroma's default search width: ``VectorIndex`` now
+    searches ``SEARCH_FLOOR`` wide.)"""
     return [cid for cid, _ in store.vectors.query(store.profile, text, 5)]
 
 
