@@ -36,10 +36,16 @@ _SUBCOMMANDS = {
 }
 
 
+PROFILE_HELP = (
+    "Every command takes -p/--profile NAME (before or after the subcommand) to use another "
+    "memory profile."
+)
+
+
 def hoist_profile(args: list[str]) -> list[str]:
-    """Move ``--profile NAME`` / ``--profile=NAME`` given after a subcommand to the front, so
-    ``memchat memory list --profile work`` means ``memchat --profile work memory list``.
-    Nothing after a ``--`` is touched (it is data, e.g. a prompt)."""
+    """Move ``--profile NAME`` / ``-p NAME`` / ``--profile=NAME`` given after a subcommand to
+    the front, so ``memchat memory list --profile work`` means ``memchat --profile work memory
+    list``. Nothing after a ``--`` is touched (it is data, e.g. a prompt)."""
     front: list[str] = []
     rest: list[str] = []
     i = 0
@@ -48,7 +54,7 @@ def hoist_profile(args: list[str]) -> list[str]:
         if a == "--":
             rest += args[i:]
             break
-        if a == "--profile" and i + 1 < len(args):
+        if a in ("--profile", "-p") and i + 1 < len(args):
             front += args[i : i + 2]
             i += 2
             continue
@@ -58,6 +64,16 @@ def hoist_profile(args: list[str]) -> list[str]:
             rest.append(a)
         i += 1
     return front + rest
+
+
+def _note_profile(command: click.Command) -> None:
+    """End ``command``'s help (and its subcommands') with the global ``--profile`` option,
+    which the subcommand's own option list does not show."""
+    if PROFILE_HELP not in (command.epilog or ""):
+        command.epilog = f"{command.epilog}\n\n{PROFILE_HELP}" if command.epilog else PROFILE_HELP
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _note_profile(sub)
 
 
 class LazyGroup(click.Group):
@@ -73,11 +89,13 @@ class LazyGroup(click.Group):
         if name in _SUBCOMMANDS:
             module, attr = _SUBCOMMANDS[name].split(":")
             try:
-                return getattr(importlib.import_module(module), attr)
+                command = getattr(importlib.import_module(module), attr)
             except ModuleNotFoundError as e:
                 if e.name == module:
                     return None  # not built yet
                 raise
+            _note_profile(command)
+            return command
         return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context) -> Any:

@@ -46,8 +46,22 @@ def test_profile_works_after_the_subcommand(redis_url):
     equals = memchat("memory", "list", "--json", "--profile=work")
     assert equals.returncode == 0, equals.stderr
     assert json.loads(equals.stdout) == json.loads(after.stdout)
+    short = memchat("memory", "list", "-p", "work", "--json")
+    assert short.returncode == 0, short.stderr
+    assert json.loads(short.stdout) == json.loads(after.stdout)
     default = memchat("memory", "list", "--json")
     assert [m["content"] for m in json.loads(default.stdout)] == ["my cat is Miso"]
+
+
+def test_every_subcommand_help_names_the_profile_option():
+    from click.testing import CliRunner
+
+    from tui.cli import PROFILE_HELP, cli
+
+    for args in (["memory", "list"], ["memory"], ["ask"], ["doctor"], ["chat", "list"]):
+        r = CliRunner().invoke(cli, [*args, "--help"], terminal_width=200)
+        assert r.exit_code == 0, r.output
+        assert PROFILE_HELP in " ".join(r.output.split()), args
 
 
 def test_list_all_counts_every_status_and_shows_it(redis_url):
