@@ -5,7 +5,7 @@ Each run starts a fresh process on a pseudo-terminal (120x35). The app writes
 (MEMCHAT_FIRST_SCREEN_MARK) and exits (MEMCHAT_EXIT_ON_FIRST_SCREEN=1). The bare app does
 exactly the same from its own on_mount. Runs alternate between the two to share the noise.
 
-    .venv/bin/python bench/startup.py [--runs 10] [--pyc]
+    .venv/bin/python bench/startup.py [--runs 10] [--pyc] [--also DIR ...]
 
 ``--pyc`` lets both apps keep compiled bytecode (in a private PYTHONPYCACHEPREFIX written by
 the warm-up runs), as an installed copy has it; without it a checkout run with
@@ -15,6 +15,10 @@ Prints `name: value` lines; goal: ratio <= 1.3 and RSS < 100 MB at first screen.
 ratio of the medians it prints the median of each alternating pair's ratio (less moved by a
 load change between minutes) and the CPU time each process used until its first screen (less
 moved by other processes on a shared machine than the wall clock).
+
+``--also DIR`` times the memchat of another source tree too, in the same alternation (e.g. the
+commit before a change: ``git archive HEAD~1 | tar -x -C /tmp/before``): on a loaded machine
+only a same-run comparison tells what one change bought.
 """
 
 from __future__ import annotations
@@ -59,8 +63,9 @@ Bare().run()
 """
 
 
-def run_once(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
-    """Seconds from spawn to first screen, max RSS (MB) and CPU seconds at that moment."""
+def run_once(cmd: list[str], env: dict[str, str], cwd: Path = ROOT) -> tuple[float, float, float]:
+    """Seconds from spawn to first screen, max RSS (MB) and CPU seconds at that moment (``cwd``
+    is the source tree ``-m tui`` imports)."""
     with tempfile.TemporaryDirectory() as d:
         mark = Path(d) / "mark"
         env = {**env, "MEMCHAT_FIRST_SCREEN_MARK": str(mark), "MEMCHAT_EXIT_ON_FIRST_SCREEN": "1"}
@@ -79,7 +84,7 @@ def run_once(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
         threading.Thread(target=drain, daemon=True).start()
         t0 = time.time()
         proc = subprocess.Popen(
-            cmd, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=ROOT, start_new_session=True
+            cmd, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd, start_new_session=True
         )
         os.close(slave)
         try:
@@ -88,14 +93,17 @@ def run_once(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
             os.close(master)
         if not mark.exists():
             raise RuntimeError(f"{cmd} exited {proc.returncode} without showing a first screen")
-        at, rss_kb, cpu = mark.read_text().split()
-        return float(at) - t0, int(rss_kb) / 1024, float(cpu)
+        at, rss_kb, *cpu = mark.read_text().split()  # (trees before 2026-12-01: no CPU time)
+        return float(at) - t0, int(rss_kb) / 1024, float(cpu[0]) if cpu else float("nan")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--pyc", action="store_true", help="keep compiled bytecode between runs")
+    ap.add_argument(
+        "--also", action="append", default=[], metavar="DIR", help="another memchat source tree"
+    )
     args = ap.parse_args()
     home = tempfile.mkdtemp(prefix="mcb-", dir="/tmp")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEMCHAT_")}
@@ -107,13 +115,15 @@ def main() -> None:
         env["PYTHONPYCACHEPREFIX"] = os.path.join(home, "pycache")
     memchat = [sys.executable, "-m", "tui"]
     bare = [sys.executable, "-c", BARE]
-    results: dict[str, list[tuple[float, float, float]]] = {"bare_textual": [], "memchat": []}
+    apps = {"bare_textual": (bare, ROOT), "memchat": (memchat, ROOT)}
+    apps.update((f"memchat_{i}", (memchat, Path(d).resolve())) for i, d in enumerate(args.also, 1))
+    results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in apps}
     try:
-        run_once(memchat, env)  # warm the OS file cache (and --pyc's cache), create the data dir
-        run_once(bare, env)
+        for cmd, cwd in apps.values():  # warm the OS file cache (and --pyc's cache)
+            run_once(cmd, env, cwd)
         for _ in range(args.runs):
-            results["bare_textual"].append(run_once(bare, env))
-            results["memchat"].append(run_once(memchat, env))
+            for name, (cmd, cwd) in apps.items():
+                results[name].append(run_once(cmd, env, cwd))
     finally:
         shutil.rmtree(home, ignore_errors=True)
     med, cpu = {}, {}
@@ -125,12 +135,17 @@ def main() -> None:
         print(f"{name}_first_screen_min_s: {times[0]:.3f}")
         print(f"{name}_cpu_median_s: {cpu[name]:.3f}")
         print(f"{name}_rss_mb: {statistics.median(r for _, r, _ in rows):.1f}")
-    pairs = [m[0] / b[0] for b, m in zip(results["bare_textual"], results["memchat"], strict=True)]
     print(f"runs: {args.runs}")
     print(f"bytecode_cached: {args.pyc}")
-    print(f"memchat_vs_bare_ratio: {med['memchat'] / med['bare_textual']:.2f}")
-    print(f"memchat_vs_bare_pair_ratio_median: {statistics.median(pairs):.2f}")
-    print(f"memchat_vs_bare_cpu_ratio: {cpu['memchat'] / cpu['bare_textual']:.2f}")
+    for i, d in enumerate(["", *args.also]):
+        name = f"memchat_{i}" if i else "memchat"
+        if d:
+            print(f"{name}_tree: {d}")
+        bare_rows = results["bare_textual"]
+        pairs = [m[0] / b[0] for b, m in zip(bare_rows, results[name], strict=True)]
+        print(f"{name}_vs_bare_ratio: {med[name] / med['bare_textual']:.2f}")
+        print(f"{name}_vs_bare_pair_ratio_median: {statistics.median(pairs):.2f}")
+        print(f"{name}_vs_bare_cpu_ratio: {cpu[name] / cpu['bare_textual']:.2f}")
 
 
 if __name__ == "__main__":
