@@ -601,8 +601,7 @@ def _recall(
     prob: dict[tuple[str, str], float] = {}
     if model is not None:
         feats = _features(store, query, scored, dated)
-        for (_, c, _), x in zip(scored, feats, strict=True):
-            p = model.probability(x)
+        for (_, c, _), p in zip(scored, model.probabilities(feats), strict=True):
             prob[(c.kind, c.id)] = p
         if model.order_by == "probability":
             scored.sort(key=lambda t: prob[(t[1].kind, t[1].id)], reverse=True)

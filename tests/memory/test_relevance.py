@@ -221,3 +221,44 @@ def test_version_1_weights_still_load_and_score():
     data["features"] = list(score.FEATURES)  # a version 1 file over the new list: refused
     with pytest.raises(ValueError):
         score.parse(data)
+
+
+def test_probabilities_of_many_candidates_equal_one_at_a_time(personal_store):
+    """Recall scores a query's candidates in one vectorised call (Model.probabilities); it
+    must give exactly the floats Model.probability gives one candidate at a time, for the
+    shipped weights, for a version 1 model, on real candidates and on odd inputs (missing
+    features, values far outside the clip)."""
+    import random
+
+    from memory.recall.hybrid import candidate_features
+
+    score.reset()
+    shipped = score.model()
+    assert shipped is not None
+    rng = random.Random(17)
+    n = len(score.BASE)
+    v1 = score.Model(
+        mean=tuple(rng.uniform(-1, 1) for _ in range(n)),
+        scale=tuple(rng.uniform(0.1, 2) for _ in range(n)),
+        coef=tuple(rng.uniform(-3, 3) for _ in range(n)),
+        intercept=-2.0,
+        features=score.BASE,
+    )
+    real = [
+        x
+        for q in ("Which reptile frightens me?", "Explain how radio waves travel", "week plan")
+        for _kind, _id, _fused, x in candidate_features(personal_store, q)
+    ]
+    assert len(real) > 5 and {x["is_message"] for x in real} == {0.0, 1.0}
+    odd = [
+        {
+            k: rng.choice((0.0, 1.0, rng.uniform(-50, 50)))
+            for k in score.INPUTS
+            if rng.random() < 0.8
+        }
+        for _ in range(200)
+    ]
+    for m in (shipped, v1):
+        for xs in (real, odd):
+            assert m.probabilities(xs) == [m.probability(x) for x in xs]
+    assert shipped.probabilities([]) == []
