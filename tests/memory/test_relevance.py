@@ -138,6 +138,13 @@ CLOSE_NO_SHARED_WORD = [
     ("What time do I rise?", "I get up at 5 every morning to bake bread"),
 ]
 GENERIC_SHARING_A_WORD = ("Explain how radio waves travel", "I listen to the radio while cooking")
+# General questions on the topic of a stored fact (near misses): version 2's weights, trained
+# without such prompts, put the fact at 0.11-0.28 (above the default floor 0.1)
+NEAR_MISSES = [
+    ("Why do cats knead blankets?", "My cat is called Ziggy"),
+    ("What is the history of Lyon?", "I work as a baker in Lyon"),
+    ("Who invented radio?", "I listen to the radio while cooking"),
+]
 
 
 @pytest.fixture
@@ -183,6 +190,16 @@ def test_a_generic_prompt_sharing_a_word_with_a_fact_injects_nothing(personal_st
     assert personal_store.recall(prompt, token_budget=1000, relevance_floor=-1) == []
 
 
+@pytest.mark.parametrize(("prompt", "fact"), NEAR_MISSES)
+def test_a_general_question_on_a_facts_topic_injects_nothing(personal_store, prompt, fact):
+    """Issue 17: the off-topic benchmark's generic prompts injected a fact on their topic
+    ("Who discovered penicillin?" -> "I'm allergic to penicillin"); trained on near misses
+    (bench/personal_train_data.py NEAR_MISS), the score keeps such a fact below the floor."""
+    score.reset()
+    assert fact in texts(personal_store.recall(prompt, token_budget=None))  # search finds it
+    assert personal_store.recall(prompt, token_budget=1000, relevance_floor=-1) == []
+
+
 def test_the_test_pairs_and_the_training_set_are_apart_from_the_benchmark():
     """The personal training set shares no four-word sequence with the off-topic benchmark,
     and the pairs above are in neither."""
@@ -195,13 +212,17 @@ def test_the_test_pairs_and_the_training_set_are_apart_from_the_benchmark():
 
     assert personal_train_data.check_disjoint() == []
     assert len(personal_train_data.FACTS) >= 150 and len(personal_train_data.GENERIC) >= 150
+    assert len(personal_train_data.NEAR_MISS) >= 100
+    prompts = personal_train_data.GENERIC + personal_train_data.NEAR_MISS
+    assert len(set(prompts)) == len(prompts)
     seen = {
         s.lower()
         for data in (offtopic_data, personal_train_data)
         for pair in data.FACTS
         for s in pair
-    } | {s.lower() for s in offtopic_data.GENERIC + personal_train_data.GENERIC}
-    ours = [s for pair in CLOSE_NO_SHARED_WORD for s in pair] + list(GENERIC_SHARING_A_WORD)
+    } | {s.lower() for s in offtopic_data.GENERIC + prompts}
+    ours = [s for pair in CLOSE_NO_SHARED_WORD + NEAR_MISSES for s in pair]
+    ours += list(GENERIC_SHARING_A_WORD)
     assert not {s.lower() for s in ours} & seen
 
 
