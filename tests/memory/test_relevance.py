@@ -283,3 +283,21 @@ def test_probabilities_of_many_candidates_equal_one_at_a_time(personal_store):
         for xs in (real, odd):
             assert m.probabilities(xs) == [m.probability(x) for x in xs]
     assert shipped.probabilities([]) == []
+
+
+def test_a_lexical_candidate_outside_the_vector_results_gets_its_exact_similarity(store):
+    """A candidate found by words only (its similarity below what the vector search keeps)
+    gets its exact cosine to the query as a feature, looked up beside the rows: "no
+    similarity" must not read as "dissimilar"."""
+    from memory.recall.hybrid import candidate_features
+    from memory.vectors.indexer import chroma_id
+
+    q = "Summarise the causes of the Thirty Years War and what it called for"
+    cands = candidate_features(store, q)
+    lexical_only = [(i, x) for kind, i, _f, x in cands if x["vec_rr"] == 0.0 and kind == "memory"]
+    assert len(lexical_only) >= 1
+    qv = store.vectors.embed_query(store.profile, q)
+    stored = store.vectors.vectors(store.profile, [chroma_id("memory", i) for i, _ in lexical_only])
+    for i, x in lexical_only:
+        assert x["vec_sim"] == pytest.approx(max(0.0, float(stored[chroma_id("memory", i)] @ qv)))
+    assert any(x["vec_sim"] > 0 for _, x in lexical_only)
