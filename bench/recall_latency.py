@@ -126,7 +126,7 @@ def timed_recalls(
     store, queries: list[str], floor: float | None = None, cpu: list[float] | None = None
 ) -> list[float]:
     """Wall-clock ms of each recall; with ``cpu``, the process's CPU ms of each appended to it
-    (all threads; on a busy machine it grows too, though less than the wall clock's tail)."""
+    (all threads; it grows on a busy machine too)."""
     for q in queries[:10]:  # warm caches, model and collection handles
         store.recall(q, limit=8, token_budget=1000, relevance_floor=floor)
     out = []
