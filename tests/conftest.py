@@ -74,6 +74,27 @@ socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
 socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
 
 
+# --------------------------------------------------------------------------- order
+# The files with the longest tests run first (each file's tests keep their order): under
+# pytest-xdist (--dist loadfile) the two workers then end on short files, instead of one of
+# them finishing a 30 s test alone at the end. Longest first, as measured on two cores.
+SLOW_FILES = (
+    "tests/tui/test_cli_ask.py",
+    "tests/tui/test_warm.py",
+    "tests/tui/test_every_command.py",
+    "tests/tui/test_app.py",
+    "tests/test_concurrency.py",
+    "tests/tui/test_inspector.py",
+    "tests/tui/test_tui_crash.py",
+    "tests/tui/test_app_features.py",
+)
+
+
+def pytest_collection_modifyitems(items) -> None:
+    rank = {f: i for i, f in enumerate(SLOW_FILES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(SLOW_FILES)))
+
+
 # --------------------------------------------------------------------------- mypy in the background
 # tests/test_architecture.py checks that mypy is clean; mypy takes ~30 s of one core, so it
 # starts as soon as collection is done and runs beside the tests (the machine has two cores).
