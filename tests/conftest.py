@@ -77,7 +77,8 @@ socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
 # --------------------------------------------------------------------------- order
 # The files with the longest tests run first (each file's tests keep their order): under
 # pytest-xdist (--dist loadfile) the two workers then end on short files, instead of one of
-# them finishing a 30 s test alone at the end. Longest first, as measured on two cores.
+# them finishing a 30 s test alone at the end. Longest first, as measured on two cores
+# (pyproject's --no-loadscope-reorder keeps xdist from putting the files with most tests first).
 SLOW_FILES = (
     "tests/tui/test_cli_ask.py",
     "tests/tui/test_warm.py",
