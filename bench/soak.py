@@ -10,7 +10,7 @@ At the end every write is counted back from SQLite; any "locked" error fails the
     .venv/bin/python bench/soak.py [--seconds 120] [--cycles 50]
 
 Prints ``name: value`` lines: per-process throughput and p95 latency, and the counts.
-The test suite runs `run_soak` for 60 s (tests/test_concurrency.py).
+The test suite runs `run_soak` for 20 s (tests/test_concurrency.py).
 
 Then a lifecycle soak (`run_lifecycle`, ``--cycles N``, 0 skips it; ``--seconds 0`` skips
 the first part): N times the real chat app in a pseudo-terminal is started, sent a turn, and
@@ -41,9 +41,10 @@ WRITER = textwrap.dedent(
     import io, json, sys, time
     from contextlib import redirect_stdout
     from tui.cli import cli
-    name, until = sys.argv[1], float(sys.argv[2])
+    name, until, least = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
     lat, errors = [], []
-    while time.time() < until:
+    first = time.time()
+    while time.time() < until or len(lat) < least:
         t = time.perf_counter()
         try:
             with redirect_stdout(io.StringIO()):
@@ -52,7 +53,7 @@ WRITER = textwrap.dedent(
         except Exception as e:
             errors.append(repr(e))
         lat.append(time.perf_counter() - t)
-    print(json.dumps({"ops": len(lat), "lat": lat, "errors": errors}))
+    print(json.dumps({"ops": len(lat), "lat": lat, "errors": errors, "span": [first, time.time()]}))
     """
 )
 CHAT = textwrap.dedent(
@@ -61,12 +62,13 @@ CHAT = textwrap.dedent(
     from assistant.assistant import Assistant
     from memory.store import MemoryStore
     from tasks.api import enqueue_after_turn
-    until = float(sys.argv[1])
+    until, least = float(sys.argv[1]), int(sys.argv[2])
     store = MemoryStore()
     assistant = Assistant(store)
     conv = assistant.start_conversation("soak")
     lat, errors = [], []
-    while time.time() < until:
+    first = time.time()
+    while time.time() < until or len(lat) < least:
         t = time.perf_counter()
         try:
             msg = assistant.reply(conv.id, f"turn {len(lat)}: my favourite colour today is hue{len(lat)}")
@@ -75,7 +77,8 @@ CHAT = textwrap.dedent(
             errors.append(repr(e))
         lat.append(time.perf_counter() - t)
     store.close()
-    print(json.dumps({"ops": len(lat), "lat": lat, "errors": errors, "conversation": conv.id}))
+    print(json.dumps({"ops": len(lat), "lat": lat, "errors": errors, "conversation": conv.id,
+                      "span": [first, time.time()]}))
     """
 )
 
@@ -107,8 +110,12 @@ def _p95(xs: list[float]) -> float:
     return xs[min(len(xs) - 1, int(round(0.95 * (len(xs) - 1))))] if xs else 0.0
 
 
-def run_soak(seconds: float) -> dict:
-    """Run the four processes for ``seconds`` against MEMCHAT_HOME; returns the figures."""
+def run_soak(seconds: float, least: int = 0) -> dict:
+    """Run the four processes for ``seconds`` against MEMCHAT_HOME; returns the figures.
+
+    Each of the chat and the writers does at least ``least`` operations, however slow a busy
+    machine makes it (the chat's litellm import alone can take 10 s of a starved core); its
+    ``span`` is when its first operation started and its last one ended."""
     from fakellm import FakeLLM
 
     from memory.store import MemoryStore
@@ -136,7 +143,7 @@ def run_soak(seconds: float) -> dict:
             until = time.time() + seconds
             procs = {
                 "chat": subprocess.Popen(
-                    [sys.executable, "-c", CHAT, str(until)],
+                    [sys.executable, "-c", CHAT, str(until), str(least)],
                     env=env,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
@@ -144,7 +151,7 @@ def run_soak(seconds: float) -> dict:
                 ),
                 **{
                     name: subprocess.Popen(
-                        [sys.executable, "-c", WRITER, name, str(until)],
+                        [sys.executable, "-c", WRITER, name, str(until), str(least)],
                         env=env,
                         stdout=subprocess.PIPE,
                         stderr=subprocess.PIPE,
@@ -164,6 +171,7 @@ def run_soak(seconds: float) -> dict:
                     "errors": got["errors"],
                     "locked_in_stderr": "locked" in stderr,
                     "conversation": got.get("conversation"),
+                    "span": got["span"],
                 }
             # let the worker drain what the chat queued, then stop it as a user would
             deadline = time.time() + 60

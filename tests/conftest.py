@@ -74,38 +74,105 @@ socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
 socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
 
 
+# --------------------------------------------------------------------------- order
+# The files with the longest tests run first (each file's tests keep their order): under
+# pytest-xdist (--dist loadfile) the two workers then end on short files, instead of one of
+# them finishing a 30 s test alone at the end. Longest first, as measured on two cores
+# (pyproject's --no-loadscope-reorder keeps xdist from putting the files with most tests first).
+SLOW_FILES = (
+    "tests/tui/test_cli_ask.py",
+    "tests/tui/test_warm.py",
+    "tests/tui/test_every_command.py",
+    "tests/tui/test_app.py",
+    "tests/test_concurrency.py",
+    "tests/tui/test_inspector.py",
+    "tests/tui/test_tui_crash.py",
+    "tests/tui/test_app_features.py",
+)
+
+
+def pytest_collection_modifyitems(items) -> None:
+    rank = {f: i for i, f in enumerate(SLOW_FILES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(SLOW_FILES)))
+
+
 # --------------------------------------------------------------------------- mypy in the background
 # tests/test_architecture.py checks that mypy is clean; mypy takes ~30 s of one core, so it
 # starts as soon as collection is done and runs beside the tests (the machine has two cores).
+# Under pytest-xdist every worker collects every test: the first worker to get here starts the
+# one mypy run (a folder named for the test run, made atomically, says it is started), and
+# whichever worker runs test_mypy_is_clean reads its result from that folder.
 _mypy: dict = {}
+_MYPY_RUN = """
+import subprocess, sys, os
+out, code = sys.argv[1], sys.argv[2]
+with open(out, "w") as f:
+    rc = subprocess.run(sys.argv[3:], stdout=f, stderr=subprocess.STDOUT).returncode
+with open(code + ".tmp", "w") as f:
+    f.write(str(rc))
+os.replace(code + ".tmp", code)
+"""
+
+
+def _mypy_dir() -> tuple[Path, bool]:
+    """The folder of this run's mypy result, and whether this process is the one to start it."""
+    uid = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if not uid:
+        return Path(tempfile.mkdtemp(prefix="memchat-mypy-")), True
+    d = Path(tempfile.gettempdir()) / f"memchat-mypy-{uid}"
+    try:
+        d.mkdir()
+    except FileExistsError:
+        return d, False
+    return d, True
 
 
 def pytest_collection_finish(session) -> None:
     if any(item.name == "test_mypy_is_clean" for item in session.items):
         import sys
 
-        out = tempfile.NamedTemporaryFile("w+", prefix="mypy-", suffix=".txt", delete=False)
-        _mypy["out"] = out
-        _mypy["proc"] = subprocess.Popen(
-            [str(Path(sys.executable).with_name("mypy"))],
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        d, start = _mypy_dir()
+        _mypy["dir"] = d
+        if start:
+            _mypy["proc"] = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    _MYPY_RUN,
+                    str(d / "out.txt"),
+                    str(d / "code"),
+                    str(Path(sys.executable).with_name("mypy")),
+                ],
+                cwd=ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+            )
+
+
+def pytest_sessionfinish(session) -> None:
+    proc = _mypy.get("proc")
+    if proc is not None and not os.environ.get("PYTEST_XDIST_TESTRUNUID"):
+        if proc.poll() is None:  # a run that never got to test_mypy_is_clean (-x, Ctrl-C)
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(_mypy["dir"], ignore_errors=True)
 
 
 @pytest.fixture
 def mypy_result():
-    """Waits for the background mypy run; returns (exit code, output)."""
+    """Waits for the background mypy run (started by this or another xdist worker); returns
+    (exit code, output)."""
 
     def wait() -> tuple[int, str]:
-        proc, out = _mypy["proc"], _mypy["out"]
-        code = proc.wait(timeout=280)
-        out.seek(0)
-        text = out.read()
-        out.close()
-        os.unlink(out.name)
+        d = _mypy["dir"]
+        deadline = time.monotonic() + 280
+        while not (d / "code").exists():
+            if time.monotonic() > deadline:
+                raise AssertionError("mypy did not finish in 280 s")
+            time.sleep(0.2)
+        code = int((d / "code").read_text())
+        text = (d / "out.txt").read_text()
+        shutil.rmtree(d, ignore_errors=True)
         return code, text
 
     return wait

@@ -427,7 +427,12 @@ class MemchatApp(App):
     def _show_memory_health(
         self, worker: str | None = None, tasks: int | None = None, to_review: int = 0
     ) -> None:
-        self._show_short_term(worker)
+        from textual.css.query import NoMatches
+
+        try:
+            self._show_short_term(worker)
+        except NoMatches:  # a check that finished while the app was closing: no status bar
+            return
         self.chat.status.tasks = tasks
         self.chat.status.to_review = to_review
         self.chat.refresh_sidebar()  # titles made by the background pipeline

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 
@@ -32,3 +33,29 @@ async def send(app, pilot, text: str):
     reply = [v for v in app.chat.transcript.views() if v.role == "assistant"][-1]
     await wait_for(pilot, lambda: not app.chat.streaming, what="the reply to finish")
     return reply
+
+
+async def workers_done(app, timeout: float = 30.0) -> None:
+    """Wait until none of the app's workers is pending or running.
+
+    ``app.workers.wait_for_complete()`` raises WorkerCancelled when an exclusive worker was
+    superseded by a newer one of its group (a detail load replaced by the next while the
+    machine is busy): that is the app working as meant, so cancelled workers are skipped and
+    the wait goes on for the ones that replaced them. A worker that failed still fails."""
+    from textual.worker import WorkerCancelled, WorkerState
+
+    deadline = time.monotonic() + timeout
+    while True:
+        busy = [w for w in app.workers if w.state in (WorkerState.PENDING, WorkerState.RUNNING)]
+        if not busy:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"workers still running after {timeout}s: {busy}")
+        for w in busy:
+            if w.state == WorkerState.PENDING:
+                continue
+            try:
+                await w.wait()
+            except WorkerCancelled:
+                pass
+        await asyncio.sleep(0.01)

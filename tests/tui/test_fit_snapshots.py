@@ -9,6 +9,7 @@ Regenerate after an intended UI change: pytest tests/tui/test_fit_snapshots.py -
 from __future__ import annotations
 
 import pytest
+from pilot_helpers import workers_done
 from test_app_snapshots import settle
 from test_inspector_snapshots import fid, ready, seeded  # noqa: F401 - seeded is a fixture
 
@@ -78,7 +79,7 @@ def test_inspector_table_fits_its_width(inspector_app, long_memory, snap_compare
         lt = screen.longterm
         lt.table.move_cursor(row=lt.table.ids.index(fid(6)))
         await pilot.pause(0.3)
-        await pilot.app.workers.wait_for_complete()
+        await workers_done(pilot.app)
         await pilot.pause(0.2)
 
     assert snap_compare(inspector_app, terminal_size=size, run_before=run_before)

@@ -16,7 +16,7 @@ import io
 import re
 
 import pytest
-from pilot_helpers import opened, wait_for
+from pilot_helpers import opened, wait_for, workers_done
 from rich.cells import cell_len
 from rich.console import Console
 from textual.widgets import Input
@@ -331,7 +331,7 @@ async def test_inspector_draws_a_hostile_memory_inertly(inspector_app):
         ):
             screen.action_show_tab(name)
             await wait_for(pilot, lambda n=name: screen.tab(n).region, what=f"the {name} tab")
-            await app.workers.wait_for_complete()
+            await workers_done(app)
             await pilot.pause(0.2)
             assert_inert(app)
             shown = shown_in(app, screen.tab(name))
@@ -399,7 +399,7 @@ def test_snapshot_inspector_with_a_hostile_memory(inspector_app, snap_compare):
     async def run_before(pilot):
         screen = await inspector_ready(pilot.app, pilot)
         screen.live = False
-        await pilot.app.workers.wait_for_complete()
+        await workers_done(pilot.app)
         await pilot.pause(0.2)
 
     assert snap_compare(inspector_app, terminal_size=(130, 40), run_before=run_before)

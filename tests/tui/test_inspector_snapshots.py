@@ -10,6 +10,7 @@ import time
 from dataclasses import replace
 
 import pytest
+from pilot_helpers import workers_done
 
 from memory.store import MemoryStore
 from tui.app import MemchatApp
@@ -82,7 +83,7 @@ async def ready(pilot, tab: str) -> InspectorScreen:
         assert time.monotonic() < deadline, f"the {tab} tab did not open"
         screen.action_show_tab(tab)
         await pilot.pause(0.5)
-    await app.workers.wait_for_complete()
+    await workers_done(app)
     await pilot.pause(0.3)
     return screen
 
@@ -94,7 +95,7 @@ def test_longterm_tab_with_detail(app, seeded, snap_compare):
         lt.table.move_cursor(row=lt.table.ids.index(fid(1)))
         lt.table.set_marked({fid(2), fid(3)})
         await pilot.pause(0.3)
-        await pilot.app.workers.wait_for_complete()
+        await workers_done(pilot.app)
         await pilot.pause(0.2)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
@@ -115,7 +116,7 @@ def test_longterm_tab_searching(app, seeded, snap_compare):
         ):
             assert time.monotonic() < deadline, "the search did not run"
             await pilot.pause(0.05)
-        await pilot.app.workers.wait_for_complete()
+        await workers_done(pilot.app)
         await pilot.pause(0.2)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
