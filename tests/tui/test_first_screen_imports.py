@@ -8,8 +8,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
-from conftest import ROOT
+ROOT = Path(__file__).resolve().parents[2]  # not `from conftest`: tests/tasks has one too
 
 NOT_BEFORE_FIRST_SCREEN = (
     # the backend, opened in a thread after the first paint
