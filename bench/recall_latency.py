@@ -122,14 +122,20 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
-def timed_recalls(store, queries: list[str], floor: float | None = None) -> list[float]:
+def timed_recalls(
+    store, queries: list[str], floor: float | None = None, cpu: list[float] | None = None
+) -> list[float]:
+    """Wall-clock ms of each recall; with ``cpu``, the process's CPU ms of each appended to it
+    (all threads; it grows on a busy machine too)."""
     for q in queries[:10]:  # warm caches, model and collection handles
         store.recall(q, limit=8, token_budget=1000, relevance_floor=floor)
     out = []
     for q in queries:
-        t = time.perf_counter()
+        c, t = time.process_time(), time.perf_counter()
         store.recall(q, limit=8, token_budget=1000, relevance_floor=floor)
         out.append((time.perf_counter() - t) * 1000)
+        if cpu is not None:
+            cpu.append((time.process_time() - c) * 1000)
     return out
 
 
@@ -219,14 +225,20 @@ def run_size(
 
         # the learned score, as a prompt recalls (with the floor), then the hand-set fusion
         # alone (no weights), the same queries in the same process
-        lat = timed_recalls(store, queries, store.settings.memory.relevance_floor)
+        cpu: list[float] = []
+        lat = timed_recalls(store, queries, store.settings.memory.relevance_floor, cpu)
         res["recall_p50_ms"], res["recall_p95_ms"] = round(pct(lat, 50), 1), round(pct(lat, 95), 1)
+        res["recall_cpu_p50_ms"] = round(pct(cpu, 50), 1)
+        res["recall_cpu_p95_ms"] = round(pct(cpu, 95), 1)
         res["learned_score"] = score.model() is not None
         score.use(None)
-        fus = timed_recalls(store, queries)
+        cpu = []
+        fus = timed_recalls(store, queries, cpu=cpu)
         score.reset()
         res["fusion_only_p50_ms"] = round(pct(fus, 50), 1)
         res["fusion_only_p95_ms"] = round(pct(fus, 95), 1)
+        res["fusion_only_cpu_p50_ms"] = round(pct(cpu, 50), 1)
+        res["fusion_only_cpu_p95_ms"] = round(pct(cpu, 95), 1)
         t_embed = []
         for q in queries[:50]:
             t = time.perf_counter()

@@ -19,12 +19,13 @@ logistic regression, standardised features), no randomness.
 4. First-person facts (bench/personal_train_data.py, written apart from the off-topic
    benchmark's data): its facts stored as memories in a profile beside every LoCoMo turn (as
    bench/offtopic.py stores its own), each fact's prompt asked (relevant: that fact) and the
-   generic prompts asked (relevant: nothing). Cross-validated in ``--personal-folds`` folds:
+   generic prompts and near misses asked (relevant: nothing). Cross-validated in
+   ``--personal-folds`` folds:
    each fold's prompts are scored by weights fitted on LoCoMo and the other folds, through the
    real ``recall``. The LoCoMo folds above train on the whole personal set (it holds no LoCoMo
    question). The floor's default is the lowest floor at which, held out, off-topic queries
-   (LoCoMo questions in another conversation's store; generic prompts) inject anything in at
-   most 10 % of cases.
+   (LoCoMo questions in another conversation's store; generic prompts, not the near misses:
+   see floor_for) inject anything in at most 10 % of cases.
 5. Fit on everything and write the weights (``--out``, default memory/recall/relevance_weights.json).
 
     python bench/train_relevance.py [--work /tmp/memchat-relevance] [--no-write] [--json]
@@ -224,12 +225,19 @@ def ingest_personal(root, data: dict[str, dict], work: Path) -> dict[int, str]:
 
 
 def personal_prompts(folds: int) -> list[tuple[str, int | None, int]]:
-    """(prompt, index of the fact it needs or None, fold)."""
+    """(prompt, index of the fact it needs or None, fold): the facts' prompts, the generic
+    prompts, then the near misses (``is_near_miss`` tells them apart)."""
     out: list[tuple[str, int | None, int]] = [
         (q, i, i % folds) for i, (_, q) in enumerate(ptd.FACTS)
     ]
     out += [(q, None, j % folds) for j, q in enumerate(ptd.GENERIC)]
+    out += [(q, None, j % folds) for j, q in enumerate(ptd.NEAR_MISS)]
     return out
+
+
+def is_near_miss(n: int) -> bool:
+    """Whether prompt ``n`` of :func:`personal_prompts` is one of ptd.NEAR_MISS."""
+    return n >= len(ptd.FACTS) + len(ptd.GENERIC)
 
 
 def extract_personal(root, ids: dict[int, str], folds: int, work: Path) -> dict[str, np.ndarray]:
@@ -317,22 +325,24 @@ def personal_eval(root, ids, folds: int, models: dict[int, object], floors) -> d
     store = root.for_profile(PERSONAL)
     gets = {f: [] for f in floors}
     injects = {f: [] for f in floors}
+    near = {f: [] for f in floors}
     for k in range(folds):
         score.use(models[k])
-        for prompt, need, fold in personal_prompts(folds):
+        for n, (prompt, need, fold) in enumerate(personal_prompts(folds)):
             if fold != k:
                 continue
             hits = store.recall(prompt, limit=8, token_budget=1000, relevance_floor=None)
             for f in floors:
                 kept = [h for h in hits if h.relevance is None or h.relevance >= f]
-                if need is None:
-                    injects[f].append(bool(kept))
-                else:
+                if need is not None:
                     gets[f].append(any(h.id == ids[need] for h in kept))
+                else:
+                    (near if is_near_miss(n) else injects)[f].append(bool(kept))
     score.reset()
     return {
         str(f): {
             "generic_injects_any": round(float(np.mean(injects[f])), 4),
+            "near_miss_injects_any": round(float(np.mean(near[f])), 4) if near[f] else None,
             "personal_gets_fact": round(float(np.mean(gets[f])), 4),
         }
         for f in floors
@@ -430,7 +440,10 @@ def recall_eval(root, data, dias, stems, model_for: dict[int, object] | None, fl
 def floor_for(table: dict, personal: dict | None) -> float:
     """The lowest floor at which, held out, off-topic queries inject anything in <= 10 % of
     cases: LoCoMo questions in another conversation's store (chat turns and stored facts) and,
-    with the personal set, its generic prompts."""
+    with the personal set, its generic prompts. Not its near misses: each of those was written
+    to collide with one of the set's facts, so the share of them that injects measures how
+    many were written, not how often an everyday prompt would inject (the fit learns from them;
+    the report shows them)."""
     for f in FLOORS:
         rows = table[str(f)]
         ok = all(rows[k]["offtopic_injects_any"] <= 0.10 for k in ("turns", "facts"))
@@ -567,7 +580,8 @@ def main(argv=None) -> None:
             if len(PX):
                 trained += (
                     f"; bench/personal_train_data.py ({len(ptd.FACTS)} facts, "
-                    f"{len(ptd.GENERIC)} generic prompts), {len(PX)} candidates, "
+                    f"{len(ptd.GENERIC)} generic prompts, {len(ptd.NEAR_MISS)} near misses), "
+                    f"{len(PX)} candidates, "
                     f"weight {args.personal_weight:g}"
                 )
             meta = {

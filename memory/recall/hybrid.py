@@ -187,10 +187,11 @@ def _vector_hits(
 
 
 def _candidates(
-    store, query: str, f: RecallFilters, exact: bool
-) -> tuple[dict[tuple[str, str], _Cand], list[tuple[float, float]], bool]:
-    """Every retriever's candidates with their fused score, the date spans searched, and
-    whether the vector side answered (the learned score needs its similarities)."""
+    store, query: str, f: RecallFilters
+) -> tuple[dict[tuple[str, str], _Cand], list[tuple[float, float]], object]:
+    """Every retriever's candidates with their fused score, the date spans searched, and the
+    query's vector (None when the vector side did not answer: the learned score needs its
+    similarities)."""
     k = FETCH_FILTERED if _restrictive(f) else FETCH
     cands: dict[tuple[str, str], _Cand] = {}
     lists: list[tuple[list[str], float]] = []
@@ -271,26 +272,22 @@ def _candidates(
                 c.vector = max(c.vector, sim)
                 _rank(c, r, rank)
             lists.append(([cid for cid, _ in hits], weight))
-        if qv is not None and exact:
-            _exact_similarity(store, vec, qv, cands)
     for cid, fused in ranking.rrf(lists).items():
         cands[split_id(cid)].fused = fused
-    return cands, dated, qv is not None
+    return cands, dated, qv
 
 
-def _exact_similarity(store, vec, qv, cands: dict[tuple[str, str], _Cand]) -> None:
+def _exact_similarity(store, vec, qv, missing: list[str]) -> list[tuple[str, float]]:
     """The query's similarity to the candidates the nearest-vector search did not return (found
-    lexically or pinned): an exact look-up over that small set, a feature of the learned score.
-    The approximate search can miss a close vector (a fact at 0.62 behind turns at 0.29 was
-    seen), and "no similarity" must not read as "dissimilar". The fusion's lists are unchanged."""
-    missing = [chroma_id(c.kind, c.id) for c in cands.values() if c.vector == 0.0]
-    if not missing:
-        return
+    lexically or pinned; ``missing``, as Chroma ids): an exact look-up over that small set, a
+    feature of the learned score. The approximate search can miss a close vector (a fact at
+    0.62 behind turns at 0.29 was seen), and "no similarity" must not read as "dissimilar".
+    The fusion's lists are unchanged."""
     try:
-        for cid, sim in vec.similarities(store.profile, qv, missing):
-            cands[split_id(cid)].vector = max(0.0, float(sim))
+        return vec.similarities(store.profile, qv, missing)
     except Exception as e:  # noqa: BLE001 - a feature less, not a failed recall
         log.warning("exact similarity of lexical candidates failed: %s", e)
+        return []
 
 
 def _rank(c: _Cand, attr: str, rank: int) -> None:
@@ -484,8 +481,19 @@ def _scored(
 ) -> tuple[list[tuple[float, _Cand, dict[str, float]]], list[tuple[float, float]], bool]:
     """Every kept candidate with its hand-set fusion score and its parts, best first; the
     date spans; whether the vector side answered."""
-    cands, dated, vectors = _candidates(store, query, f, exact)
+    cands, dated, qv = _candidates(store, query, f)
+    vectors = qv is not None
+    missing = [chroma_id(c.kind, c.id) for c in cands.values() if c.vector == 0.0]
+    # the exact similarities (Chroma) are looked up beside the rows (SQLite): neither needs the other
+    sims = (
+        _POOL.submit(_exact_similarity, store, store.vectors, qv, missing)
+        if exact and vectors and missing
+        else None
+    )
     _load_rows(store, cands)
+    if sims is not None:
+        for cid, sim in sims.result():
+            cands[split_id(cid)].vector = max(0.0, float(sim))
     t_now = now()
     # 1.0 = first in every list a candidate could be in
     norm = (ranking.RRF_K + 1) / (W_VECTOR + W_LEXICAL + W_CONTEXT + (2 * W_DATED if dated else 0))
@@ -601,8 +609,7 @@ def _recall(
     prob: dict[tuple[str, str], float] = {}
     if model is not None:
         feats = _features(store, query, scored, dated)
-        for (_, c, _), x in zip(scored, feats, strict=True):
-            p = model.probability(x)
+        for (_, c, _), p in zip(scored, model.probabilities(feats), strict=True):
             prob[(c.kind, c.id)] = p
         if model.order_by == "probability":
             scored.sort(key=lambda t: prob[(t[1].kind, t[1].id)], reverse=True)

@@ -138,6 +138,13 @@ CLOSE_NO_SHARED_WORD = [
     ("What time do I rise?", "I get up at 5 every morning to bake bread"),
 ]
 GENERIC_SHARING_A_WORD = ("Explain how radio waves travel", "I listen to the radio while cooking")
+# General questions on the topic of a stored fact (near misses): version 2's weights, trained
+# without such prompts, put the fact at 0.11-0.28 (above the default floor 0.1)
+NEAR_MISSES = [
+    ("Why do cats knead blankets?", "My cat is called Ziggy"),
+    ("What is the history of Lyon?", "I work as a baker in Lyon"),
+    ("Who invented radio?", "I listen to the radio while cooking"),
+]
 
 
 @pytest.fixture
@@ -183,6 +190,16 @@ def test_a_generic_prompt_sharing_a_word_with_a_fact_injects_nothing(personal_st
     assert personal_store.recall(prompt, token_budget=1000, relevance_floor=-1) == []
 
 
+@pytest.mark.parametrize(("prompt", "fact"), NEAR_MISSES)
+def test_a_general_question_on_a_facts_topic_injects_nothing(personal_store, prompt, fact):
+    """Issue 17: the off-topic benchmark's generic prompts injected a fact on their topic
+    ("Who discovered penicillin?" -> "I'm allergic to penicillin"); trained on near misses
+    (bench/personal_train_data.py NEAR_MISS), the score keeps such a fact below the floor."""
+    score.reset()
+    assert fact in texts(personal_store.recall(prompt, token_budget=None))  # search finds it
+    assert personal_store.recall(prompt, token_budget=1000, relevance_floor=-1) == []
+
+
 def test_the_test_pairs_and_the_training_set_are_apart_from_the_benchmark():
     """The personal training set shares no four-word sequence with the off-topic benchmark,
     and the pairs above are in neither."""
@@ -195,13 +212,17 @@ def test_the_test_pairs_and_the_training_set_are_apart_from_the_benchmark():
 
     assert personal_train_data.check_disjoint() == []
     assert len(personal_train_data.FACTS) >= 150 and len(personal_train_data.GENERIC) >= 150
+    assert len(personal_train_data.NEAR_MISS) >= 100
+    prompts = personal_train_data.GENERIC + personal_train_data.NEAR_MISS
+    assert len(set(prompts)) == len(prompts)
     seen = {
         s.lower()
         for data in (offtopic_data, personal_train_data)
         for pair in data.FACTS
         for s in pair
-    } | {s.lower() for s in offtopic_data.GENERIC + personal_train_data.GENERIC}
-    ours = [s for pair in CLOSE_NO_SHARED_WORD for s in pair] + list(GENERIC_SHARING_A_WORD)
+    } | {s.lower() for s in offtopic_data.GENERIC + prompts}
+    ours = [s for pair in CLOSE_NO_SHARED_WORD + NEAR_MISSES for s in pair]
+    ours += list(GENERIC_SHARING_A_WORD)
     assert not {s.lower() for s in ours} & seen
 
 
@@ -221,3 +242,62 @@ def test_version_1_weights_still_load_and_score():
     data["features"] = list(score.FEATURES)  # a version 1 file over the new list: refused
     with pytest.raises(ValueError):
         score.parse(data)
+
+
+def test_probabilities_of_many_candidates_equal_one_at_a_time(personal_store):
+    """Recall scores a query's candidates in one vectorised call (Model.probabilities); it
+    must give exactly the floats Model.probability gives one candidate at a time, for the
+    shipped weights, for a version 1 model, on real candidates and on odd inputs (missing
+    features, values far outside the clip)."""
+    import random
+
+    from memory.recall.hybrid import candidate_features
+
+    score.reset()
+    shipped = score.model()
+    assert shipped is not None
+    rng = random.Random(17)
+    n = len(score.BASE)
+    v1 = score.Model(
+        mean=tuple(rng.uniform(-1, 1) for _ in range(n)),
+        scale=tuple(rng.uniform(0.1, 2) for _ in range(n)),
+        coef=tuple(rng.uniform(-3, 3) for _ in range(n)),
+        intercept=-2.0,
+        features=score.BASE,
+    )
+    real = [
+        x
+        for q in ("Which reptile frightens me?", "Explain how radio waves travel", "week plan")
+        for _kind, _id, _fused, x in candidate_features(personal_store, q)
+    ]
+    assert len(real) > 5 and {x["is_message"] for x in real} == {0.0, 1.0}
+    odd = [
+        {
+            k: rng.choice((0.0, 1.0, rng.uniform(-50, 50)))
+            for k in score.INPUTS
+            if rng.random() < 0.8
+        }
+        for _ in range(200)
+    ]
+    for m in (shipped, v1):
+        for xs in (real, odd):
+            assert m.probabilities(xs) == [m.probability(x) for x in xs]
+    assert shipped.probabilities([]) == []
+
+
+def test_a_lexical_candidate_outside_the_vector_results_gets_its_exact_similarity(store):
+    """A candidate found by words only (its similarity below what the vector search keeps)
+    gets its exact cosine to the query as a feature, looked up beside the rows: "no
+    similarity" must not read as "dissimilar"."""
+    from memory.recall.hybrid import candidate_features
+    from memory.vectors.indexer import chroma_id
+
+    q = "Summarise the causes of the Thirty Years War and what it called for"
+    cands = candidate_features(store, q)
+    lexical_only = [(i, x) for kind, i, _f, x in cands if x["vec_rr"] == 0.0 and kind == "memory"]
+    assert len(lexical_only) >= 1
+    qv = store.vectors.embed_query(store.profile, q)
+    stored = store.vectors.vectors(store.profile, [chroma_id("memory", i) for i, _ in lexical_only])
+    for i, x in lexical_only:
+        assert x["vec_sim"] == pytest.approx(max(0.0, float(stored[chroma_id("memory", i)] @ qv)))
+    assert any(x["vec_sim"] > 0 for _, x in lexical_only)
