@@ -483,13 +483,13 @@ def _scored(
     date spans; whether the vector side answered."""
     cands, dated, qv = _candidates(store, query, f)
     vectors = qv is not None
-    missing = [chroma_id(c.kind, c.id) for c in cands.values() if c.vector == 0.0]
-    # the exact similarities (Chroma) are looked up beside the rows (SQLite): neither needs the other
-    sims = (
-        _POOL.submit(_exact_similarity, store, store.vectors, qv, missing)
-        if exact and vectors and missing
-        else None
+    missing = (
+        [chroma_id(c.kind, c.id) for c in cands.values() if c.vector == 0.0]
+        if exact and vectors
+        else []
     )
+    # the exact similarities (Chroma) are looked up beside the rows (SQLite): neither needs the other
+    sims = _POOL.submit(_exact_similarity, store, store.vectors, qv, missing) if missing else None
     _load_rows(store, cands)
     if sims is not None:
         for cid, sim in sims.result():
