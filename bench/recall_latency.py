@@ -7,11 +7,14 @@ including the query embedding, over queries that are partly paraphrases, partly 
 A lexical-only recall (no vector tier) runs in the same process as the baseline.
 
     python bench/recall_latency.py [--sizes 10000,100000] [--queries 200]
-        [--embedding fp32|int8] [--ingest-only] [--breakdown] [--reuse DATA_DIR]
+        [--embedding fp32|int8] [--ingest-only] [--breakdown] [--reuse DATA_DIR] [--cleaned]
 
 --embedding int8 runs the int8 copy of the model (made once into the run's data dir, before
 the clock starts). --breakdown also times the embedder alone on the same texts, and the
-Chroma writes alone with those vectors, so the ingest time can be split.
+Chroma writes alone with those vectors, so the ingest time can be split. --cleaned runs the
+worker's daily cleanup first (its PRAGMA optimize writes ANALYZE statistics the planner then
+uses, as in a store a week old). always_on_* times the always-on look-up every prompt makes
+beside its recall.
 """
 
 from __future__ import annotations
@@ -183,6 +186,7 @@ def run_size(
     ingest_only: bool = False,
     split: bool = False,
     reuse: str | None = None,
+    cleaned: bool = False,
 ) -> dict[str, float | str]:
     from memory.store import MemoryStore
 
@@ -223,6 +227,18 @@ def run_size(
             return res
         from memory.recall import score
 
+        if cleaned:
+            for q in queries[:10]:  # the queries the optimizer learns from
+                store.recall(q, limit=8)
+            store.purge_deleted(30)  # the worker's daily cleanup, PRAGMA optimize included
+            res["statistics"] = store.db.scalar("SELECT count(*) FROM sqlite_stat1")
+        t_always = []
+        for _ in range(50):
+            t = time.perf_counter()
+            store.always_on()
+            t_always.append((time.perf_counter() - t) * 1000)
+        res["always_on_p50_ms"] = round(pct(t_always, 50), 2)
+        res["always_on_p95_ms"] = round(pct(t_always, 95), 2)
         # the learned score, as a prompt recalls (with the floor), then the hand-set fusion
         # alone (no weights), the same queries in the same process
         cpu: list[float] = []
@@ -267,6 +283,9 @@ def main(argv=None) -> None:
         help="data dir of an earlier run (printed as data_dir): skip the ingest when it holds "
         "the same number of memories (one size per run)",
     )
+    p.add_argument(
+        "--cleaned", action="store_true", help="run the daily cleanup first (ANALYZE statistics)"
+    )
     args = p.parse_args(argv)
     os.environ.setdefault(
         "MEMCHAT_EMBEDDING_MODEL", str(ROOT.parent / "shared" / "models" / "all-MiniLM-L6-v2")
@@ -279,6 +298,7 @@ def main(argv=None) -> None:
             ingest_only=args.ingest_only,
             split=args.breakdown,
             reuse=args.reuse,
+            cleaned=args.cleaned,
         )
         for k, v in res.items():
             print(f"{n}.{k}: {v}", flush=True)
