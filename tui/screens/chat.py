@@ -1,6 +1,7 @@
 """The chat screen: sidebar, transcript, prompt, status bar. Turns live in chat_turns,
 memory actions in chat_memory, profiles and incognito in chat_session; this module holds
-the layout and the conversations."""
+the layout and the conversations. Dialogs are imported where they open: none is part of the
+first screen."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from tui.screens.chat_extras import ExtrasMixin
 from tui.screens.chat_memory import MemoryMixin
 from tui.screens.chat_session import INCOGNITO_TEXT, SessionMixin
 from tui.screens.chat_turns import TurnsMixin
-from tui.screens.dialogs import TextDialog
 from tui.widgets.footer import KeyFooter
 from tui.widgets.prompt import PromptInput
 from tui.widgets.sidebar import Sidebar, SidebarItem
@@ -177,6 +177,7 @@ class ChatScreen(TurnsMixin, MemoryMixin, SessionMixin, ExtrasMixin):
             return
         cid = item.conversation_id
         if event.action == "rename":
+            from tui.screens.dialogs import TextDialog
 
             def renamed(title: str | None) -> None:
                 if title is not None and title.strip():
@@ -330,6 +331,7 @@ class ChatScreen(TurnsMixin, MemoryMixin, SessionMixin, ExtrasMixin):
         if self.conversation_id is not None:
             current = store.get_conversation(self.conversation_id).system_prompt
         from assistant.settings import settings_for
+        from tui.screens.dialogs import TextDialog
 
         current = current or settings_for(store).system_prompt
 
