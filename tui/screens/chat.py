@@ -135,6 +135,8 @@ class ChatScreen(TurnsMixin, MemoryMixin, SessionMixin, ExtrasMixin):
         self.set_editing(False)
         self.conversation_id = conversation_id
         self.pending_model = self.pending_persona = None
+        if focus_message is None:  # now: what is typed while the messages load goes there
+            self.prompt.focus()
         if conversation_id is None or store is None:
             self.transcript.show_empty(INCOGNITO_TEXT if self.incognito else EMPTY_TEXT)
         else:
@@ -155,8 +157,6 @@ class ChatScreen(TurnsMixin, MemoryMixin, SessionMixin, ExtrasMixin):
         self.sidebar.highlight_current()
         self.refresh_model()
         self.conversation_opened(conversation_id)
-        if focus_message is None:
-            self.prompt.focus()
 
     async def action_new_conversation(self) -> None:
         await self.open_conversation(None)
