@@ -15,6 +15,9 @@ import sys
 
 def main() -> None:
     if len(sys.argv) == 1:
+        import gc
+
+        gc.disable()  # until the first screen is painted (see tui.app.run_app)
         from tui.app import run_app
 
         run_app()

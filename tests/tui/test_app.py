@@ -3,6 +3,8 @@ real Valkey. Each test starts the app the way `memchat` does (store opened after
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 from pilot_helpers import opened, send, wait_for
 
@@ -424,3 +426,19 @@ async def test_a_stopped_reply_queues_no_extraction_a_complete_one_does(app, fak
             assert tasks_api.pending_count(app.store) == 1  # the same end as `memchat ask`
     finally:
         queue.unbind()
+
+
+async def test_the_collector_paused_for_the_first_screen_runs_again_once_it_shows(app):
+    """run_app turns the garbage collector off until the first paint (startup speed); the app
+    turns it back on then, with the startup objects frozen, and opens memory as usual."""
+    gc.disable()
+    app.gc_paused = True
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await opened(app, pilot)
+            assert gc.isenabled()
+            assert gc.get_freeze_count() > 0
+            assert not app.gc_paused
+    finally:
+        gc.unfreeze()
+        gc.enable()

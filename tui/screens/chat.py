@@ -1,6 +1,7 @@
 """The chat screen: sidebar, transcript, prompt, status bar. Turns live in chat_turns,
 memory actions in chat_memory, profiles and incognito in chat_session; this module holds
-the layout and the conversations."""
+the layout and the conversations. Dialogs are imported where they open: none is part of the
+first screen."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from tui.screens.chat_extras import ExtrasMixin
 from tui.screens.chat_memory import MemoryMixin
 from tui.screens.chat_session import INCOGNITO_TEXT, SessionMixin
 from tui.screens.chat_turns import TurnsMixin
-from tui.screens.dialogs import TextDialog
 from tui.widgets.footer import KeyFooter
 from tui.widgets.prompt import PromptInput
 from tui.widgets.sidebar import Sidebar, SidebarItem
@@ -135,6 +135,8 @@ class ChatScreen(TurnsMixin, MemoryMixin, SessionMixin, ExtrasMixin):
         self.set_editing(False)
         self.conversation_id = conversation_id
         self.pending_model = self.pending_persona = None
+        if focus_message is None:  # now: what is typed while the messages load goes there
+            self.prompt.focus()
         if conversation_id is None or store is None:
             self.transcript.show_empty(INCOGNITO_TEXT if self.incognito else EMPTY_TEXT)
         else:
@@ -155,8 +157,6 @@ class ChatScreen(TurnsMixin, MemoryMixin, SessionMixin, ExtrasMixin):
         self.sidebar.highlight_current()
         self.refresh_model()
         self.conversation_opened(conversation_id)
-        if focus_message is None:
-            self.prompt.focus()
 
     async def action_new_conversation(self) -> None:
         await self.open_conversation(None)
@@ -177,6 +177,7 @@ class ChatScreen(TurnsMixin, MemoryMixin, SessionMixin, ExtrasMixin):
             return
         cid = item.conversation_id
         if event.action == "rename":
+            from tui.screens.dialogs import TextDialog
 
             def renamed(title: str | None) -> None:
                 if title is not None and title.strip():
@@ -330,6 +331,7 @@ class ChatScreen(TurnsMixin, MemoryMixin, SessionMixin, ExtrasMixin):
         if self.conversation_id is not None:
             current = store.get_conversation(self.conversation_id).system_prompt
         from assistant.settings import settings_for
+        from tui.screens.dialogs import TextDialog
 
         current = current or settings_for(store).system_prompt
 

@@ -38,6 +38,9 @@ class KeyFooter(Footer):
                 shown.append((_rank(binding.id, n), binding, enabled, tooltip))
         shown.sort(key=lambda item: item[0])
         palette = self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE
+        # Born with the class its compact binding would add once mounted: adding it then
+        # restyled every key a second time before the first paint (~1 ms a key).
+        compact = "-compact" if self.compact else ""
         room = self.size.width - (len("^p palette") + 3 if palette else 0)
         for _, binding, enabled, tooltip in shown:
             cells = len(self.app.get_key_display(binding)) + len(binding.description) + 2
@@ -51,6 +54,7 @@ class KeyFooter(Footer):
                 binding.action,
                 disabled=not enabled,
                 tooltip=tooltip,
+                classes=compact,
             ).data_bind(compact=Footer.compact)
         if palette:
             entry = active.get(self.app.COMMAND_PALETTE_BINDING)
@@ -61,7 +65,7 @@ class KeyFooter(Footer):
                     self.app.get_key_display(binding),
                     binding.description,
                     binding.action,
-                    classes="-command-palette",
+                    classes="-command-palette -compact",  # (its compact is always on)
                     disabled=not enabled,
                     tooltip=binding.tooltip or binding.description,
                 )
