@@ -49,8 +49,11 @@ def _plans(store: MemoryStore, call) -> list[str]:
     for sql in seen:
         if not sql.lstrip().upper().startswith("SELECT") or "FROM memories" not in sql:
             continue
-        params = [None] * sql.count("?")
-        rows = store.db.conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
+        try:  # the trace shows the statement with its values in place (Python >= 3.11)...
+            rows = store.db.conn.execute("EXPLAIN QUERY PLAN " + sql).fetchall()
+        except sqlite3.ProgrammingError:  # ... or with its placeholders
+            params = [None] * sql.count("?")
+            rows = store.db.conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
         plans.append(" / ".join(r[-1] for r in rows))
     return plans
 
