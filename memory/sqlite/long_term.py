@@ -61,6 +61,15 @@ def outbox(conn: sqlite3.Connection, profile: str, kind: str, item_id: str, op: 
     )
 
 
+# The index each list order walks (named: with ANALYZE statistics, or without them for a newer
+# index, SQLite picked one that matched the filter and then sorted every row of the profile).
+_LIST_INDEX = {
+    "updated_at": "memories_pinned_updated",
+    "created_at": "memories_pinned_created",
+    "importance": "memories_importance",
+}
+
+
 class LongTermMemories:
     def __init__(self, db: Database):
         self.db = db
@@ -259,10 +268,28 @@ class LongTermMemories:
             "created_at ASC",
         }
         order = order if order in allowed else "updated_at DESC"
-        rows = self.db.query(
-            f"SELECT * FROM memories WHERE {where} ORDER BY pinned DESC, {order} LIMIT ? OFFSET ?",
-            (*params, limit, offset),
+        # Pinned first, as two look-ups: ORDER BY pinned DESC, x DESC runs against the index
+        # (profile, pinned, updated_at DESC), so SQLite sorted every live row of the profile
+        # for each page (0.4-2 s at 100k memories); apart, each half walks its index in order
+        # and stops at the page's end.
+        few = "memories INDEXED BY memories_pinned_updated"  # few pinned, whatever ANALYZE says
+        pinned = int(
+            self.db.scalar(f"SELECT COUNT(*) FROM {few} WHERE {where} AND pinned = 1", params) or 0
         )
+        rows: builtins.list[dict] = []
+        if offset < pinned:
+            rows = self.db.query(
+                f"SELECT * FROM {few} WHERE {where} AND pinned = 1 ORDER BY {order} "
+                "LIMIT ? OFFSET ?",
+                (*params, limit, offset),
+            )
+        if len(rows) < limit:
+            walk = _LIST_INDEX.get(order.split()[0], "memories_pinned_updated")
+            rows += self.db.query(
+                f"SELECT * FROM memories INDEXED BY {walk} WHERE {where} AND pinned = 0 "
+                f"ORDER BY {order} LIMIT ? OFFSET ?",
+                (*params, limit - len(rows), max(0, offset - pinned)),
+            )
         return [row_to_memory(r) for r in rows]
 
     def count(

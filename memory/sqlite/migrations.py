@@ -433,6 +433,12 @@ def _m013_memory_generation(c: sqlite3.Connection) -> None:
     )
 
 
+def _m014_pinned_created_index(c: sqlite3.Connection) -> None:
+    # Memories listed oldest or newest first (exports page through them oldest first) walk
+    # this instead of sorting every live row of the profile for each page.
+    c.execute("CREATE INDEX memories_pinned_created ON memories(profile, pinned, created_at)")
+
+
 MIGRATIONS: list[Migration] = [
     (1, "core tables: conversations, messages, memories, memory_history", _m001_core),
     (2, "FTS5 over memories and messages, kept in sync by triggers", _m002_fts),
@@ -459,6 +465,7 @@ MIGRATIONS: list[Migration] = [
         "a generation number per profile that every memory write moves on",
         _m013_memory_generation,
     ),
+    (14, "index for memories listed by creation time", _m014_pinned_created_index),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -39,13 +39,18 @@ def _impose_100k_statistics(db_path) -> None:
 
 def _plans(store: MemoryStore, call) -> list[str]:
     """The query plan of every statement on the memories table that ``call`` runs."""
+    return [plan for _, plan in _statements(store, call)]
+
+
+def _statements(store: MemoryStore, call) -> list[tuple[str, str]]:
+    """(statement, query plan) of every statement on the memories table that ``call`` runs."""
     seen: list[str] = []
     store.db.conn.set_trace_callback(seen.append)
     try:
         call()
     finally:
         store.db.conn.set_trace_callback(None)
-    plans = []
+    plans: list[tuple[str, str]] = []
     for sql in seen:
         if not sql.lstrip().upper().startswith("SELECT") or "FROM memories" not in sql:
             continue
@@ -54,7 +59,7 @@ def _plans(store: MemoryStore, call) -> list[str]:
         except sqlite3.ProgrammingError:  # ... or with its placeholders
             params = [None] * sql.count("?")
             rows = store.db.conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
-        plans.append(" / ".join(r[-1] for r in rows))
+        plans.append((sql, " / ".join(r[-1] for r in rows)))
     return plans
 
 
@@ -88,3 +93,46 @@ def test_pinned_always_on_and_expiring_lookups_use_their_index_with_statistics(h
         pinned_lookups = [p for p in recall if "memories_pinned" in p]
         assert pinned_lookups, recall
         assert not [p for p in recall if "memories_importance" in p], recall
+
+
+ORDERS = {  # list order -> the key it sorts by, after pinned first
+    "updated_at DESC": lambda m: -m.updated_at,
+    "created_at DESC": lambda m: -m.created_at,
+    "created_at ASC": lambda m: m.created_at,
+    "importance DESC": lambda m: -m.importance,
+    "access_count DESC": lambda m: -m.access_count,
+}
+
+
+def test_listing_pages_put_pinned_first_in_order_and_walk_an_index(home):
+    with MemoryStore(load_settings(), start_redis=False) as store:
+        made = [
+            store.add_memory(f"memory {i} about rivers", section="facts", importance=(i * 7) % 10)
+            for i in range(23)
+        ]
+        for m in made[3::5]:  # five pinned, spread over the creation order
+            store.pin_memory(m.id)
+        store.update_memory(made[0].id, content="memory 0 about rivers, edited last")
+        store.delete_memory(made[1].id)
+    _impose_100k_statistics(home / "memchat.db")
+
+    with MemoryStore(load_settings(), start_redis=False) as store:
+        everything = store.list_memories(limit=1000)
+        assert len(everything) == 22 and made[1].id not in {m.id for m in everything}
+        for order, key in ORDERS.items():
+            want = sorted(everything, key=lambda m: (not m.pinned, key(m)))
+            pages = [store.list_memories(order=order, limit=4, offset=o) for o in range(0, 24, 4)]
+            got = [m.id for page in pages for m in page]
+            # ties (same importance or count) may come in either order: compare the keys
+            assert [(not m.pinned, key(m)) for m in sum(pages, [])] == [
+                (not m.pinned, key(m)) for m in want
+            ], order
+            assert sorted(got) == sorted(m.id for m in want), order
+            unpinned = [
+                plan
+                for sql, plan in _statements(store, lambda o=order: store.list_memories(order=o))
+                if "pinned = 0" in sql
+            ]
+            assert len(unpinned) == 1, order
+            if order != "access_count DESC":  # the one order no index keeps
+                assert "TEMP B-TREE" not in unpinned[0], (order, unpinned)
