@@ -6,6 +6,15 @@ import asyncio
 import time
 
 
+def steady_cursor(text_area) -> None:
+    """Stop ``text_area``'s cursor blinking, for a screenshot that does not depend on when it is
+    taken. Textual's TextArea keys its cached lines without focus when the cursor does not
+    blink, so a line drawn before the prompt had focus stayed cursor-less in the shot (the
+    first app of a test process, slower to start); clearing that cache redraws them."""
+    text_area.cursor_blink = False
+    text_area.notify_style_update()  # clears the line cache (and restyles, a no-op here)
+
+
 async def wait_for(pilot, cond, timeout: float = 20.0, what: str = "condition") -> None:
     """Let the app run until ``cond()`` holds; fail with ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

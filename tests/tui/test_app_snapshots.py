@@ -10,6 +10,7 @@ import re
 import time
 
 import pytest
+from pilot_helpers import steady_cursor
 
 from memory.store import MemoryStore
 from tui.app import MemchatApp
@@ -38,7 +39,7 @@ async def settle(pilot, cond=lambda app: True, timeout: float = 30.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("the app did not settle")
         await pilot.pause(0.05)
-    app.chat.prompt.cursor_blink = False  # a blinking cursor makes screenshots differ
+    steady_cursor(app.chat.prompt)  # a blinking cursor makes screenshots differ
     await pilot.pause(0.2)
 
 

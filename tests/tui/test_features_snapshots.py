@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from pilot_helpers import steady_cursor
 
 from memory.store import MemoryStore
 from tui.app import MemchatApp
@@ -34,7 +35,7 @@ def test_delete_dialog_counts_the_memories_from_the_chat(app, fake_llm, snap_com
                 app._check_health()  # the status bar's worker part, now rather than in 10 s
             assert time.monotonic() < deadline, "the app did not open"
             await pilot.pause(0.1)
-        app.chat.prompt.cursor_blink = False
+        steady_cursor(app.chat.prompt)  # a blinking cursor makes screenshots differ
         app.chat.sidebar.option_list.focus()
         app.chat.sidebar.option_list.highlighted = 0
         await pilot.press("d")

@@ -16,7 +16,7 @@ import io
 import re
 
 import pytest
-from pilot_helpers import opened, wait_for, workers_done
+from pilot_helpers import opened, steady_cursor, wait_for, workers_done
 from rich.cells import cell_len
 from rich.console import Console
 from textual.widgets import Input
@@ -385,7 +385,7 @@ def test_snapshot_transcript_with_hostile_messages(chat_app, fake_llm, snap_comp
         app = pilot.app
         await opened(app, pilot)  # warm=False: no "loading…" notice comes or goes
         await app.chat.open_conversation(ids["conversation"])
-        app.chat.prompt.cursor_blink = False  # a blinking cursor makes screenshots differ
+        steady_cursor(app.chat.prompt)  # a blinking cursor makes screenshots differ
         await pilot.pause(0.3)
         app.chat.transcript.scroll_home(animate=False, immediate=True)
         await pilot.pause(0.2)
