@@ -300,8 +300,10 @@ class LongTermMemories:
 
     def from_conversation(self, profile: str, conversation_id: str) -> builtins.list[Memory]:
         """Live memories (active or pending, not superseded) learned from a conversation."""
+        # named: without statistics SQLite took any (profile, ...) index, a walk of the profile
         rows = self.db.query(
-            "SELECT * FROM memories WHERE profile = ? AND source_conversation_id = ? "
+            "SELECT * FROM memories INDEXED BY memories_source_conversation "
+            "WHERE profile = ? AND source_conversation_id = ? "
             "AND status IN ('active', 'pending') AND superseded_by IS NULL "
             "ORDER BY pinned DESC, updated_at DESC",
             (profile, conversation_id),

@@ -71,6 +71,8 @@ def test_pinned_always_on_and_expiring_lookups_use_their_index_with_statistics(h
         store.pin_memory(pinned.id)
         store.set_preference("editor", "helix")
         store.add_temporary("The user is in Berlin this week.", 3600)
+        conv = store.new_conversation("trip")
+        store.add_memory("The user flies to Oslo on Friday.", source_conversation_id=conv.id)
     _impose_100k_statistics(home / "memchat.db")
 
     with MemoryStore(load_settings(), start_redis=False) as store:
@@ -87,6 +89,12 @@ def test_pinned_always_on_and_expiring_lookups_use_their_index_with_statistics(h
         assert "USING INDEX memories_expires " in expiring, expiring
         assert [m.content for m in store.expiring_memories()] == [
             "The user is in Berlin this week."
+        ]
+
+        (learned,) = _plans(store, lambda: store.memories_from_conversation(conv.id))
+        assert "USING INDEX memories_source_conversation " in learned, learned
+        assert [m.content for m in store.memories_from_conversation(conv.id)] == [
+            "The user flies to Oslo on Friday."
         ]
 
         recall = _plans(store, lambda: store.recall("peanuts", limit=8))
