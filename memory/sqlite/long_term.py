@@ -47,6 +47,14 @@ _MUTABLE = {
 }
 
 
+# What a memory's vector is made of (memory.vectors.indexer.memory_doc: the text with its tags,
+# and the metadata). Changing anything else (pin, importance, a future expiry, key/value) leaves
+# the vector as it is, so it queues no re-embedding: `memory pin` has nothing to replay.
+VECTOR_FIELDS = frozenset(
+    {"content", "tags", "section", "entity_id", "source_conversation_id", "created_at"}
+)
+
+
 def _snapshot(m: Memory) -> dict[str, Any]:
     d = m.to_dict()
     for k in ("access_count", "last_accessed_at"):
@@ -143,7 +151,8 @@ class LongTermMemories:
                 before={k: _snapshot(before)[k] for k in cols if k != "updated_at"},
                 after={k: _snapshot(after)[k] for k in cols if k != "updated_at"},
             )
-            outbox(conn, profile, "memory", before.id, "upsert" if after.is_live else "delete")
+            if before.is_live != after.is_live or (after.is_live and VECTOR_FIELDS & set(cols)):
+                outbox(conn, profile, "memory", before.id, "upsert" if after.is_live else "delete")
         return after
 
     def pin(

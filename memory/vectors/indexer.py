@@ -85,14 +85,14 @@ def indexable(m: Message) -> bool:
 
 
 def memory_doc(m: Memory) -> tuple[str, dict[str, Any]]:
+    """The text embedded for a memory and its metadata, made of VECTOR_FIELDS only: an update
+    of any other field queues no re-embedding (memory.sqlite.long_term)."""
     text = m.content if not m.tags else f"{m.content} ({', '.join(m.tags)})"
     meta = {
         "kind": "memory",
         "section": m.section,
         "tags": m.tags,
         "entity": m.entity_id,
-        "pinned": m.pinned,
-        "persistence": m.persistence,
         "conversation": m.source_conversation_id,
         "created_at": m.created_at,
     }

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import MODEL_DIR
 
 from memory.vectors.embedder import Embedder, get_embedder, resolve_model_dir
+
+# not `from conftest`: tests/tasks has a conftest too, and which one that name finds
+# depends on the order files are collected in (it broke running tests/memory with tests/tasks)
+ROOT = Path(__file__).resolve().parents[2]
+MODEL_DIR = (
+    Path(os.environ.get("MEMCHAT_SHARED", ROOT.parent / "shared")) / "models" / "all-MiniLM-L6-v2"
+)
 
 
 def test_shape_dtype_and_unit_norm(embedder):

@@ -215,3 +215,61 @@ def test_a_write_after_outbox_rows_were_deleted_mid_rebuild_is_not_lost(store):
     assert late
     assert f"mem:{late[0].id}" in store.vectors.ids(store.profile)
     assert store.vector_health().status == "OK"
+
+
+def test_an_update_queues_re_embedding_exactly_when_the_vector_would_change(store):
+    """Every mutable field, one change at a time: a row reaches the outbox iff the embedded text
+    or metadata changes (or the memory stops or starts being recallable). A pin, an importance
+    or a later expiry re-embedded the same text before (and `memory pin` waited ~2 s for it)."""
+    from memory.models import now
+    from memory.sqlite.long_term import _MUTABLE
+    from memory.vectors.indexer import memory_doc
+
+    conv = store.new_conversation()
+    m = store.add_memory("The user rides a red bicycle.", section="facts", tags=["bike"])
+    changes = {
+        "content": "The user rides a blue bicycle.",
+        "section": "preferences",
+        "key": "bicycle",
+        "value": "blue",
+        "tags": ["cycling"],
+        "entity_type": "object",
+        "entity_id": "bicycle-1",
+        "confidence": 0.4,
+        "importance": 9,
+        "pinned": True,
+        "persistence": "temporary",
+        "scope": f"conversation:{conv.id}",
+        "expires_at": now() + 3600,
+        "valid_from": now() - 86400,
+        "valid_to": now() + 86400,
+        "source_message_ids": ["m1"],
+        "source_conversation_id": conv.id,
+        "superseded_by": None,  # unchanged
+        "status": "active",  # unchanged
+        "deleted_at": None,  # unchanged
+    }
+    assert set(changes) == _MUTABLE  # a new mutable field needs a line here
+    store.index_pending()
+    re_embedded = []
+    for field, value in changes.items():
+        before = store.get_memory(m.id)
+        store.update_memory(m.id, **{field: value})
+        queued = [r["op"] for r in outbox_rows(store)]
+        store.index_pending()
+        if memory_doc(before) != memory_doc(store.get_memory(m.id)):
+            assert queued == ["upsert"], field
+            re_embedded.append(field)
+        else:
+            assert queued == [], field
+    assert re_embedded == ["content", "section", "tags", "entity_id", "source_conversation_id"]
+
+    # Recallable no more, and again: the vector goes, and comes back.
+    store.update_memory(m.id, expires_at=now() - 1)
+    assert [r["op"] for r in outbox_rows(store)] == ["delete"]
+    store.index_pending()
+    assert f"mem:{m.id}" not in store.vectors.ids(store.profile)
+    store.update_memory(m.id, expires_at=None)
+    assert [r["op"] for r in outbox_rows(store)] == ["upsert"]
+    store.index_pending()
+    assert f"mem:{m.id}" in store.vectors.ids(store.profile)

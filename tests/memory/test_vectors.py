@@ -6,12 +6,20 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import MODEL_DIR, ROOT
 
 from memory.vectors.index import VectorIndex, clean_metadata, collection_name
+
+# not `from conftest`: tests/tasks has a conftest too, and which one that name finds
+# depends on the order files are collected in (it broke running tests/memory with tests/tasks)
+ROOT = Path(__file__).resolve().parents[2]
+MODEL_DIR = (
+    Path(os.environ.get("MEMCHAT_SHARED", ROOT.parent / "shared")) / "models" / "all-MiniLM-L6-v2"
+)
+
 
 FACTS = [
     ("m1", "My cat is called Ziggy", {"section": "facts", "tags": ["pet", "cat"], "x": None}),
