@@ -153,6 +153,12 @@ def _kill_mid_reply(app: PtyApp, db: Path, text: str) -> str:
     return rows[0][0]
 
 
+def _list_then_prompt(drawn: str) -> bool:
+    """The footer showed the sidebar list's keys, then the prompt's."""
+    i = drawn.find(" r Rename")
+    return i >= 0 and drawn.find("⏎ Send", i) >= 0
+
+
 def _open_first_conversation(app: PtyApp, shows: str) -> int:
     """Open the newest conversation from the sidebar, the way a user does, until the screen
     shows ``shows``; returns the output mark from before the last try.
@@ -170,6 +176,12 @@ def _open_first_conversation(app: PtyApp, shows: str) -> int:
             time.sleep(0.2)
         try:
             app.wait_for_text(shows, timeout=5, since=mark)
+            # The app may show the conversation already (its session restores it), and on a
+            # busy machine it handles keys late, so that text can come from a redraw before
+            # these keys are handled. Typed too soon, the follow-up goes to the search box or
+            # the list. So wait for the footer to show the list's keys ("r Rename": the list had
+            # focus) and then the prompt's ("⏎ Send": the conversation opened into it).
+            app.wait_until(lambda m=mark: _list_then_prompt(app.screen_text(m)), 10, "focus")
             return mark
         except AssertionError:
             continue
