@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from memory.vectors.embedder import Embedder, get_embedder, resolve_model_dir
-
-# not `from conftest`: tests/tasks has a conftest too, and which one that name finds
-# depends on the order files are collected in (it broke running tests/memory with tests/tasks)
-ROOT = Path(__file__).resolve().parents[2]
-MODEL_DIR = (
-    Path(os.environ.get("MEMCHAT_SHARED", ROOT.parent / "shared")) / "models" / "all-MiniLM-L6-v2"
-)
 
 
 def test_shape_dtype_and_unit_norm(embedder):
@@ -81,8 +72,8 @@ def test_thread_safe(embedder):
         assert np.min(np.sum(out * expected, axis=1)) > 0.9999
 
 
-def test_lazy_init_from_threads():
-    emb = Embedder(MODEL_DIR)
+def test_lazy_init_from_threads(model_dir):
+    emb = Embedder(model_dir)
     assert not emb.loaded
     outs: list[np.ndarray] = []
     threads = [threading.Thread(target=lambda: outs.append(emb.embed_one("hi"))) for _ in range(4)]
@@ -94,11 +85,11 @@ def test_lazy_init_from_threads():
     assert all(float(o @ outs[0]) > 0.9999 for o in outs)
 
 
-def test_resolve_model_dir_layouts(tmp_path, monkeypatch):
-    onnx = MODEL_DIR / "onnx"
+def test_resolve_model_dir_layouts(tmp_path, monkeypatch, model_dir):
+    onnx = model_dir / "onnx"
     # chromadb layout: <dir>/onnx/model.onnx
-    assert resolve_model_dir(MODEL_DIR) == onnx.resolve()
-    assert resolve_model_dir(str(MODEL_DIR)) == onnx.resolve()
+    assert resolve_model_dir(model_dir) == onnx.resolve()
+    assert resolve_model_dir(str(model_dir)) == onnx.resolve()
     # flat layout: <dir>/model.onnx + tokenizer.json
     assert resolve_model_dir(onnx) == onnx.resolve()
     flat = tmp_path / "flat"
@@ -115,7 +106,7 @@ def test_resolve_model_dir_layouts(tmp_path, monkeypatch):
     assert resolve_model_dir(partial) is None
 
 
-def test_resolve_default_chroma_cache(tmp_path, monkeypatch):
+def test_resolve_default_chroma_cache(tmp_path, monkeypatch, model_dir):
     import memory.vectors.embedder as mod
 
     cache = tmp_path / "cache" / "onnx"
@@ -123,7 +114,7 @@ def test_resolve_default_chroma_cache(tmp_path, monkeypatch):
     assert resolve_model_dir(None) is None
     cache.mkdir(parents=True)
     for f in ("model.onnx", "tokenizer.json"):
-        (cache / f).symlink_to(MODEL_DIR / "onnx" / f)
+        (cache / f).symlink_to(model_dir / "onnx" / f)
     assert resolve_model_dir(None) == cache.resolve()
     assert resolve_model_dir("") == cache.resolve()
 
@@ -133,40 +124,40 @@ def test_missing_model_is_actionable(tmp_path):
         Embedder(tmp_path / "nothing-here")
 
 
-def test_get_embedder_cache(tmp_path):
-    a = get_embedder(MODEL_DIR)
-    b = get_embedder(MODEL_DIR / "onnx")
+def test_get_embedder_cache(tmp_path, model_dir):
+    a = get_embedder(model_dir)
+    b = get_embedder(model_dir / "onnx")
     assert a is not None and a is b
     assert get_embedder(tmp_path / "missing") is None
 
 
-def test_flat_folder_name(tmp_path):
+def test_flat_folder_name(tmp_path, model_dir):
     flat = tmp_path / "my-model"
     flat.mkdir()
-    (flat / "model.onnx").symlink_to(MODEL_DIR / "onnx" / "model.onnx")
-    shutil.copy(MODEL_DIR / "onnx" / "tokenizer.json", flat / "tokenizer.json")
+    (flat / "model.onnx").symlink_to(model_dir / "onnx" / "model.onnx")
+    shutil.copy(model_dir / "onnx" / "tokenizer.json", flat / "tokenizer.json")
     emb = Embedder(flat)
     assert emb.name == "my-model"
     assert emb.model_dir == flat.resolve()
 
 
-def test_parallel_batches_match_one_thread(embedder):
+def test_parallel_batches_match_one_thread(embedder, model_dir):
     texts = [f"note {i}: " + "the garden needs water " * (i % 9) for i in range(40)]
-    serial = Embedder(MODEL_DIR, threads=1)
+    serial = Embedder(model_dir, threads=1)
     assert serial.threads == 1 and embedder.threads >= 1
     np.testing.assert_allclose(
         embedder.embed(texts, batch_size=4), serial.embed(texts, batch_size=4), atol=1e-5
     )
 
 
-def test_quantize_needs_a_cache_dir():
+def test_quantize_needs_a_cache_dir(model_dir):
     with pytest.raises(ValueError, match="cache_dir"):
-        Embedder(MODEL_DIR, quantize=True)
+        Embedder(model_dir, quantize=True)
 
 
-def test_int8_falls_back_to_fp32_without_onnx(tmp_path, monkeypatch, embedder, caplog):
+def test_int8_falls_back_to_fp32_without_onnx(tmp_path, monkeypatch, embedder, caplog, model_dir):
     monkeypatch.setitem(sys.modules, "onnx", None)  # `import onnx` raises ImportError
-    emb = Embedder(MODEL_DIR, quantize=True, cache_dir=tmp_path / "models")
+    emb = Embedder(model_dir, quantize=True, cache_dir=tmp_path / "models")
     assert emb.variant == "int8"
     text = "My sister lives in Lisbon"
     assert float(emb.embed_one(text) @ embedder.embed_one(text)) > 0.9999
@@ -174,10 +165,10 @@ def test_int8_falls_back_to_fp32_without_onnx(tmp_path, monkeypatch, embedder, c
     assert list((tmp_path / "models").iterdir()) == []
 
 
-def test_int8_model_is_made_once_privately_and_agrees_with_fp32(tmp_path, embedder):
+def test_int8_model_is_made_once_privately_and_agrees_with_fp32(tmp_path, embedder, model_dir):
     pytest.importorskip("onnx")
     cache = tmp_path / "models"
-    emb = Embedder(MODEL_DIR, quantize=True, cache_dir=cache)
+    emb = Embedder(model_dir, quantize=True, cache_dir=cache)
     texts = [
         "My daughter starts kindergarten in September",
         "when does the kid begin school?",
@@ -195,19 +186,19 @@ def test_int8_model_is_made_once_privately_and_agrees_with_fp32(tmp_path, embedd
     assert model.name.startswith("all-MiniLM-L6-v2-") and model.suffix == ".onnx"
     assert oct(cache.stat().st_mode & 0o777) == "0o700"
     assert oct(model.stat().st_mode & 0o777) == "0o600"
-    assert model.stat().st_size < (MODEL_DIR / "onnx" / "model.onnx").stat().st_size / 3
+    assert model.stat().st_size < (model_dir / "onnx" / "model.onnx").stat().st_size / 3
     made = model.stat().st_mtime_ns
-    again = Embedder(MODEL_DIR, quantize=True, cache_dir=cache)
+    again = Embedder(model_dir, quantize=True, cache_dir=cache)
     np.testing.assert_allclose(again.embed(texts), q, atol=1e-5)
     assert model.stat().st_mtime_ns == made  # reused, not made again
 
 
-def test_get_embedder_keeps_variants_apart(tmp_path):
-    plain = get_embedder(MODEL_DIR)
-    int8 = get_embedder(MODEL_DIR, quantize=True, cache_dir=tmp_path / "models")
+def test_get_embedder_keeps_variants_apart(tmp_path, model_dir):
+    plain = get_embedder(model_dir)
+    int8 = get_embedder(model_dir, quantize=True, cache_dir=tmp_path / "models")
     assert int8 is not plain and int8.quantize and not plain.quantize
-    assert get_embedder(MODEL_DIR, quantize=True, cache_dir=tmp_path / "models") is int8
-    assert get_embedder(MODEL_DIR, quantize=True) is plain  # no cache dir: fp32
+    assert get_embedder(model_dir, quantize=True, cache_dir=tmp_path / "models") is int8
+    assert get_embedder(model_dir, quantize=True) is plain  # no cache dir: fp32
 
 
 def test_the_store_embeds_with_int8_by_default_and_fp32_when_told(monkeypatch, model_cache):

@@ -13,12 +13,7 @@ import pytest
 
 from memory.vectors.index import VectorIndex, clean_metadata, collection_name
 
-# not `from conftest`: tests/tasks has a conftest too, and which one that name finds
-# depends on the order files are collected in (it broke running tests/memory with tests/tasks)
 ROOT = Path(__file__).resolve().parents[2]
-MODEL_DIR = (
-    Path(os.environ.get("MEMCHAT_SHARED", ROOT.parent / "shared")) / "models" / "all-MiniLM-L6-v2"
-)
 
 
 FACTS = [
@@ -126,7 +121,7 @@ def test_model_mismatch(tmp_path, index, embedder):
     assert other.model_mismatch("fresh") is False
 
 
-def test_persistence_across_processes(tmp_path, index, embedder):
+def test_persistence_across_processes(tmp_path, index, embedder, model_dir):
     index.upsert("default", FACTS)
     q = embedder.embed_one("what's the name of my pet?")
     np.save(tmp_path / "q.npy", q)
@@ -137,7 +132,7 @@ def test_persistence_across_processes(tmp_path, index, embedder):
         from pathlib import Path
         from memory.vectors.embedder import Embedder
         from memory.vectors.index import VectorIndex
-        idx = VectorIndex(path=Path({str(tmp_path / "chroma")!r}), embedder=Embedder({str(MODEL_DIR)!r}))
+        idx = VectorIndex(path=Path({str(tmp_path / "chroma")!r}), embedder=Embedder({str(model_dir)!r}))
         hits = idx.query_vector("default", np.load({str(tmp_path / "q.npy")!r}), 2)
         print(idx.count("default"), sorted(idx.ids("default")), hits[0][0])
         """
@@ -225,7 +220,9 @@ def _random_vectors(n: int, seed: int) -> np.ndarray:
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-def test_a_write_from_another_process_is_not_lost_by_a_stale_copy(tmp_path, index, embedder):
+def test_a_write_from_another_process_is_not_lost_by_a_stale_copy(
+    tmp_path, index, embedder, model_dir
+):
     """Each process keeps its own copy of the HNSW index: after another process wrote, this
     one must reopen the index before writing or reading, else it overwrites the other's
     vectors with its stale copy (the write generation in the lock file tells it). 1,200 a
@@ -243,7 +240,7 @@ def test_a_write_from_another_process_is_not_lost_by_a_stale_copy(tmp_path, inde
         from pathlib import Path
         from memory.vectors.embedder import Embedder
         from memory.vectors.index import VectorIndex
-        idx = VectorIndex(path=Path({str(tmp_path / "chroma")!r}), embedder=Embedder({str(MODEL_DIR)!r}))
+        idx = VectorIndex(path=Path({str(tmp_path / "chroma")!r}), embedder=Embedder({str(model_dir)!r}))
         idx.upsert_vectors("default", [f"b{{i}}" for i in range({n})], np.load({str(tmp_path / "theirs.npy")!r}))
         """
     )
@@ -266,7 +263,7 @@ def test_a_write_from_another_process_is_not_lost_by_a_stale_copy(tmp_path, inde
         from pathlib import Path
         from memory.vectors.embedder import Embedder
         from memory.vectors.index import VectorIndex
-        idx = VectorIndex(path=Path({str(tmp_path / "chroma")!r}), embedder=Embedder({str(MODEL_DIR)!r}))
+        idx = VectorIndex(path=Path({str(tmp_path / "chroma")!r}), embedder=Embedder({str(model_dir)!r}))
         theirs = np.load({str(tmp_path / "theirs.npy")!r})
         print(idx.count("default"), sum(idx.query_vector("default", theirs[i], 1)[0][0] == f"b{{i}}" for i in range(0, {n}, 40)))
         """
