@@ -378,6 +378,7 @@ class LongTermMemories:
         # at 100k memories, on every prompt). The indexes are named (INDEXED BY) because once
         # the cleanup's PRAGMA optimize has written ANALYZE statistics, SQLite takes the
         # importance index over the partial one (which has no statistics row when empty), a scan.
+        # not _where(): its `status = ?` cannot use memories_pinned, whose condition names 'active'
         live = "profile = ? AND status = 'active' AND superseded_by IS NULL AND (expires_at IS NULL OR expires_at > ?)"
         at = now()
         rows = self.db.query(
